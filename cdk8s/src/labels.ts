@@ -1,0 +1,49 @@
+/**
+ * Label and annotation conventions shared by every object in the chart: the
+ * `app.kubernetes.io/*` recommended labels that say what owns what, and the
+ * project's own keys for the dedicated job node pool.
+ */
+
+/** Prefix of the project's own label, taint and annotation keys. */
+export const PROJECT_KEY_PREFIX = 'jobs-api';
+
+/** Taint key on job nodes; only pods that tolerate it (the job pods) land there. */
+export const DEDICATED_TAINT_KEY = `${PROJECT_KEY_PREFIX}/dedicated`;
+
+/** Label Karpenter puts on every node it launches, naming the NodePool. */
+export const KARPENTER_NODEPOOL_LABEL = 'karpenter.sh/nodepool';
+
+/** Pod annotation that stops Karpenter from voluntarily disrupting the node under a running job. */
+export const DO_NOT_DISRUPT_ANNOTATION = 'karpenter.sh/do-not-disrupt';
+
+/** The role an object plays, written to `app.kubernetes.io/component`. */
+export type Component = 'namespace' | 'worker' | 'autoscaler' | 'node-capacity';
+
+/** Inputs to {@link standardLabels}. */
+export interface LabelOptions {
+  /** `app.kubernetes.io/name`: the application the objects belong to. */
+  readonly name: string;
+  /** `app.kubernetes.io/part-of`: the larger system the application is part of. */
+  readonly partOf: string;
+  /** `app.kubernetes.io/component`: the role of this object. */
+  readonly component: Component;
+  /**
+   * Whether to add `app.kubernetes.io/managed-by: cdk8s`. Objects the chart
+   * renders carry it; pods created by KEDA-made Jobs do not (cdk8s does not
+   * manage them).
+   */
+  readonly managed?: boolean;
+}
+
+/** The recommended `app.kubernetes.io/*` labels for one object. */
+export function standardLabels(opts: LabelOptions): Record<string, string> {
+  const labels: Record<string, string> = {
+    'app.kubernetes.io/name': opts.name,
+    'app.kubernetes.io/part-of': opts.partOf,
+    'app.kubernetes.io/component': opts.component,
+  };
+  if (opts.managed ?? true) {
+    labels['app.kubernetes.io/managed-by'] = 'cdk8s';
+  }
+  return labels;
+}

@@ -1,0 +1,147 @@
+//! Configuration from environment variables: one set shared by every binary.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `JOBS_QUEUE_URL` | required | URL of the SQS job queue |
+//! | `JOBS_TABLE_NAME` | required | DynamoDB table for jobs and counters |
+//! | `JOBS_SCHEDULE_GROUP` | `jobs` | EventBridge Scheduler group of the project's schedules |
+//! | `JOBS_SCHEDULER_ROLE_ARN` | none | role Scheduler assumes to send to the queue (schedule routes only) |
+//! | `JOBS_SCHEDULE_DLQ_ARN` | none | dead-letter queue for schedule deliveries that fail |
+//! | `JOBS_MAX_ATTEMPTS` | `3` | attempts per job (1 + retries) |
+//! | `JOBS_RETRY_BASE_DELAY_MS` | `1000` | delay before the first retry; doubles each retry, plus jitter |
+//! | `JOBS_RETRY_MAX_DELAY_MS` | `30000` | upper bound of the growing delay |
+//! | `JOBS_ATTEMPT_TIMEOUT_SECS` | `300` | a longer attempt is stopped and counts as failed |
+//! | `JOBS_VISIBILITY_TIMEOUT_SECS` | `30` | message invisibility and job lease, renewed by the heartbeat |
+//! | `JOBS_SHUTDOWN_GRACE_SECS` | `25` | on SIGTERM, how long a running attempt may still take |
+//! | `JOBS_RECEIVE_WAIT_SECS` | `20` | SQS long-poll wait |
+//! | `JOBS_STATS_SHARDS` | `4` | counter shards (raise only; a read is 8 items per shard) |
+//! | `AWS_ENDPOINT_URL` | none | send every AWS call to an emulator instead |
+
+use std::time::Duration;
+
+use crate::retry::RetryPolicy;
+
+/// A configuration problem found at start-up; the message names the variable.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    Invalid { var: &'static str, value: String, reason: String },
+}
+
+/// Settings shared by the API and the worker.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub queue_url: String,
+    pub table_name: String,
+    pub schedule_group: String,
+    pub scheduler_role_arn: Option<String>,
+    pub schedule_dlq_arn: Option<String>,
+    pub retry: RetryPolicy,
+    pub attempt_timeout: Duration,
+    pub visibility_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub receive_wait: Duration,
+    pub stats_shards: u32,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
+        let required = |var: &'static str| get(var).ok_or(ConfigError::Missing(var));
+        let number = |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(value) => match value.trim().parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        var,
+                        value,
+                        reason: format!("expected a whole number from {min} to {max}"),
+                    }),
+                },
+            }
+        };
+
+        let visibility = number("JOBS_VISIBILITY_TIMEOUT_SECS", 30, 3, 43_200)?;
+        let base = number("JOBS_RETRY_BASE_DELAY_MS", 1_000, 0, 3_600_000)?;
+        let max_delay = number("JOBS_RETRY_MAX_DELAY_MS", 30_000, 0, 3_600_000)?;
+        if max_delay < base {
+            return Err(ConfigError::Invalid {
+                var: "JOBS_RETRY_MAX_DELAY_MS",
+                value: max_delay.to_string(),
+                reason: format!("must not be below JOBS_RETRY_BASE_DELAY_MS ({base})"),
+            });
+        }
+        Ok(Self {
+            queue_url: required("JOBS_QUEUE_URL")?,
+            table_name: required("JOBS_TABLE_NAME")?,
+            schedule_group: get("JOBS_SCHEDULE_GROUP").unwrap_or_else(|| "jobs".to_owned()),
+            scheduler_role_arn: get("JOBS_SCHEDULER_ROLE_ARN"),
+            schedule_dlq_arn: get("JOBS_SCHEDULE_DLQ_ARN"),
+            retry: RetryPolicy {
+                max_attempts: number("JOBS_MAX_ATTEMPTS", 3, 1, 100)? as u32,
+                base_delay: Duration::from_millis(base),
+                max_delay: Duration::from_millis(max_delay),
+            },
+            attempt_timeout: Duration::from_secs(number("JOBS_ATTEMPT_TIMEOUT_SECS", 300, 1, 43_200)?),
+            visibility_timeout: Duration::from_secs(visibility),
+            shutdown_grace: Duration::from_secs(number("JOBS_SHUTDOWN_GRACE_SECS", 25, 0, 3_600)?),
+            receive_wait: Duration::from_secs(number("JOBS_RECEIVE_WAIT_SECS", 20, 0, 20)?),
+            stats_shards: number("JOBS_STATS_SHARDS", 4, 1, 12)? as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let err = Config::from_lookup(lookup(&[("JOBS_TABLE_NAME", "t")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("JOBS_QUEUE_URL"));
+        assert!(err.to_string().contains("JOBS_QUEUE_URL"));
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let cfg = Config::from_lookup(lookup(&[
+            ("JOBS_QUEUE_URL", "http://q"),
+            ("JOBS_TABLE_NAME", "t"),
+            ("JOBS_MAX_ATTEMPTS", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.retry.max_attempts, 5);
+        assert_eq!(cfg.retry.base_delay, Duration::from_secs(1));
+        assert_eq!(cfg.visibility_timeout, Duration::from_secs(30));
+        assert_eq!(cfg.schedule_group, "jobs");
+        assert_eq!(cfg.stats_shards, 4);
+    }
+
+    #[test]
+    fn invalid_number_names_variable_and_value() {
+        let err = Config::from_lookup(lookup(&[
+            ("JOBS_QUEUE_URL", "http://q"),
+            ("JOBS_TABLE_NAME", "t"),
+            ("JOBS_MAX_ATTEMPTS", "zero"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("JOBS_MAX_ATTEMPTS") && text.contains("zero"), "{text}");
+    }
+}

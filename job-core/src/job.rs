@@ -1,0 +1,497 @@
+//! The job record and its state machine.
+//!
+//! States: `QUEUED → RUNNING → SUCCEEDED`, `RUNNING → RETRYING → RUNNING`,
+//! `RUNNING → FAILED`. Every transition is computed here as a [`Change`]: the record
+//! after the change, the condition the stored record must meet, and the counter
+//! increments that go with it. A store applies a change as one atomic conditional
+//! write, so a change is never applied twice and counters never count twice.
+//!
+//! A worker that runs a job holds a *lease* (owner id + expiry) renewed by its
+//! heartbeat. A job whose lease expired lost its worker: the next worker continues with
+//! the next attempt number, and the lost attempt counts as a failed one.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "QUEUED",
+            Self::Running => "RUNNING",
+            Self::Retrying => "RETRYING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Retrying, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// Who registered the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum JobSource {
+    /// `POST /jobs`.
+    Api,
+    /// An EventBridge Scheduler schedule firing.
+    #[serde(rename_all = "camelCase")]
+    Schedule { name: String, execution_id: String, scheduled_time: String },
+}
+
+/// The worker currently responsible for a running or retrying job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub owner: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A job as stored and as shown by `GET /jobs/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    #[schema(value_type = String, format = Uuid)]
+    pub job_id: Uuid,
+    pub task: String,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    pub status: JobStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub source: JobSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When a RETRYING job's next attempt is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// Optimistic-concurrency version, bumped by every change.
+    #[serde(skip)]
+    pub version: u64,
+    #[serde(skip)]
+    pub lease: Option<Lease>,
+}
+
+/// Counter increments that go with a change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterDelta {
+    pub submitted: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub retries: i64,
+}
+
+impl CounterDelta {
+    pub fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What the stored record must look like for a change to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// No record with this id yet.
+    Absent,
+    /// This version, and the lease held by `owner`.
+    HeldBy { version: u64, owner: String },
+    /// This version, and no live lease at `now` (never leased, released or expired).
+    Free { version: u64, now: DateTime<Utc> },
+}
+
+/// Whether a change writes the record or removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Put,
+    Delete,
+}
+
+/// One atomic, conditional state change with its counter updates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub job: Job,
+    pub expect: Expect,
+    pub write: Write,
+    pub counters: CounterDelta,
+    /// When the change happened: the day its counters are booked on.
+    pub at: DateTime<Utc>,
+}
+
+/// What a worker may do with a job it received a message for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Start attempt `job.attempts` with this change.
+    Start(Change),
+    /// The job's worker was lost and it has no attempts left: fail it with this change.
+    Exhausted(Change),
+    /// The job already ended; the message is a leftover.
+    Finished,
+    /// Another live worker holds the job; the message is a duplicate.
+    HeldElsewhere,
+}
+
+impl Job {
+    /// A new QUEUED job.
+    pub fn new(
+        job_id: Uuid,
+        task: impl Into<String>,
+        input: Value,
+        max_attempts: u32,
+        source: JobSource,
+        idempotency_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            job_id,
+            task: task.into(),
+            input,
+            status: JobStatus::Queued,
+            attempts: 0,
+            max_attempts,
+            source,
+            idempotency_key,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+            next_attempt_at: None,
+            last_error: None,
+            result: None,
+            version: 0,
+            lease: None,
+        }
+    }
+
+    /// Attempts after the first.
+    pub fn retries(&self) -> u32 {
+        self.attempts.saturating_sub(1)
+    }
+
+    fn lease_live(&self, now: DateTime<Utc>) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.expires_at > now)
+    }
+
+    fn held_by(&self, owner: &str) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.owner == owner)
+    }
+
+    fn next(&self, now: DateTime<Utc>) -> Job {
+        let mut job = self.clone();
+        job.version = self.version + 1;
+        job.updated_at = now;
+        job
+    }
+
+    fn change(&self, job: Job, expect: Expect, counters: CounterDelta, now: DateTime<Utc>) -> Change {
+        Change { job, expect, write: Write::Put, counters, at: now }
+    }
+
+    /// Registers the job: QUEUED, counted as submitted.
+    pub fn register(&self) -> Change {
+        let mut job = self.clone();
+        job.version = 1;
+        let counters = CounterDelta { submitted: 1, ..CounterDelta::default() };
+        self.change(job, Expect::Absent, counters, self.created_at)
+    }
+
+    /// Takes back a registration whose message could not be sent.
+    pub fn withdraw(&self, now: DateTime<Utc>) -> Change {
+        let counters = CounterDelta { submitted: -1, ..CounterDelta::default() };
+        let expect = Expect::Free { version: self.version, now };
+        Change { job: self.clone(), expect, write: Write::Delete, counters, at: self.created_at }
+    }
+
+    /// What worker `owner` may do with this job at `now`, leasing it for `lease_for`.
+    pub fn claim(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration) -> Claim {
+        if self.status.is_terminal() {
+            return Claim::Finished;
+        }
+        let mine = self.held_by(owner);
+        if self.lease_live(now) && !mine {
+            return Claim::HeldElsewhere;
+        }
+        let expect = if mine {
+            Expect::HeldBy { version: self.version, owner: owner.to_owned() }
+        } else {
+            Expect::Free { version: self.version, now }
+        };
+        if self.status == JobStatus::Running && !mine && self.attempts >= self.max_attempts {
+            // The last attempt's worker was lost: no attempt is left.
+            let mut job = self.next(now);
+            job.status = JobStatus::Failed;
+            job.finished_at = Some(now);
+            job.lease = None;
+            job.next_attempt_at = None;
+            job.last_error = Some(format!(
+                "attempt {} was lost (its worker stopped before recording an outcome) and no attempts are left",
+                self.attempts
+            ));
+            let counters = CounterDelta { failed: 1, ..CounterDelta::default() };
+            return Claim::Exhausted(self.change(job, expect, counters, now));
+        }
+        let mut job = self.next(now);
+        if self.status == JobStatus::Running && !mine {
+            job.last_error = Some(format!(
+                "attempt {} was lost (its worker stopped before recording an outcome)",
+                self.attempts
+            ));
+        }
+        job.status = JobStatus::Running;
+        job.attempts = self.attempts + 1;
+        job.started_at = job.started_at.or(Some(now));
+        job.next_attempt_at = None;
+        job.lease = Some(Lease { owner: owner.to_owned(), expires_at: now + lease_for });
+        let counters = CounterDelta { retries: i64::from(self.attempts > 0), ..CounterDelta::default() };
+        Claim::Start(self.change(job, expect, counters, now))
+    }
+
+    /// The running attempt succeeded.
+    pub fn succeed(&self, owner: &str, result: Value, now: DateTime<Utc>) -> Change {
+        let mut job = self.next(now);
+        job.status = JobStatus::Succeeded;
+        job.finished_at = Some(now);
+        job.result = Some(result);
+        job.lease = None;
+        let expect = Expect::HeldBy { version: self.version, owner: owner.to_owned() };
+        let counters = CounterDelta { succeeded: 1, ..CounterDelta::default() };
+        self.change(job, expect, counters, now)
+    }
+
+    /// The running attempt failed. A retry follows after `retry_in` when the error is not
+    /// permanent and attempts are left (RETRYING); otherwise the job FAILED.
+    pub fn attempt_failed(
+        &self,
+        owner: &str,
+        error: &str,
+        permanent: bool,
+        retry_in: Duration,
+        now: DateTime<Utc>,
+    ) -> Change {
+        let mut job = self.next(now);
+        job.last_error = Some(format!("attempt {}: {error}", self.attempts));
+        let expect = Expect::HeldBy { version: self.version, owner: owner.to_owned() };
+        if !permanent && self.attempts < self.max_attempts {
+            job.status = JobStatus::Retrying;
+            job.next_attempt_at = Some(now + retry_in);
+            self.change(job, expect, CounterDelta::default(), now)
+        } else {
+            job.status = JobStatus::Failed;
+            job.finished_at = Some(now);
+            job.lease = None;
+            job.next_attempt_at = None;
+            let counters = CounterDelta { failed: 1, ..CounterDelta::default() };
+            self.change(job, expect, counters, now)
+        }
+    }
+
+    /// Gives the job up (worker shutting down) so the next worker may take it at once.
+    pub fn release(&self, owner: &str, now: DateTime<Utc>) -> Change {
+        let mut job = self.next(now);
+        if let Some(lease) = job.lease.as_mut() {
+            lease.expires_at = now;
+        }
+        let expect = Expect::HeldBy { version: self.version, owner: owner.to_owned() };
+        self.change(job, expect, CounterDelta::default(), now)
+    }
+}
+
+/// The job id for a request with an idempotency key: the same key gives the same id.
+pub fn id_for_idempotency_key(key: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("idempotency:{key}").as_bytes())
+}
+
+/// The job id for a schedule execution: redelivery of the same execution gives the same id.
+pub fn id_for_schedule_execution(schedule: &str, execution_id: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("schedule:{schedule}:{execution_id}").as_bytes())
+}
+
+const NAMESPACE: Uuid = Uuid::from_u128(0x6a0b_5e2c_3f41_4d7e_9b1a_0c2d_4e6f_8a10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn queued(max_attempts: u32) -> Job {
+        let job = Job::new(Uuid::now_v7(), "flaky", json!({}), max_attempts, JobSource::Api, None, t(0));
+        job.register().job
+    }
+
+    fn start(job: &Job, owner: &str, at: DateTime<Utc>) -> Change {
+        match job.claim(owner, at, LEASE) {
+            Claim::Start(change) => change,
+            other => panic!("expected Start, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn register_counts_submitted_and_expects_absence() {
+        let job = Job::new(Uuid::now_v7(), "sleep", json!({}), 3, JobSource::Api, None, t(0));
+        let change = job.register();
+        assert_eq!(change.expect, Expect::Absent);
+        assert_eq!(change.counters.submitted, 1);
+        assert_eq!(change.job.status, JobStatus::Queued);
+        assert_eq!(change.job.version, 1);
+    }
+
+    #[test]
+    fn happy_path_queued_running_succeeded() {
+        let job = queued(3);
+        let started = start(&job, "w1", t(1));
+        assert_eq!(started.job.status, JobStatus::Running);
+        assert_eq!(started.job.attempts, 1);
+        assert_eq!(started.counters, CounterDelta::default(), "a first attempt is no retry");
+        assert_eq!(started.expect, Expect::Free { version: 1, now: t(1) });
+        let done = started.job.succeed("w1", json!({"ok": true}), t(2));
+        assert_eq!(done.job.status, JobStatus::Succeeded);
+        assert_eq!(done.counters.succeeded, 1);
+        assert_eq!(done.expect, Expect::HeldBy { version: 2, owner: "w1".into() });
+        assert!(done.job.lease.is_none());
+        assert_eq!(done.job.claim("w2", t(3), LEASE), Claim::Finished);
+    }
+
+    #[test]
+    fn retryable_failure_retries_then_fails_after_max_attempts() {
+        let mut job = queued(3);
+        let mut retries = 0;
+        for attempt in 1..=3 {
+            let started = start(&job, "w1", t(attempt));
+            assert_eq!(started.job.attempts, attempt as u32);
+            retries += started.counters.retries;
+            let failed = started.job.attempt_failed("w1", "boom", false, Duration::from_secs(1), t(attempt));
+            job = failed.job;
+            if attempt < 3 {
+                assert_eq!(job.status, JobStatus::Retrying);
+                assert_eq!(failed.counters, CounterDelta::default());
+                assert!(job.next_attempt_at.is_some());
+            } else {
+                assert_eq!(job.status, JobStatus::Failed);
+                assert_eq!(failed.counters.failed, 1);
+            }
+        }
+        assert_eq!(retries, 2);
+        assert_eq!(job.last_error.as_deref(), Some("attempt 3: boom"));
+    }
+
+    #[test]
+    fn permanent_failure_fails_at_once() {
+        let started = start(&queued(3), "w1", t(1));
+        let failed = started.job.attempt_failed("w1", "bad input", true, Duration::ZERO, t(2));
+        assert_eq!(failed.job.status, JobStatus::Failed);
+        assert_eq!(failed.job.attempts, 1);
+        assert_eq!(failed.counters.failed, 1);
+    }
+
+    #[test]
+    fn live_lease_of_another_worker_means_duplicate() {
+        let running = start(&queued(3), "w1", t(1)).job;
+        assert_eq!(running.claim("w2", t(5), LEASE), Claim::HeldElsewhere);
+    }
+
+    #[test]
+    fn expired_lease_continues_with_next_attempt_and_counts_a_retry() {
+        let running = start(&queued(3), "w1", t(1)).job;
+        let change = start(&running, "w2", t(100));
+        assert_eq!(change.job.attempts, 2);
+        assert_eq!(change.counters.retries, 1);
+        assert_eq!(change.expect, Expect::Free { version: 2, now: t(100) });
+        assert!(change.job.last_error.unwrap().contains("attempt 1 was lost"));
+    }
+
+    #[test]
+    fn lost_last_attempt_fails_the_job() {
+        let mut job = queued(2);
+        job = start(&job, "w1", t(1)).job;
+        job = job.attempt_failed("w1", "x", false, Duration::ZERO, t(2)).job;
+        job = start(&job, "w1", t(3)).job; // attempt 2 of 2, then the worker dies
+        match job.claim("w2", t(100), LEASE) {
+            Claim::Exhausted(change) => {
+                assert_eq!(change.job.status, JobStatus::Failed);
+                assert_eq!(change.counters.failed, 1);
+                assert_eq!(change.job.attempts, 2);
+            }
+            other => panic!("expected Exhausted, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn released_job_can_be_taken_at_once() {
+        let running = start(&queued(3), "w1", t(1)).job;
+        let released = running.release("w1", t(2)).job;
+        let change = start(&released, "w2", t(2));
+        assert_eq!(change.job.attempts, 2);
+    }
+
+    #[test]
+    fn holder_continues_after_retry_delay() {
+        let running = start(&queued(3), "w1", t(1)).job;
+        let retrying = running.attempt_failed("w1", "x", false, Duration::from_secs(1), t(2)).job;
+        let change = start(&retrying, "w1", t(3));
+        assert_eq!(change.expect, Expect::HeldBy { version: 3, owner: "w1".into() });
+        assert_eq!(change.counters.retries, 1);
+        assert!(change.job.next_attempt_at.is_none());
+    }
+
+    #[test]
+    fn withdraw_undoes_the_submitted_count() {
+        let job = queued(3);
+        let change = job.withdraw(t(1));
+        assert_eq!(change.write, Write::Delete);
+        assert_eq!(change.counters.submitted, -1);
+    }
+
+    #[test]
+    fn ids_are_stable_for_keys_and_executions() {
+        assert_eq!(id_for_idempotency_key("a"), id_for_idempotency_key("a"));
+        assert_ne!(id_for_idempotency_key("a"), id_for_idempotency_key("b"));
+        assert_eq!(id_for_schedule_execution("s", "e1"), id_for_schedule_execution("s", "e1"));
+        assert_ne!(id_for_schedule_execution("s", "e1"), id_for_schedule_execution("s", "e2"));
+    }
+
+    #[test]
+    fn status_round_trips_through_text() {
+        for s in [JobStatus::Queued, JobStatus::Running, JobStatus::Retrying, JobStatus::Succeeded, JobStatus::Failed] {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(JobStatus::parse("nope"), None);
+    }
+}

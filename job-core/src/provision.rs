@@ -1,0 +1,205 @@
+//! Creates the queue, dead-letter queue, table and schedule group if they are absent.
+//!
+//! Idempotent, and the same calls work against moto, LocalStack or a real account
+//! (`AWS_ENDPOINT_URL` decides). On AWS the CDK app owns these resources; this is for
+//! local runs and tests.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::aws::describe;
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub queue_name: String,
+    pub dlq_name: String,
+    pub table_name: String,
+    pub schedule_group: Option<String>,
+    /// Default visibility timeout of the job queue.
+    pub visibility_timeout: Duration,
+    /// Receives after which a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+impl Plan {
+    /// Names derived from one prefix: `<p>-jobs`, `<p>-jobs-dlq`, `<p>-jobs`, group `<p>`.
+    pub fn named(prefix: &str) -> Self {
+        Self {
+            queue_name: format!("{prefix}-jobs"),
+            dlq_name: format!("{prefix}-jobs-dlq"),
+            table_name: format!("{prefix}-jobs"),
+            schedule_group: Some(prefix.to_owned()),
+            visibility_timeout: Duration::from_secs(30),
+            max_receive_count: 5,
+        }
+    }
+}
+
+/// What exists afterwards.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub dlq_url: String,
+    pub dlq_arn: String,
+    pub table_name: String,
+    pub schedule_group: Option<String>,
+}
+
+/// A provisioning step that failed, with the service's own words.
+#[derive(Debug, thiserror::Error)]
+#[error("could not {step}: {detail}")]
+pub struct ProvisionError {
+    step: String,
+    detail: String,
+}
+
+fn fail(step: impl Into<String>) -> impl FnOnce(String) -> ProvisionError {
+    move |detail| ProvisionError { step: step.into(), detail }
+}
+
+/// Creates or updates everything in `plan`.
+pub async fn provision(config: &SdkConfig, plan: &Plan) -> Result<Provisioned, ProvisionError> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let (dlq_url, dlq_arn) = ensure_queue(&sqs, &plan.dlq_name, HashMap::from([(
+        QueueAttributeName::MessageRetentionPeriod,
+        (14 * 24 * 3600).to_string(),
+    )]))
+    .await?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": plan.max_receive_count});
+    let (queue_url, queue_arn) = ensure_queue(&sqs, &plan.queue_name, HashMap::from([
+        (QueueAttributeName::VisibilityTimeout, plan.visibility_timeout.as_secs().to_string()),
+        (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+    ]))
+    .await?;
+    ensure_table(&aws_sdk_dynamodb::Client::new(config), &plan.table_name).await?;
+    if let Some(group) = &plan.schedule_group {
+        ensure_schedule_group(&aws_sdk_scheduler::Client::new(config), group).await?;
+    }
+    Ok(Provisioned {
+        queue_url,
+        queue_arn,
+        dlq_url,
+        dlq_arn,
+        table_name: plan.table_name.clone(),
+        schedule_group: plan.schedule_group.clone(),
+    })
+}
+
+async fn ensure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> Result<(String, String), ProvisionError> {
+    let step = || format!("create queue {name}");
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| fail(step())(describe(&e)))?
+        .queue_url
+        .ok_or_else(|| fail(step())("no queue URL returned".into()))?;
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .map_err(|e| fail(format!("configure queue {name}"))(describe(&e)))?;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| fail(format!("read queue {name}"))(describe(&e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| fail(format!("read queue {name}"))("no QueueArn returned".into()))?;
+    Ok((url, arn))
+}
+
+async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
+    let step = || format!("create table {name}");
+    let created = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| fail(step())(e.to_string()))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| fail(step())(e.to_string()))?,
+        )
+        .send()
+        .await;
+    if let Err(err) = created {
+        let exists = err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
+        if !exists {
+            return Err(fail(step())(describe(&err)));
+        }
+    }
+    for _ in 0..60 {
+        let status = ddb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| fail(format!("describe table {name}"))(describe(&e)))?
+            .table
+            .and_then(|t| t.table_status);
+        if status == Some(TableStatus::Active) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| fail(format!("describe TTL of {name}"))(describe(&e)))?;
+    let enabled = ttl
+        .time_to_live_description
+        .and_then(|d| d.time_to_live_status)
+        .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+    if !enabled {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name("expiresAt")
+            .enabled(true)
+            .build()
+            .map_err(|e| fail(format!("enable TTL on {name}"))(e.to_string()))?;
+        ddb.update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| fail(format!("enable TTL on {name}"))(describe(&e)))?;
+    }
+    Ok(())
+}
+
+async fn ensure_schedule_group(scheduler: &aws_sdk_scheduler::Client, name: &str) -> Result<(), ProvisionError> {
+    let created = scheduler.create_schedule_group().name(name).send().await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(()),
+        Err(err) => Err(fail(format!("create schedule group {name}"))(describe(&err))),
+    }
+}

@@ -1,0 +1,47 @@
+//! The job queue port: send, receive with long polling, keep invisible, delete.
+
+mod memory;
+mod sqs;
+
+pub use memory::MemoryQueue;
+pub use sqs::SqsQueue;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// Why a queue call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached or is throttling; the call may be retried.
+    #[error("job queue unavailable: {0}")]
+    Unavailable(String),
+    #[error("job queue error: {0}")]
+    Other(String),
+}
+
+/// A message taken from the queue, invisible to others until its timeout runs out.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    /// How often the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// Where job messages wait for a worker.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Sends one message body.
+    async fn send(&self, body: &str) -> Result<(), QueueError>;
+
+    /// Receives up to `max` messages, waiting up to `wait` for the first, each hidden for `visibility`.
+    async fn receive(&self, max: u32, wait: Duration, visibility: Duration) -> Result<Vec<Received>, QueueError>;
+
+    /// Keeps a received message hidden for `visibility` from now (zero makes it visible at once).
+    async fn set_visibility(&self, receipt_handle: &str, visibility: Duration) -> Result<(), QueueError>;
+
+    /// Deletes a received message: its job is done with.
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+}

@@ -1,0 +1,149 @@
+//! Aggregate stats: the counters, how they are keyed and sharded, and what the API shows.
+//!
+//! Counters live in a constant number of items: one total per shard, and one per shard
+//! per day (UTC). A change adds to one shard (chosen by job id) of the total and of its
+//! day; a read fetches every shard of the total and of the last [`DAYS`] days.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::job::CounterDelta;
+
+/// Days of per-day counts shown by `GET /jobs/stats`, today included.
+pub const DAYS: u64 = 7;
+
+/// Raw counter values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Jobs registered (API or schedule).
+    pub submitted: i64,
+    /// Jobs whose final state is SUCCEEDED.
+    pub succeeded: i64,
+    /// Jobs whose final state is FAILED.
+    pub failed: i64,
+    /// Attempts started after a failed attempt.
+    pub retries: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, delta: &CounterDelta) {
+        self.submitted += delta.submitted;
+        self.succeeded += delta.succeeded;
+        self.failed += delta.failed;
+        self.retries += delta.retries;
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        self.submitted += other.submitted;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.retries += other.retries;
+    }
+}
+
+/// Counts booked on one UTC day.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DayStats {
+    #[schema(value_type = String, format = Date)]
+    pub date: NaiveDate,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// The body of `GET /jobs/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub submitted: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub retries: i64,
+    /// submitted − succeeded − failed: jobs queued, running or waiting for a retry.
+    pub in_flight: i64,
+    /// The last seven UTC days, newest first.
+    pub daily: Vec<DayStats>,
+    pub as_of: DateTime<Utc>,
+}
+
+impl Stats {
+    pub fn new(total: Counts, daily: Vec<DayStats>, as_of: DateTime<Utc>) -> Self {
+        Self {
+            submitted: total.submitted,
+            succeeded: total.succeeded,
+            failed: total.failed,
+            retries: total.retries,
+            in_flight: total.submitted - total.succeeded - total.failed,
+            daily,
+            as_of,
+        }
+    }
+}
+
+/// Which counter item: the all-time total or one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    Total,
+    Day(NaiveDate),
+}
+
+/// The shard a job's counter updates go to.
+pub fn shard_for(job_id: Uuid, shards: u32) -> u32 {
+    (job_id.as_u128() % u128::from(shards.max(1))) as u32
+}
+
+/// The days shown, newest first.
+pub fn shown_days(now: DateTime<Utc>) -> Vec<NaiveDate> {
+    let today = now.date_naive();
+    (0..DAYS).filter_map(|back| today.checked_sub_days(Days::new(back))).collect()
+}
+
+/// The storage key of a counter item.
+pub fn counter_key(bucket: Bucket, shard: u32) -> String {
+    match bucket {
+        Bucket::Total => format!("STATS#TOTAL#{shard}"),
+        Bucket::Day(day) => format!("STATS#DAY#{day}#{shard}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_is_derived() {
+        let s = Stats::new(Counts { submitted: 10, succeeded: 6, failed: 1, retries: 4 }, vec![], Utc::now());
+        assert_eq!(s.in_flight, 3);
+    }
+
+    #[test]
+    fn seven_days_newest_first() {
+        let now = DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z").unwrap().with_timezone(&Utc);
+        let days = shown_days(now);
+        assert_eq!(days.len(), 7);
+        assert_eq!(days[0].to_string(), "2026-03-02");
+        assert_eq!(days[6].to_string(), "2026-02-24");
+    }
+
+    #[test]
+    fn shards_spread_and_stay_in_range() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let s = shard_for(Uuid::new_v4(), 4);
+            assert!(s < 4);
+            seen.insert(s);
+        }
+        assert_eq!(seen.len(), 4);
+        assert_eq!(shard_for(Uuid::new_v4(), 1), 0);
+    }
+
+    #[test]
+    fn keys_name_bucket_and_shard() {
+        let day = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        assert_eq!(counter_key(Bucket::Total, 3), "STATS#TOTAL#3");
+        assert_eq!(counter_key(Bucket::Day(day), 0), "STATS#DAY#2026-01-02#0");
+    }
+}

@@ -1,0 +1,450 @@
+//! DynamoDB job store.
+//!
+//! One table, partition key `pk` (string):
+//! - `JOB#<id>`: a job record; `version` guards every change, `leaseOwner` and
+//!   `leaseExpiresAt` (epoch ms) tell which worker holds it.
+//! - `STATS#TOTAL#<shard>` and `STATS#DAY#<yyyy-mm-dd>#<shard>`: counters, changed with
+//!   `ADD`; day items expire through the table's TTL attribute `expiresAt`.
+//!
+//! A change with counter updates is one `TransactWriteItems` (the job write carries the
+//! condition); a change without them is one conditional `PutItem`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::{JobStore, StoreError};
+use crate::aws::{describe, is_transient};
+use crate::job::{Change, Expect, Job, JobSource, JobStatus, Lease, Write};
+use crate::stats::{Bucket, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
+
+/// Day counters are kept this long after their day.
+const DAY_COUNTER_RETENTION_DAYS: u64 = 35;
+
+/// The DynamoDB adapter of [`JobStore`].
+#[derive(Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+    shards: u32,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>, shards: u32) -> Self {
+        Self { client, table: table.into(), shards: shards.max(1) }
+    }
+}
+
+fn job_key(job_id: Uuid) -> AttributeValue {
+    AttributeValue::S(format!("JOB#{job_id}"))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        ("pk".to_owned(), job_key(job.job_id)),
+        ("jobId".to_owned(), s(job.job_id.to_string())),
+        ("task".to_owned(), s(&job.task)),
+        ("input".to_owned(), s(job.input.to_string())),
+        ("status".to_owned(), s(job.status.as_str())),
+        ("attempts".to_owned(), n(job.attempts)),
+        ("maxAttempts".to_owned(), n(job.max_attempts)),
+        ("source".to_owned(), s(serde_json::to_string(&job.source).expect("source serializes"))),
+        ("createdAt".to_owned(), s(job.created_at.to_rfc3339())),
+        ("updatedAt".to_owned(), s(job.updated_at.to_rfc3339())),
+        ("version".to_owned(), n(job.version)),
+    ]);
+    let mut optional = |name: &str, value: Option<AttributeValue>| {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), value);
+        }
+    };
+    optional("idempotencyKey", job.idempotency_key.as_ref().map(s));
+    optional("startedAt", job.started_at.map(|t| s(t.to_rfc3339())));
+    optional("finishedAt", job.finished_at.map(|t| s(t.to_rfc3339())));
+    optional("nextAttemptAt", job.next_attempt_at.map(|t| s(t.to_rfc3339())));
+    optional("lastError", job.last_error.as_ref().map(s));
+    optional("result", job.result.as_ref().map(|r| s(r.to_string())));
+    optional("leaseOwner", job.lease.as_ref().map(|l| s(&l.owner)));
+    optional("leaseExpiresAt", job.lease.as_ref().map(|l| n(l.expires_at.timestamp_millis())));
+    item
+}
+
+struct Reader<'a>(&'a HashMap<String, AttributeValue>);
+
+impl Reader<'_> {
+    fn opt_str(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).cloned()
+    }
+    fn str(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_str(name).ok_or_else(|| corrupt(name))
+    }
+    fn opt_num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_n().ok().and_then(|t| t.parse().ok()).map(Some).ok_or_else(|| corrupt(name)),
+        }
+    }
+    fn num<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.opt_num(name)?.ok_or_else(|| corrupt(name))
+    }
+    fn opt_time(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.opt_str(name)
+            .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|_| corrupt(name)))
+            .transpose()
+    }
+    fn time(&self, name: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.opt_time(name)?.ok_or_else(|| corrupt(name))
+    }
+    fn opt_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.opt_str(name).map(|t| serde_json::from_str(&t).map_err(|_| corrupt(name))).transpose()
+    }
+}
+
+fn corrupt(attribute: &str) -> StoreError {
+    StoreError::Other(format!("stored job has a missing or invalid attribute {attribute}"))
+}
+
+fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
+    let r = Reader(item);
+    let lease = match (r.opt_str("leaseOwner"), r.opt_num::<i64>("leaseExpiresAt")?) {
+        (Some(owner), Some(ms)) => Some(Lease {
+            owner,
+            expires_at: DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt("leaseExpiresAt"))?,
+        }),
+        _ => None,
+    };
+    Ok(Job {
+        job_id: r.str("jobId")?.parse().map_err(|_| corrupt("jobId"))?,
+        task: r.str("task")?,
+        input: r.opt_json("input")?.unwrap_or_default(),
+        status: JobStatus::parse(&r.str("status")?).ok_or_else(|| corrupt("status"))?,
+        attempts: r.num("attempts")?,
+        max_attempts: r.num("maxAttempts")?,
+        source: r.opt_json::<JobSource>("source")?.unwrap_or(JobSource::Api),
+        idempotency_key: r.opt_str("idempotencyKey"),
+        created_at: r.time("createdAt")?,
+        updated_at: r.time("updatedAt")?,
+        started_at: r.opt_time("startedAt")?,
+        finished_at: r.opt_time("finishedAt")?,
+        next_attempt_at: r.opt_time("nextAttemptAt")?,
+        last_error: r.opt_str("lastError"),
+        result: r.opt_json("result")?,
+        version: r.num("version")?,
+        lease,
+    })
+}
+
+/// The condition expression and its values for an [`Expect`].
+fn condition(expect: &Expect) -> (String, HashMap<String, AttributeValue>) {
+    match expect {
+        Expect::Absent => ("attribute_not_exists(pk)".to_owned(), HashMap::new()),
+        Expect::HeldBy { version, owner } => (
+            "version = :expectedVersion AND leaseOwner = :owner".to_owned(),
+            HashMap::from([(":expectedVersion".to_owned(), n(version)), (":owner".to_owned(), s(owner))]),
+        ),
+        Expect::Free { version, now } => (
+            "version = :expectedVersion AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now)"
+                .to_owned(),
+            HashMap::from([
+                (":expectedVersion".to_owned(), n(version)),
+                (":now".to_owned(), n(now.timestamp_millis())),
+            ]),
+        ),
+    }
+}
+
+fn map_err<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if is_transient(&err) {
+        StoreError::Unavailable(describe(&err))
+    } else {
+        StoreError::Other(describe(&err))
+    }
+}
+
+fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Other(err.to_string())
+}
+
+impl DynamoDbStore {
+    fn counter_update(&self, change: &Change, bucket: Bucket) -> Result<TransactWriteItem, StoreError> {
+        let c = &change.counters;
+        let shard = shard_for(change.job.job_id, self.shards);
+        let mut values = HashMap::from([
+            (":submitted".to_owned(), n(c.submitted)),
+            (":succeeded".to_owned(), n(c.succeeded)),
+            (":failed".to_owned(), n(c.failed)),
+            (":retries".to_owned(), n(c.retries)),
+        ]);
+        let mut expression = String::new();
+        if let Bucket::Day(day) = bucket {
+            let expires = day
+                .checked_add_days(Days::new(DAY_COUNTER_RETENTION_DAYS))
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc().timestamp())
+                .unwrap_or_default();
+            values.insert(":expiresAt".to_owned(), n(expires));
+            expression.push_str("SET expiresAt = if_not_exists(expiresAt, :expiresAt) ");
+        }
+        expression.push_str("ADD submitted :submitted, succeeded :succeeded, failed :failed, retries :retries");
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(counter_key(bucket, shard)))
+            .update_expression(expression)
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn job_write(&self, change: &Change) -> Result<TransactWriteItem, StoreError> {
+        let (expression, values) = condition(&change.expect);
+        let values = (!values.is_empty()).then_some(values);
+        Ok(match change.write {
+            Write::Put => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(to_item(&change.job)))
+                        .condition_expression(expression)
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+            Write::Delete => TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .key("pk", job_key(change.job.job_id))
+                        .condition_expression(expression)
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+        })
+    }
+
+    async fn put_alone(&self, change: &Change) -> Result<(), StoreError> {
+        let (expression, values) = condition(&change.expect);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&change.job)))
+            .condition_expression(expression)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(map_err(err)),
+        }
+    }
+
+    async fn transact(&self, change: &Change) -> Result<(), StoreError> {
+        let items = vec![
+            self.job_write(change)?,
+            self.counter_update(change, Bucket::Total)?,
+            self.counter_update(change, Bucket::Day(change.at.date_naive()))?,
+        ];
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancel)
+                    if cancel
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Err(StoreError::Conflict)
+                }
+                _ => Err(map_err(SdkError::ServiceError(e))),
+            },
+            Err(err) => Err(map_err(err)),
+        }
+    }
+
+    async fn batch_get(&self, keys: Vec<String>) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut pending: Vec<HashMap<String, AttributeValue>> =
+            keys.into_iter().map(|k| HashMap::from([("pk".to_owned(), s(k))])).collect();
+        let mut items = Vec::new();
+        for round in 0..5 {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_err)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(map_err)?;
+            if let Some(found) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                items.extend(found);
+            }
+            if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                pending = left.keys;
+            }
+        }
+        if pending.is_empty() {
+            Ok(items)
+        } else {
+            Err(StoreError::Unavailable("counter reads were throttled; try again".to_owned()))
+        }
+    }
+}
+
+fn counts_of(item: &HashMap<String, AttributeValue>) -> Counts {
+    let r = Reader(item);
+    let get = |name: &str| r.opt_num::<i64>(name).ok().flatten().unwrap_or(0);
+    Counts { submitted: get("submitted"), succeeded: get("succeeded"), failed: get("failed"), retries: get("retries") }
+}
+
+#[async_trait]
+impl JobStore for DynamoDbStore {
+    async fn get(&self, job_id: Uuid) -> Result<Option<Job>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", job_key(job_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        out.item.as_ref().map(from_item).transpose()
+    }
+
+    async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        if change.counters.is_zero() && change.write == Write::Put {
+            self.put_alone(change).await
+        } else {
+            self.transact(change).await
+        }
+    }
+
+    async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", job_key(job_id))
+            .update_expression("SET leaseExpiresAt = :until")
+            .condition_expression("leaseOwner = :owner")
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(map_err(err)),
+        }
+    }
+
+    async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
+        let days = shown_days(now);
+        let mut buckets: HashMap<String, Bucket> = HashMap::new();
+        for shard in 0..self.shards {
+            buckets.insert(counter_key(Bucket::Total, shard), Bucket::Total);
+            for day in &days {
+                buckets.insert(counter_key(Bucket::Day(*day), shard), Bucket::Day(*day));
+            }
+        }
+        let items = self.batch_get(buckets.keys().cloned().collect()).await?;
+        let mut total = Counts::default();
+        let mut per_day: HashMap<NaiveDate, Counts> = HashMap::new();
+        for item in &items {
+            let Some(bucket) = Reader(item).opt_str("pk").and_then(|k| buckets.get(&k).copied()) else {
+                continue;
+            };
+            match bucket {
+                Bucket::Total => total.merge(&counts_of(item)),
+                Bucket::Day(day) => per_day.entry(day).or_default().merge(&counts_of(item)),
+            }
+        }
+        let daily = days
+            .into_iter()
+            .map(|date| DayStats { date, counts: per_day.get(&date).copied().unwrap_or_default() })
+            .collect();
+        Ok(Stats::new(total, daily, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn item_round_trip_keeps_every_field() {
+        let now = Utc::now();
+        let mut job = Job::new(
+            Uuid::now_v7(),
+            "flaky",
+            json!({"failAttempts": 1, "nested": [1, "two"]}),
+            3,
+            JobSource::Schedule { name: "n".into(), execution_id: "e".into(), scheduled_time: "t".into() },
+            Some("key".into()),
+            now,
+        );
+        job.version = 4;
+        job.attempts = 2;
+        job.status = JobStatus::Retrying;
+        job.last_error = Some("boom".into());
+        job.result = Some(json!({"r": 1}));
+        job.lease = Some(Lease {
+            owner: "w".into(),
+            expires_at: DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap(),
+        });
+        job.created_at = DateTime::parse_from_rfc3339(&now.to_rfc3339()).unwrap().with_timezone(&Utc);
+        job.updated_at = job.created_at;
+        assert_eq!(from_item(&to_item(&job)).unwrap(), job);
+    }
+
+    #[test]
+    fn corrupt_item_is_an_error_not_a_panic() {
+        let mut item = to_item(&Job::new(Uuid::now_v7(), "t", json!(null), 3, JobSource::Api, None, Utc::now()));
+        item.insert("attempts".into(), s("many"));
+        assert!(matches!(from_item(&item), Err(StoreError::Other(m)) if m.contains("attempts")));
+    }
+}

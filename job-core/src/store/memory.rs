@@ -1,0 +1,91 @@
+//! In-memory job store, with the same conditional semantics as the DynamoDB one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::{JobStore, StoreError};
+use crate::job::{Change, Expect, Job, Write};
+use crate::stats::{Counts, DayStats, Stats, shown_days};
+
+#[derive(Default)]
+struct State {
+    jobs: HashMap<Uuid, Job>,
+    total: Counts,
+    days: HashMap<NaiveDate, Counts>,
+}
+
+/// A store in process memory, for tests and for trying the API without AWS.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every job, for invariant checks in tests.
+    pub fn jobs(&self) -> Vec<Job> {
+        self.state.lock().unwrap().jobs.values().cloned().collect()
+    }
+}
+
+fn condition_holds(expect: &Expect, current: Option<&Job>) -> bool {
+    match (expect, current) {
+        (Expect::Absent, None) => true,
+        (Expect::HeldBy { version, owner }, Some(job)) => {
+            job.version == *version && job.lease.as_ref().is_some_and(|l| &l.owner == owner)
+        }
+        (Expect::Free { version, now }, Some(job)) => {
+            job.version == *version && job.lease.as_ref().is_none_or(|l| l.expires_at < *now)
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryStore {
+    async fn get(&self, job_id: Uuid) -> Result<Option<Job>, StoreError> {
+        Ok(self.state.lock().unwrap().jobs.get(&job_id).cloned())
+    }
+
+    async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        if !condition_holds(&change.expect, state.jobs.get(&change.job.job_id)) {
+            return Err(StoreError::Conflict);
+        }
+        match change.write {
+            Write::Put => state.jobs.insert(change.job.job_id, change.job.clone()),
+            Write::Delete => state.jobs.remove(&change.job.job_id),
+        };
+        state.total.add(&change.counters);
+        state.days.entry(change.at.date_naive()).or_default().add(&change.counters);
+        Ok(())
+    }
+
+    async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let lease = state.jobs.get_mut(&job_id).and_then(|j| j.lease.as_mut()).filter(|l| l.owner == owner);
+        match lease {
+            Some(lease) => {
+                lease.expires_at = until;
+                Ok(())
+            }
+            None => Err(StoreError::Conflict),
+        }
+    }
+
+    async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
+        let state = self.state.lock().unwrap();
+        let daily = shown_days(now)
+            .into_iter()
+            .map(|date| DayStats { date, counts: state.days.get(&date).copied().unwrap_or_default() })
+            .collect();
+        Ok(Stats::new(state.total, daily, now))
+    }
+}

@@ -1,0 +1,44 @@
+//! The job store port: job records and counters, changed only through [`Change`]s.
+
+mod dynamodb;
+mod memory;
+
+pub use dynamodb::DynamoDbStore;
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::job::{Change, Job};
+use crate::stats::Stats;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stored record did not meet the change's condition; nothing was written.
+    #[error("the job changed concurrently")]
+    Conflict,
+    /// The backend could not be reached or is throttling; the call may be retried.
+    #[error("job store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (misconfiguration, corrupt item).
+    #[error("job store error: {0}")]
+    Other(String),
+}
+
+/// Where jobs and counters are kept.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Reads a job (strongly consistent).
+    async fn get(&self, job_id: Uuid) -> Result<Option<Job>, StoreError>;
+
+    /// Applies one change and its counter updates atomically, if its condition holds.
+    async fn apply(&self, change: &Change) -> Result<(), StoreError>;
+
+    /// Extends the lease of `owner` on a job it holds.
+    async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Reads the counters: a constant number of items, never a scan.
+    async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError>;
+}
