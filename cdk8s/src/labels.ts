@@ -10,6 +10,13 @@ export const PROJECT_KEY_PREFIX = 'jobs-api';
 /** Taint key on job nodes; only pods that tolerate it (the job pods) land there. */
 export const DEDICATED_TAINT_KEY = `${PROJECT_KEY_PREFIX}/dedicated`;
 
+/**
+ * Label on job nodes naming their workload. Node labels stay out of the
+ * kubernetes.io and k8s.io domains: the kubelet refuses to register a node
+ * with labels there that it does not know.
+ */
+export const NODE_WORKLOAD_LABEL = `${PROJECT_KEY_PREFIX}/workload`;
+
 /** Label Karpenter puts on every node it launches, naming the NodePool. */
 export const KARPENTER_NODEPOOL_LABEL = 'karpenter.sh/nodepool';
 

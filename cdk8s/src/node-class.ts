@@ -99,7 +99,7 @@ export class JobNodeClass extends Construct {
         // data volume that holds images and container storage.
         blockDeviceMappings: [
           { deviceName: '/dev/xvda', ebs: ebs('4Gi') },
-          { deviceName: '/dev/xvdb', ebs: ebs(props.dataVolumeSize ?? '20Gi'), rootVolume: false },
+          { deviceName: '/dev/xvdb', ebs: ebs(props.dataVolumeSize ?? '20Gi') },
         ],
         tags: props.tags && Object.keys(props.tags).length > 0 ? props.tags : undefined,
       },

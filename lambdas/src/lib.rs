@@ -1,1 +1,17 @@
+//! The job API: one axum router per route group, served by the Lambda binaries
+//! (`lambda_http`) and by the local HTTP server alike.
+//!
+//! - [`routes`]: the handlers, grouped the way they are deployed.
+//! - [`state`]: what handlers share (store, queue, task registry), built from the environment.
+//! - [`extract`] and [`error`]: JSON bodies in, `{"error": {"code", "message"}}` out.
+//! - [`serve`]: runs a router on Lambda or on a local socket.
 
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod serve;
+pub mod state;
+
+pub use serve::{BoxError, serve};
+pub use state::AppState;

@@ -1,0 +1,74 @@
+/** The worker contract's defaults and the timings derived from it, and the quantity parser. */
+import {
+  jobActiveDeadlineSecs,
+  maxRetryDelaySecs,
+  parseQuantity,
+  podTerminationGraceSecs,
+  resolveWorkerSettings,
+  WORKER_DEFAULTS,
+} from '../src';
+
+describe('worker settings', () => {
+  test('defaults match the worker binary', () => {
+    expect(resolveWorkerSettings()).toEqual({
+      maxAttempts: 3,
+      retryBaseDelayMs: 1000,
+      retryMaxDelayMs: 30000,
+      attemptTimeoutSecs: 300,
+      visibilityTimeoutSecs: 30,
+      shutdownGraceSecs: 25,
+      rustLog: 'info',
+    });
+  });
+
+  test('explicit undefined keeps the default', () => {
+    expect(resolveWorkerSettings({ maxAttempts: undefined })).toEqual(WORKER_DEFAULTS);
+  });
+
+  test('retry delays are bounded by the cap, once per retry', () => {
+    expect(maxRetryDelaySecs(resolveWorkerSettings())).toBe(60);
+    expect(maxRetryDelaySecs(resolveWorkerSettings({ maxAttempts: 1 }))).toBe(0);
+    expect(maxRetryDelaySecs(resolveWorkerSettings({ retryMaxDelayMs: 1500 }))).toBe(4);
+  });
+
+  test('deadline and termination grace', () => {
+    const s = resolveWorkerSettings();
+    expect(jobActiveDeadlineSecs(s, 0)).toBe(960);
+    expect(jobActiveDeadlineSecs(s, 180)).toBe(1140);
+    expect(podTerminationGraceSecs(s)).toBe(30);
+    expect(podTerminationGraceSecs(resolveWorkerSettings({ shutdownGraceSecs: 0 }))).toBe(5);
+  });
+
+  test.each([
+    [{ maxAttempts: 2.5 }, /maxAttempts/],
+    [{ attemptTimeoutSecs: 0 }, /attemptTimeoutSecs/],
+    [{ visibilityTimeoutSecs: 43201 }, /visibilityTimeoutSecs must be an integer in \[1, 43200\]/],
+    [{ shutdownGraceSecs: -1 }, /shutdownGraceSecs/],
+    [{ rustLog: ' ' }, /rustLog/],
+  ])('rejects %p', (settings, message) => {
+    expect(() => resolveWorkerSettings(settings)).toThrow(message);
+  });
+});
+
+describe('parseQuantity', () => {
+  test.each([
+    ['250m', 0.25],
+    ['1', 1],
+    ['1.5', 1.5],
+    ['.5', 0.5],
+    ['512Mi', 512 * 2 ** 20],
+    ['2Gi', 2 * 2 ** 30],
+    ['1G', 1e9],
+    ['64k', 64000],
+  ])('%s', (text, value) => {
+    expect(parseQuantity(text)).toBeCloseTo(value);
+  });
+
+  test('numbers pass through', () => {
+    expect(parseQuantity(4)).toBe(4);
+  });
+
+  test.each(['', 'abc', '1Xi', '${Token[TOKEN.1]}', '-1'])('%p is not a literal quantity', (text) => {
+    expect(parseQuantity(text)).toBeUndefined();
+  });
+});

@@ -1,0 +1,51 @@
+//! Keeps a received message invisible and the job's lease alive while the worker holds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use job_core::queue::JobQueue;
+use job_core::store::{JobStore, StoreError};
+use tokio::task::JoinHandle;
+use tracing::warn;
+use uuid::Uuid;
+
+/// Renews every `window / 3` until dropped.
+pub struct Heartbeat {
+    task: JoinHandle<()>,
+}
+
+impl Heartbeat {
+    pub fn start(
+        queue: Arc<dyn JobQueue>,
+        store: Arc<dyn JobStore>,
+        receipt_handle: String,
+        job_id: Uuid,
+        owner: String,
+        window: Duration,
+    ) -> Self {
+        let period = (window / 3).max(Duration::from_millis(500));
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                ticks.tick().await;
+                if let Err(err) = queue.set_visibility(&receipt_handle, window).await {
+                    warn!(%job_id, error = %err, "heartbeat could not extend message visibility");
+                }
+                let until = Utc::now() + window;
+                match store.extend_lease(job_id, &owner, until).await {
+                    // Not (or no longer) ours: nothing to extend.
+                    Ok(()) | Err(StoreError::Conflict) => {}
+                    Err(err) => warn!(%job_id, error = %err, "heartbeat could not extend the job lease"),
+                }
+            }
+        });
+        Self { task }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

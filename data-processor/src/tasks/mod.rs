@@ -1,0 +1,193 @@
+//! Task functions and the registry that names them.
+//!
+//! A task is an async function `run(input: Input, ctx: TaskContext) -> Result<Output, TaskError>`
+//! in a file of its own, where `Input` is a `Deserialize` type: input that does not fit it
+//! is a permanent error (and the API rejects it with 422 before queueing). To add a task,
+//! write `src/tasks/<name>.rs` and add one `.register(...)` line to [`registry`].
+
+pub mod fail;
+pub mod flaky;
+pub mod process_data;
+pub mod sleep;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The task run when a request names none.
+pub const DEFAULT_TASK: &str = "process-data";
+
+/// Every built-in task.
+pub fn registry() -> Registry {
+    Registry::default()
+        .register("process-data", "hashes `kib` KiB (default 1024) of generated data", process_data::run)
+        .register("sleep", "waits `ms` milliseconds", sleep::run)
+        .register("flaky", "fails its first `failAttempts` attempts, then succeeds", flaky::run)
+        .register("fail", "always fails with a retryable error", fail::run)
+}
+
+/// What a task knows about the job it runs for.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    pub job_id: Uuid,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+/// A failed attempt. Retryable unless `permanent` (bad input, unknown task).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl TaskError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { message: message.into(), permanent: false }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { message: message.into(), permanent: true }
+    }
+}
+
+/// Why a task name or input was refused before running.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("unknown task {task:?}; known tasks: {}", known.join(", "))]
+    UnknownTask { task: String, known: Vec<String> },
+    #[error("invalid input for task {task:?}: {reason}")]
+    InvalidInput { task: String, reason: String },
+}
+
+type Runner = Arc<dyn Fn(Value, TaskContext) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
+type Validator = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
+struct TaskDef {
+    description: &'static str,
+    run: Runner,
+    validate: Validator,
+}
+
+/// Named tasks.
+#[derive(Default, Clone)]
+pub struct Registry {
+    tasks: BTreeMap<&'static str, Arc<TaskDef>>,
+}
+
+/// Reads a task's input; no input (`null`) reads as `{}` so optional fields take defaults.
+fn decode<I: DeserializeOwned>(input: &Value) -> Result<I, String> {
+    let input = if input.is_null() { Value::Object(Default::default()) } else { input.clone() };
+    serde_json::from_value(input).map_err(|e| e.to_string())
+}
+
+impl Registry {
+    /// Adds a task under `name`.
+    pub fn register<I, O, F, Fut>(mut self, name: &'static str, description: &'static str, run: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + 'static,
+        F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+    {
+        let run = Arc::new(run);
+        let runner: Runner = Arc::new(move |input: Value, ctx: TaskContext| {
+            let run = Arc::clone(&run);
+            Box::pin(async move {
+                let input: I = decode(&input).map_err(|e| TaskError::permanent(format!("invalid input: {e}")))?;
+                let output = run(input, ctx).await?;
+                serde_json::to_value(output).map_err(|e| TaskError::permanent(format!("unserializable output: {e}")))
+            })
+        });
+        let validate: Validator = Arc::new(|input: &Value| decode::<I>(input).map(|_| ()));
+        self.tasks.insert(name, Arc::new(TaskDef { description, run: runner, validate }));
+        self
+    }
+
+    /// Task names, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// `(name, description)` of every task.
+    pub fn describe(&self) -> Vec<(&'static str, &'static str)> {
+        self.tasks.iter().map(|(name, def)| (*name, def.description)).collect()
+    }
+
+    /// Checks that `task` exists and accepts `input`.
+    pub fn validate(&self, task: &str, input: &Value) -> Result<(), ValidationError> {
+        let def = self.tasks.get(task).ok_or_else(|| ValidationError::UnknownTask {
+            task: task.to_owned(),
+            known: self.names().into_iter().map(str::to_owned).collect(),
+        })?;
+        (def.validate)(input).map_err(|reason| ValidationError::InvalidInput { task: task.to_owned(), reason })
+    }
+
+    /// The future of one attempt of `task`; an unknown task is a permanent error.
+    pub fn start(
+        &self,
+        task: &str,
+        input: Value,
+        ctx: TaskContext,
+    ) -> Result<BoxFuture<'static, Result<Value, TaskError>>, TaskError> {
+        match self.tasks.get(task) {
+            Some(def) => Ok((def.run)(input, ctx)),
+            None => Err(TaskError::permanent(self.validate(task, &input).unwrap_err().to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(attempt: u32) -> TaskContext {
+        TaskContext { job_id: Uuid::now_v7(), attempt, max_attempts: 3 }
+    }
+
+    #[test]
+    fn unknown_task_names_the_known_ones() {
+        let err = registry().validate("nope", &Value::Null).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("nope") && text.contains("process-data") && text.contains("sleep"), "{text}");
+    }
+
+    #[test]
+    fn input_is_validated_against_the_task_type() {
+        let r = registry();
+        assert!(r.validate("process-data", &Value::Null).is_ok());
+        assert!(r.validate("sleep", &json!({"ms": 5})).is_ok());
+        assert!(matches!(r.validate("sleep", &json!({})), Err(ValidationError::InvalidInput { .. })));
+        assert!(matches!(r.validate("sleep", &json!({"ms": "soon"})), Err(ValidationError::InvalidInput { .. })));
+        assert!(matches!(r.validate("sleep", &json!({"ms": 5, "extra": 1})), Err(ValidationError::InvalidInput { .. })));
+    }
+
+    #[tokio::test]
+    async fn bad_input_at_run_time_is_permanent() {
+        let err = registry().start("sleep", json!({"ms": -1}), ctx(1)).unwrap().await.unwrap_err();
+        assert!(err.permanent, "{err:?}");
+        let err = registry().start("nope", Value::Null, ctx(1)).err().unwrap();
+        assert!(err.permanent);
+    }
+
+    #[tokio::test]
+    async fn builtin_tasks_behave() {
+        let r = registry();
+        let out = r.start("process-data", json!({"kib": 4}), ctx(1)).unwrap().await.unwrap();
+        assert_eq!(out["bytes"], 4096);
+        assert_eq!(out["sha256"].as_str().unwrap().len(), 64);
+        assert!(r.start("flaky", json!({"failAttempts": 1}), ctx(1)).unwrap().await.is_err());
+        assert!(r.start("flaky", json!({"failAttempts": 1}), ctx(2)).unwrap().await.is_ok());
+        let err = r.start("fail", Value::Null, ctx(3)).unwrap().await.unwrap_err();
+        assert!(!err.permanent);
+    }
+}

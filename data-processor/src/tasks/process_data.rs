@@ -1,0 +1,57 @@
+//! `process-data`, the default task: real CPU work, a SHA-256 over generated data.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{TaskContext, TaskError};
+
+const MAX_KIB: u32 = 1024 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Input {
+    /// KiB of data to hash (at most 1 GiB).
+    #[serde(default = "default_kib")]
+    pub kib: u32,
+    /// Seed of the generated data; the same seed gives the same digest.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_kib() -> u32 {
+    1024
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub async fn run(input: Input, _ctx: TaskContext) -> Result<Output, TaskError> {
+    if input.kib > MAX_KIB {
+        return Err(TaskError::permanent(format!("kib must be at most {MAX_KIB}")));
+    }
+    tokio::task::spawn_blocking(move || hash_generated(input.kib, input.seed))
+        .await
+        .map_err(|e| TaskError::retryable(format!("hashing stopped: {e}")))
+}
+
+fn hash_generated(kib: u32, seed: u64) -> Output {
+    let mut hasher = Sha256::new();
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut block = [0u8; 1024];
+    for _ in 0..kib {
+        for chunk in block.chunks_exact_mut(8) {
+            // xorshift64: cheap, deterministic filler.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        hasher.update(block);
+    }
+    let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Output { bytes: u64::from(kib) * 1024, sha256 }
+}

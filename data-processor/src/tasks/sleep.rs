@@ -1,0 +1,25 @@
+//! `sleep`: waits, for trying out concurrency, heartbeats and shutdown.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{TaskContext, TaskError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// Milliseconds to wait.
+    pub ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub slept_ms: u64,
+}
+
+pub async fn run(input: Input, _ctx: TaskContext) -> Result<Output, TaskError> {
+    tokio::time::sleep(Duration::from_millis(input.ms)).await;
+    Ok(Output { slept_ms: input.ms })
+}

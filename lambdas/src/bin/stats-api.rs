@@ -1,0 +1,6 @@
+//! Lambda for `GET /jobs/stats` (also serves locally).
+
+#[tokio::main]
+async fn main() -> Result<(), lambdas::BoxError> {
+    lambdas::serve(lambdas::routes::stats).await
+}

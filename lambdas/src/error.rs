@@ -1,0 +1,86 @@
+//! API errors: a status, a stable machine-readable code and a message that names the problem.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use job_core::queue::QueueError;
+use job_core::store::StoreError;
+use serde::Serialize;
+use tracing::error;
+use utoipa::ToSchema;
+
+/// An error response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `malformed_json`, `unknown_task`, `not_found`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn unavailable(detail: &dyn std::fmt::Display) -> Self {
+        error!(error = %detail, "backend unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable", "a backing service is unavailable; try again shortly")
+    }
+
+    fn internal(detail: &dyn std::fmt::Display) -> Self {
+        error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has details")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => Self::unavailable(&err),
+            StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", "the job changed concurrently; try again"),
+            StoreError::Other(_) => Self::internal(&err),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        match err {
+            QueueError::Unavailable(_) => Self::unavailable(&err),
+            QueueError::Other(_) => Self::internal(&err),
+        }
+    }
+}

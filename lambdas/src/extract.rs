@@ -1,0 +1,69 @@
+//! JSON request bodies: size limit, content type and parse errors turned into API errors.
+
+use axum::body::to_bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted, well below the SQS and DynamoDB item limits.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An optional JSON body: `None` when the body is empty.
+///
+/// Accepted content types: `application/json`, `application/*+json`, none, and
+/// `application/x-www-form-urlencoded` (what `curl -d` sends) when the body is JSON.
+pub struct JsonBody<T>(pub Option<T>);
+
+fn content_type_ok(content_type: Option<&str>) -> bool {
+    let Some(value) = content_type else { return true };
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
+        || mime == "application/x-www-form-urlencoded"
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?").to_owned());
+        let bytes = to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|_| too_large())?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !content_type_ok(content_type.as_deref()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "content type {:?} is not supported; send JSON with Content-Type: application/json",
+                    content_type.unwrap_or_default()
+                ),
+            ));
+        }
+        serde_json::from_slice(&bytes).map(|v| Self(Some(v))).map_err(|e| {
+            if e.is_data() {
+                ApiError::bad_request("invalid_request", format!("request body does not fit the schema: {e}"))
+            } else {
+                ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {e}"))
+            }
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Job API", description = "Queue jobs that run as containers, read their state and aggregate stats."),
+    paths(crate::routes::jobs::submit, crate::routes::jobs::get, crate::routes::stats::get),
+    tags((name = "jobs"), (name = "stats"))
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,57 @@
+//! Route groups. Each Lambda binary serves one group, so each function gets only the
+//! permissions its routes need; the local server serves them all.
+
+pub mod jobs;
+pub mod stats;
+
+use axum::Router;
+use axum::http::{Method, Uri};
+use axum::routing::{get, post};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn job_routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", post(jobs::submit))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/openapi.json", get(crate::openapi::document))
+}
+
+fn stats_routes() -> Router<AppState> {
+    Router::new().route("/jobs/stats", get(stats::get))
+}
+
+/// `POST /jobs`, `GET /jobs/{id}` and `GET /openapi.json`: the `jobs-api` Lambda.
+pub fn jobs(state: AppState) -> Router {
+    finish(job_routes(), state)
+}
+
+/// `GET /jobs/stats`: the `stats-api` Lambda.
+pub fn stats(state: AppState) -> Router {
+    finish(stats_routes(), state)
+}
+
+/// Every route: the local server.
+pub fn all(state: AppState) -> Router {
+    finish(job_routes().merge(stats_routes()), state)
+}
+
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+#[cfg(test)]
+mod tests;

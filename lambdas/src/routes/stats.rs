@@ -1,0 +1,21 @@
+//! `GET /jobs/stats`: counters, read from a constant number of items.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use job_core::stats::Stats;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// Aggregate stats: submitted, succeeded, failed, retries, in flight, and per day.
+#[utoipa::path(
+    get, path = "/jobs/stats", tag = "stats",
+    responses(
+        (status = 200, description = "the counters", body = Stats),
+        (status = 503, description = "store unavailable; retry", body = ErrorBody),
+    )
+)]
+pub async fn get(axum::extract::State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(state.store.stats(Utc::now()).await?))
+}

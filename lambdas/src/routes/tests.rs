@@ -1,0 +1,268 @@
+//! HTTP tests of every route and error case, over the in-memory adapters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use data_processor::tasks::registry;
+use http_body_util::BodyExt;
+use job_core::queue::{JobQueue, MemoryQueue, QueueError, Received};
+use job_core::store::{DynamoDbStore, MemoryStore};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::state::AppState;
+
+struct Harness {
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    app: Router,
+}
+
+fn harness() -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let state = AppState { store: store.clone(), queue: queue.clone(), tasks: registry(), max_attempts: 3 };
+    Harness { store, queue, app: super::all(state) }
+}
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    (status, headers, body)
+}
+
+fn post(path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = Request::post(path);
+    if let Some(ct) = content_type {
+        builder = builder.header(header::CONTENT_TYPE, ct);
+    }
+    builder.body(body.into()).unwrap()
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
+
+#[tokio::test]
+async fn empty_post_queues_the_default_task() {
+    let h = harness();
+    let (status, headers, body) = call(&h.app, post("/jobs", None, Body::empty())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "QUEUED");
+    let id = body["jobId"].as_str().unwrap();
+    assert_eq!(headers[header::LOCATION], format!("/jobs/{id}").as_str());
+    let sent = h.queue.bodies();
+    assert_eq!(sent.len(), 1);
+    let message: Value = serde_json::from_str(&sent[0]).unwrap();
+    assert_eq!(message["jobId"], id);
+    assert_eq!(message["task"], "process-data");
+
+    let (status, _, job) = call(&h.app, get(&format!("/jobs/{id}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["status"], "QUEUED");
+    assert_eq!(job["attempts"], 0);
+    assert_eq!(job["maxAttempts"], 3);
+
+    let (status, _, stats) = call(&h.app, get("/jobs/stats")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["submitted"], 1);
+    assert_eq!(stats["inFlight"], 1);
+    assert_eq!(stats["daily"].as_array().unwrap().len(), 7);
+    assert_eq!(stats["daily"][0]["submitted"], 1);
+}
+
+#[tokio::test]
+async fn curl_form_content_type_with_json_body_is_accepted() {
+    let h = harness();
+    let body = r#"{"task":"sleep","input":{"ms":1}}"#;
+    let (status, _, _) = call(&h.app, post("/jobs", Some("application/x-www-form-urlencoded"), body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), "{\"task\":")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "malformed_json");
+    assert!(h.queue.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_field_is_400_and_named() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), r#"{"taks":"sleep"}"#)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(body["error"]["message"].as_str().unwrap().contains("taks"));
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, post("/jobs", Some("text/plain"), "{}")).await;
+    assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let h = harness();
+    let big = json!({"task": "sleep", "input": {"ms": 1, "pad": "x".repeat(crate::extract::MAX_BODY_BYTES)}});
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), big.to_string())).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    // Without a Content-Length header too (chunked upload).
+    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b' '; crate::extract::MAX_BODY_BYTES + 1])]);
+    let request = Request::post("/jobs").header(header::CONTENT_TYPE, "application/json").body(Body::from_stream(stream)).unwrap();
+    let (status, _, body) = call(&h.app, request).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+}
+
+#[tokio::test]
+async fn unknown_task_is_400_naming_known_tasks() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), r#"{"task":"mine-bitcoin"}"#)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "unknown_task");
+    let message = body["error"]["message"].as_str().unwrap();
+    for known in ["process-data", "sleep", "flaky", "fail"] {
+        assert!(message.contains(known), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn input_that_does_not_fit_the_task_is_422() {
+    let h = harness();
+    let (status, _, body) =
+        call(&h.app, post("/jobs", Some("application/json"), r#"{"task":"sleep","input":{"ms":"later"}}"#)).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_same_job_and_queues_once() {
+    let h = harness();
+    let request = r#"{"task":"sleep","input":{"ms":5},"idempotencyKey":"order-42"}"#;
+    let (s1, _, first) = call(&h.app, post("/jobs", Some("application/json"), request)).await;
+    let (s2, _, second) = call(&h.app, post("/jobs", Some("application/json"), request)).await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(first["jobId"], second["jobId"]);
+    let (_, _, stats) = call(&h.app, get("/jobs/stats")).await;
+    assert_eq!(stats["submitted"], 1, "counted once");
+    assert_eq!(h.store.jobs().len(), 1);
+
+    let other = r#"{"task":"sleep","input":{"ms":6},"idempotencyKey":"order-42"}"#;
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), other)).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "idempotency_key_reused");
+
+    let bad = r#"{"idempotencyKey":""}"#;
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), bad)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
+}
+
+#[tokio::test]
+async fn idempotent_replay_after_a_taken_job_sends_nothing() {
+    let h = harness();
+    let request = r#"{"idempotencyKey":"k"}"#;
+    call(&h.app, post("/jobs", None, request)).await;
+    // Simulate a worker taking the job.
+    let job = h.store.jobs().pop().unwrap();
+    let job_core::job::Claim::Start(change) = job.claim("w", chrono::Utc::now(), Duration::from_secs(30)) else {
+        panic!("claim")
+    };
+    use job_core::store::JobStore;
+    h.store.apply(&change).await.unwrap();
+    let (status, _, body) = call(&h.app, post("/jobs", None, request)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["status"], "RUNNING");
+    assert_eq!(h.queue.bodies().len(), 1, "no second message for a job already running");
+}
+
+#[tokio::test]
+async fn unknown_job_is_404() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, get(&format!("/jobs/{}", uuid::Uuid::now_v7()))).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, _, body) = call(&h.app, get("/jobs/not-a-uuid")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn unknown_route_and_method_are_json_errors() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, get("/nope")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let request = Request::delete("/jobs").body(Body::empty()).unwrap();
+    let (status, _, body) = call(&h.app, request).await;
+    assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn openapi_document_lists_the_routes() {
+    let h = harness();
+    let (status, _, doc) = call(&h.app, get("/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/jobs", "/jobs/{id}", "/jobs/stats"] {
+        assert!(doc["paths"][path].is_object(), "missing {path}");
+    }
+    assert!(doc["paths"]["/jobs"]["post"]["responses"]["202"].is_object());
+}
+
+/// A queue that is down.
+struct DownQueue;
+
+#[async_trait]
+impl JobQueue for DownQueue {
+    async fn send(&self, _: &str) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("connection refused".into()))
+    }
+    async fn receive(&self, _: u32, _: Duration, _: Duration) -> Result<Vec<Received>, QueueError> {
+        Err(QueueError::Unavailable("connection refused".into()))
+    }
+    async fn set_visibility(&self, _: &str, _: Duration) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("connection refused".into()))
+    }
+    async fn delete(&self, _: &str) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn queue_down_is_503_and_the_job_is_withdrawn() {
+    let store = Arc::new(MemoryStore::new());
+    let state = AppState { store: store.clone(), queue: Arc::new(DownQueue), tasks: registry(), max_attempts: 3 };
+    let app = super::all(state);
+    let (status, headers, body) = call(&app, post("/jobs", None, Body::empty())).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert!(store.jobs().is_empty(), "no orphan job record");
+    let (_, _, stats) = call(&app, get("/jobs/stats")).await;
+    assert_eq!(stats["submitted"], 0, "withdrawn job is not counted");
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_is_503() {
+    // A real DynamoDB client pointed at a closed local port.
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .build();
+    let store = Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), "jobs", 1));
+    let state = AppState { store, queue: Arc::new(MemoryQueue::new()), tasks: registry(), max_attempts: 3 };
+    let app = super::all(state);
+    for request in [get("/jobs/stats"), post("/jobs", None, Body::empty()), get(&format!("/jobs/{}", uuid::Uuid::now_v7()))] {
+        let (status, _, body) = call(&app, request).await;
+        assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
+    }
+}

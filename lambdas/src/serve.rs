@@ -1,0 +1,41 @@
+//! Runs a router on AWS Lambda (when `AWS_LAMBDA_RUNTIME_API` is set) or on a local socket
+//! (`JOBS_API_ADDR`, default `127.0.0.1:3000`).
+
+use axum::Router;
+use tracing::info;
+
+use crate::state::AppState;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Builds the state from the environment and serves `routes(state)` until shutdown.
+pub async fn serve(routes: fn(AppState) -> Router) -> Result<(), BoxError> {
+    job_core::telemetry::init();
+    let state = AppState::from_env().await?;
+    let app = routes(state);
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return lambda_http::run(app).await;
+    }
+    let addr = std::env::var("JOBS_API_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (set JOBS_API_ADDR to change it): {e}"))?;
+    info!(addr = %listener.local_addr()?, "API listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
