@@ -1,0 +1,70 @@
+# Helpers shared by the local scripts (run, test): the emulator's Python environment,
+# starting and stopping the emulator, waiting for HTTP endpoints. Source it; do not run it.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+EMULATOR_VENV="$ROOT/.venv/emulator"
+
+# Creates .venv/emulator with the pinned moto server, again whenever the pins change.
+ensure_emulator_venv() {
+  local reqs="$ROOT/localstack/requirements.txt" stamp="$EMULATOR_VENV/.requirements.sha256" want
+  want=$(sha256sum "$reqs" | cut -d' ' -f1)
+  if [[ ! -x "$EMULATOR_VENV/bin/moto_server" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    echo "==> installing the local AWS emulator (moto) into .venv/emulator" >&2
+    python3 -m venv "$EMULATOR_VENV"
+    "$EMULATOR_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
+    echo "$want" >"$stamp"
+  fi
+}
+
+# port_in_use PORT: whether something listens on 127.0.0.1:PORT.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port: prints a free local TCP port.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_http URL SECONDS: waits until URL answers (any HTTP status).
+wait_for_http() {
+  local url=$1 deadline=$((SECONDS + $2))
+  until curl -s -o /dev/null "$url"; do
+    if ((SECONDS >= deadline)); then
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# start_emulator PORT LOGFILE: starts moto on 127.0.0.1:PORT in the background, sets
+# EMULATOR_PID, and points this shell's AWS settings at it with test credentials.
+start_emulator() {
+  local port=$1 log=$2
+  if port_in_use "$port"; then
+    echo "error: port $port is in use; stop what runs there or set EMULATOR_PORT" >&2
+    return 1
+  fi
+  "$EMULATOR_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  EMULATOR_PID=$!
+  if ! wait_for_http "http://127.0.0.1:$port/moto-api/" 60; then
+    echo "error: the emulator did not start; its log ($log) ends with:" >&2
+    tail -n 20 "$log" >&2
+    return 1
+  fi
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+
+# stop_pids PID...: terminates the given processes and waits for them.
+stop_pids() {
+  local pid
+  for pid in "$@"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "$@"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}

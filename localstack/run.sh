@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs the whole system on this machine: the local AWS emulator (moto, no Docker needed),
+# the queue, dead-letter queue, table and schedule group, the workers and the API.
+# Ctrl-C stops everything.
+#
+# Settings (environment):
+#   JOBS_API_ADDR        where the API listens (default 127.0.0.1:3000)
+#   EMULATOR_PORT        where the emulator listens (default 4566, LocalStack's port)
+#   AWS_ENDPOINT_URL     use an emulator that already runs (e.g. LocalStack) instead
+#   WORKER_CONCURRENCY   jobs the local worker runs at once (default 4)
+#   JOBS_*               any worker/API setting (see job-core/src/config.rs)
+set -euo pipefail
+# shellcheck source=localstack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+EMULATOR_PORT=${EMULATOR_PORT:-4566}
+export JOBS_API_ADDR=${JOBS_API_ADDR:-127.0.0.1:3000}
+WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4}
+LOGS="$ROOT/.local/logs"
+mkdir -p "$LOGS"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  if ((${#pids[@]})); then
+    echo "==> stopping"
+    stop_pids "${pids[@]}"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if port_in_use "${JOBS_API_ADDR##*:}"; then
+  echo "error: ${JOBS_API_ADDR} is in use; stop what runs there or set JOBS_API_ADDR" >&2
+  exit 1
+fi
+
+echo "==> building"
+cargo build --quiet --bins
+BIN="$ROOT/target/debug"
+
+if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
+  ensure_emulator_venv
+  start_emulator "$EMULATOR_PORT" "$LOGS/emulator.log"
+  pids+=("$EMULATOR_PID")
+  echo "==> emulator on $AWS_ENDPOINT_URL"
+else
+  echo "==> using the AWS endpoint $AWS_ENDPOINT_URL"
+fi
+
+echo "==> creating queue, dead-letter queue, table and schedule group"
+provisioned=$("$BIN/provision" local)
+while IFS='=' read -r name value; do
+  export "$name=$value"
+done <<<"$provisioned"
+
+"$BIN/data-processor" --concurrency "$WORKER_CONCURRENCY" 2>>"$LOGS/worker.log" &
+pids+=("$!")
+"$BIN/local-api" 2>>"$LOGS/api.log" &
+pids+=("$!")
+if ! wait_for_http "http://$JOBS_API_ADDR/openapi.json" 30; then
+  echo "error: the API did not start; see $LOGS/api.log" >&2
+  exit 1
+fi
+
+cat <<MSG
+
+  Job API:   http://$JOBS_API_ADDR        (OpenAPI: http://$JOBS_API_ADDR/openapi.json)
+  Emulator:  $AWS_ENDPOINT_URL
+  Queue:     $JOBS_QUEUE_URL
+  Table:     $JOBS_TABLE_NAME
+  Logs:      .local/logs/{api,worker,emulator}.log (JSON lines)
+
+  Try:  curl -s -X POST http://$JOBS_API_ADDR/jobs
+        curl -s http://$JOBS_API_ADDR/jobs/stats
+
+  Ctrl-C stops everything.
+MSG
+
+# Stop when any part stops.
+set +e
+wait -n "${pids[@]}"
+status=$?
+echo "error: a component stopped (exit $status); see $LOGS" >&2
+exit 1
