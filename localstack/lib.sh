@@ -68,3 +68,17 @@ stop_pids() {
     wait "$pid" 2>/dev/null || true
   done
 }
+
+TOOLS_VENV="$ROOT/.venv/tools"
+
+# Creates .venv/tools with the pinned validators and linters, again whenever the pins change.
+ensure_tools_venv() {
+  local stamp="$TOOLS_VENV/.requirements.sha256" want
+  want=$(cat "$ROOT/scripts/tools-requirements.txt" "$ROOT/cdk8s/requirements.txt" | sha256sum | cut -d' ' -f1)
+  if [[ ! -x "$TOOLS_VENV/bin/shellcheck" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    echo "==> installing validators and linters into .venv/tools" >&2
+    python3 -m venv "$TOOLS_VENV"
+    "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/tools-requirements.txt"
+    echo "$want" >"$stamp"
+  fi
+}

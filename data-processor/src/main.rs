@@ -34,7 +34,11 @@ fn parse_args() -> Result<Mode, String> {
                 mode = Mode::Loop(n.ok_or("--concurrency needs a positive number")?);
             }
             "-h" | "--help" => return Err("usage: data-processor [--once | --concurrency N]".into()),
-            other => return Err(format!("unknown argument {other:?}; usage: data-processor [--once | --concurrency N]")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: data-processor [--once | --concurrency N]"
+                ));
+            }
         }
     }
     Ok(mode)
@@ -51,11 +55,21 @@ async fn main() -> ExitCode {
         }
     };
     let sdk = aws::sdk_config().await;
-    let store = Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, config.stats_shards));
+    let store = Arc::new(DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.table_name,
+        config.stats_shards,
+    ));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.queue_url));
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let worker = Arc::new(Worker::new(store, queue, registry(), WorkerSettings::from(&config), shutdown));
+    let worker = Arc::new(Worker::new(
+        store,
+        queue,
+        registry(),
+        WorkerSettings::from(&config),
+        shutdown,
+    ));
     match mode {
         Mode::Once => match worker.run_once().await {
             Ok(outcome) => {

@@ -36,9 +36,7 @@ where
 {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(service) => {
-            service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
-        }
+        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code)),
         _ => false,
     }
 }

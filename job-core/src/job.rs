@@ -45,9 +45,15 @@ impl JobStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Retrying, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Retrying,
+            Self::Succeeded,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -59,7 +65,11 @@ pub enum JobSource {
     Api,
     /// An EventBridge Scheduler schedule firing.
     #[serde(rename_all = "camelCase")]
-    Schedule { name: String, execution_id: String, scheduled_time: String },
+    Schedule {
+        name: String,
+        execution_id: String,
+        scheduled_time: String,
+    },
 }
 
 /// The worker currently responsible for a running or retrying job.
@@ -216,22 +226,43 @@ impl Job {
     }
 
     fn change(&self, job: Job, expect: Expect, counters: CounterDelta, now: DateTime<Utc>) -> Change {
-        Change { job, expect, write: Write::Put, counters, at: now }
+        Change {
+            job,
+            expect,
+            write: Write::Put,
+            counters,
+            at: now,
+        }
     }
 
     /// Registers the job: QUEUED, counted as submitted.
     pub fn register(&self) -> Change {
         let mut job = self.clone();
         job.version = 1;
-        let counters = CounterDelta { submitted: 1, ..CounterDelta::default() };
+        let counters = CounterDelta {
+            submitted: 1,
+            ..CounterDelta::default()
+        };
         self.change(job, Expect::Absent, counters, self.created_at)
     }
 
     /// Takes back a registration whose message could not be sent.
     pub fn withdraw(&self, now: DateTime<Utc>) -> Change {
-        let counters = CounterDelta { submitted: -1, ..CounterDelta::default() };
-        let expect = Expect::Free { version: self.version, now };
-        Change { job: self.clone(), expect, write: Write::Delete, counters, at: self.created_at }
+        let counters = CounterDelta {
+            submitted: -1,
+            ..CounterDelta::default()
+        };
+        let expect = Expect::Free {
+            version: self.version,
+            now,
+        };
+        Change {
+            job: self.clone(),
+            expect,
+            write: Write::Delete,
+            counters,
+            at: self.created_at,
+        }
     }
 
     /// What worker `owner` may do with this job at `now`, leasing it for `lease_for`.
@@ -244,9 +275,15 @@ impl Job {
             return Claim::HeldElsewhere;
         }
         let expect = if mine {
-            Expect::HeldBy { version: self.version, owner: owner.to_owned() }
+            Expect::HeldBy {
+                version: self.version,
+                owner: owner.to_owned(),
+            }
         } else {
-            Expect::Free { version: self.version, now }
+            Expect::Free {
+                version: self.version,
+                now,
+            }
         };
         if self.status == JobStatus::Running && !mine && self.attempts >= self.max_attempts {
             // The last attempt's worker was lost: no attempt is left.
@@ -259,7 +296,10 @@ impl Job {
                 "attempt {} was lost (its worker stopped before recording an outcome) and no attempts are left",
                 self.attempts
             ));
-            let counters = CounterDelta { failed: 1, ..CounterDelta::default() };
+            let counters = CounterDelta {
+                failed: 1,
+                ..CounterDelta::default()
+            };
             return Claim::Exhausted(self.change(job, expect, counters, now));
         }
         let mut job = self.next(now);
@@ -273,8 +313,14 @@ impl Job {
         job.attempts = self.attempts + 1;
         job.started_at = job.started_at.or(Some(now));
         job.next_attempt_at = None;
-        job.lease = Some(Lease { owner: owner.to_owned(), expires_at: now + lease_for });
-        let counters = CounterDelta { retries: i64::from(self.attempts > 0), ..CounterDelta::default() };
+        job.lease = Some(Lease {
+            owner: owner.to_owned(),
+            expires_at: now + lease_for,
+        });
+        let counters = CounterDelta {
+            retries: i64::from(self.attempts > 0),
+            ..CounterDelta::default()
+        };
         Claim::Start(self.change(job, expect, counters, now))
     }
 
@@ -285,8 +331,14 @@ impl Job {
         job.finished_at = Some(now);
         job.result = Some(result);
         job.lease = None;
-        let expect = Expect::HeldBy { version: self.version, owner: owner.to_owned() };
-        let counters = CounterDelta { succeeded: 1, ..CounterDelta::default() };
+        let expect = Expect::HeldBy {
+            version: self.version,
+            owner: owner.to_owned(),
+        };
+        let counters = CounterDelta {
+            succeeded: 1,
+            ..CounterDelta::default()
+        };
         self.change(job, expect, counters, now)
     }
 
@@ -302,7 +354,10 @@ impl Job {
     ) -> Change {
         let mut job = self.next(now);
         job.last_error = Some(format!("attempt {}: {error}", self.attempts));
-        let expect = Expect::HeldBy { version: self.version, owner: owner.to_owned() };
+        let expect = Expect::HeldBy {
+            version: self.version,
+            owner: owner.to_owned(),
+        };
         if !permanent && self.attempts < self.max_attempts {
             job.status = JobStatus::Retrying;
             job.next_attempt_at = Some(now + retry_in);
@@ -312,7 +367,10 @@ impl Job {
             job.finished_at = Some(now);
             job.lease = None;
             job.next_attempt_at = None;
-            let counters = CounterDelta { failed: 1, ..CounterDelta::default() };
+            let counters = CounterDelta {
+                failed: 1,
+                ..CounterDelta::default()
+            };
             self.change(job, expect, counters, now)
         }
     }
@@ -323,7 +381,10 @@ impl Job {
         if let Some(lease) = job.lease.as_mut() {
             lease.expires_at = now;
         }
-        let expect = Expect::HeldBy { version: self.version, owner: owner.to_owned() };
+        let expect = Expect::HeldBy {
+            version: self.version,
+            owner: owner.to_owned(),
+        };
         self.change(job, expect, CounterDelta::default(), now)
     }
 }
@@ -352,7 +413,15 @@ mod tests {
     }
 
     fn queued(max_attempts: u32) -> Job {
-        let job = Job::new(Uuid::now_v7(), "flaky", json!({}), max_attempts, JobSource::Api, None, t(0));
+        let job = Job::new(
+            Uuid::now_v7(),
+            "flaky",
+            json!({}),
+            max_attempts,
+            JobSource::Api,
+            None,
+            t(0),
+        );
         job.register().job
     }
 
@@ -384,7 +453,13 @@ mod tests {
         let done = started.job.succeed("w1", json!({"ok": true}), t(2));
         assert_eq!(done.job.status, JobStatus::Succeeded);
         assert_eq!(done.counters.succeeded, 1);
-        assert_eq!(done.expect, Expect::HeldBy { version: 2, owner: "w1".into() });
+        assert_eq!(
+            done.expect,
+            Expect::HeldBy {
+                version: 2,
+                owner: "w1".into()
+            }
+        );
         assert!(done.job.lease.is_none());
         assert_eq!(done.job.claim("w2", t(3), LEASE), Claim::Finished);
     }
@@ -397,7 +472,9 @@ mod tests {
             let started = start(&job, "w1", t(attempt));
             assert_eq!(started.job.attempts, attempt as u32);
             retries += started.counters.retries;
-            let failed = started.job.attempt_failed("w1", "boom", false, Duration::from_secs(1), t(attempt));
+            let failed = started
+                .job
+                .attempt_failed("w1", "boom", false, Duration::from_secs(1), t(attempt));
             job = failed.job;
             if attempt < 3 {
                 assert_eq!(job.status, JobStatus::Retrying);
@@ -415,7 +492,9 @@ mod tests {
     #[test]
     fn permanent_failure_fails_at_once() {
         let started = start(&queued(3), "w1", t(1));
-        let failed = started.job.attempt_failed("w1", "bad input", true, Duration::ZERO, t(2));
+        let failed = started
+            .job
+            .attempt_failed("w1", "bad input", true, Duration::ZERO, t(2));
         assert_eq!(failed.job.status, JobStatus::Failed);
         assert_eq!(failed.job.attempts, 1);
         assert_eq!(failed.counters.failed, 1);
@@ -433,7 +512,13 @@ mod tests {
         let change = start(&running, "w2", t(100));
         assert_eq!(change.job.attempts, 2);
         assert_eq!(change.counters.retries, 1);
-        assert_eq!(change.expect, Expect::Free { version: 2, now: t(100) });
+        assert_eq!(
+            change.expect,
+            Expect::Free {
+                version: 2,
+                now: t(100)
+            }
+        );
         assert!(change.job.last_error.unwrap().contains("attempt 1 was lost"));
     }
 
@@ -464,9 +549,17 @@ mod tests {
     #[test]
     fn holder_continues_after_retry_delay() {
         let running = start(&queued(3), "w1", t(1)).job;
-        let retrying = running.attempt_failed("w1", "x", false, Duration::from_secs(1), t(2)).job;
+        let retrying = running
+            .attempt_failed("w1", "x", false, Duration::from_secs(1), t(2))
+            .job;
         let change = start(&retrying, "w1", t(3));
-        assert_eq!(change.expect, Expect::HeldBy { version: 3, owner: "w1".into() });
+        assert_eq!(
+            change.expect,
+            Expect::HeldBy {
+                version: 3,
+                owner: "w1".into()
+            }
+        );
         assert_eq!(change.counters.retries, 1);
         assert!(change.job.next_attempt_at.is_none());
     }
@@ -483,13 +576,25 @@ mod tests {
     fn ids_are_stable_for_keys_and_executions() {
         assert_eq!(id_for_idempotency_key("a"), id_for_idempotency_key("a"));
         assert_ne!(id_for_idempotency_key("a"), id_for_idempotency_key("b"));
-        assert_eq!(id_for_schedule_execution("s", "e1"), id_for_schedule_execution("s", "e1"));
-        assert_ne!(id_for_schedule_execution("s", "e1"), id_for_schedule_execution("s", "e2"));
+        assert_eq!(
+            id_for_schedule_execution("s", "e1"),
+            id_for_schedule_execution("s", "e1")
+        );
+        assert_ne!(
+            id_for_schedule_execution("s", "e1"),
+            id_for_schedule_execution("s", "e2")
+        );
     }
 
     #[test]
     fn status_round_trips_through_text() {
-        for s in [JobStatus::Queued, JobStatus::Running, JobStatus::Retrying, JobStatus::Succeeded, JobStatus::Failed] {
+        for s in [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Retrying,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+        ] {
             assert_eq!(JobStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(JobStatus::parse("nope"), None);

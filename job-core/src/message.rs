@@ -55,7 +55,13 @@ pub enum MessageError {
 impl JobMessage {
     /// A message for a job registered by the API.
     pub fn for_job(job_id: Uuid, task: &str, input: &Value) -> Self {
-        Self { v: SCHEMA_VERSION, job_id: Some(job_id), task: task.to_owned(), input: input.clone(), schedule: None }
+        Self {
+            v: SCHEMA_VERSION,
+            job_id: Some(job_id),
+            task: task.to_owned(),
+            input: input.clone(),
+            schedule: None,
+        }
     }
 
     /// Parses and checks a message body.
@@ -96,7 +102,13 @@ mod tests {
     #[test]
     fn rejects_garbage_wrong_version_and_missing_target() {
         assert!(matches!(JobMessage::parse("not json"), Err(MessageError::Json(_))));
-        assert!(matches!(JobMessage::parse(r#"{"v":2,"task":"x","jobId":"0193a000-0000-7000-8000-000000000000"}"#), Err(MessageError::Version(2))));
-        assert!(matches!(JobMessage::parse(r#"{"v":1,"task":"x"}"#), Err(MessageError::Target)));
+        assert!(matches!(
+            JobMessage::parse(r#"{"v":2,"task":"x","jobId":"0193a000-0000-7000-8000-000000000000"}"#),
+            Err(MessageError::Version(2))
+        ));
+        assert!(matches!(
+            JobMessage::parse(r#"{"v":1,"task":"x"}"#),
+            Err(MessageError::Target)
+        ));
     }
 }

@@ -19,7 +19,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 3, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(30) }
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+        }
     }
 }
 
@@ -62,8 +66,14 @@ mod tests {
         for _ in 0..200 {
             let first = p.delay_after(1);
             let second = p.delay_after(2);
-            assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2), "{first:?}");
-            assert!(second >= Duration::from_secs(2) && second <= Duration::from_secs(4), "{second:?}");
+            assert!(
+                first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+                "{first:?}"
+            );
+            assert!(
+                second >= Duration::from_secs(2) && second <= Duration::from_secs(4),
+                "{second:?}"
+            );
         }
         // Jitter: not every delay is the same.
         let samples: std::collections::HashSet<_> = (0..20).map(|_| p.delay_after(1)).collect();
@@ -72,7 +82,10 @@ mod tests {
 
     #[test]
     fn delay_is_capped() {
-        let p = RetryPolicy { max_delay: Duration::from_secs(3), ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            max_delay: Duration::from_secs(3),
+            ..RetryPolicy::default()
+        };
         for attempt in 1..10 {
             assert!(p.delay_after(attempt) <= Duration::from_secs(6));
         }

@@ -98,7 +98,9 @@ pub fn shard_for(job_id: Uuid, shards: u32) -> u32 {
 /// The days shown, newest first.
 pub fn shown_days(now: DateTime<Utc>) -> Vec<NaiveDate> {
     let today = now.date_naive();
-    (0..DAYS).filter_map(|back| today.checked_sub_days(Days::new(back))).collect()
+    (0..DAYS)
+        .filter_map(|back| today.checked_sub_days(Days::new(back)))
+        .collect()
 }
 
 /// The storage key of a counter item.
@@ -115,13 +117,24 @@ mod tests {
 
     #[test]
     fn in_flight_is_derived() {
-        let s = Stats::new(Counts { submitted: 10, succeeded: 6, failed: 1, retries: 4 }, vec![], Utc::now());
+        let s = Stats::new(
+            Counts {
+                submitted: 10,
+                succeeded: 6,
+                failed: 1,
+                retries: 4,
+            },
+            vec![],
+            Utc::now(),
+        );
         assert_eq!(s.in_flight, 3);
     }
 
     #[test]
     fn seven_days_newest_first() {
-        let now = DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let days = shown_days(now);
         assert_eq!(days.len(), 7);
         assert_eq!(days[0].to_string(), "2026-03-02");

@@ -33,7 +33,11 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -46,21 +50,36 @@ impl ApiError {
 
     fn unavailable(detail: &dyn std::fmt::Display) -> Self {
         error!(error = %detail, "backend unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable", "a backing service is unavailable; try again shortly")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+            "a backing service is unavailable; try again shortly",
+        )
     }
 
     fn internal(detail: &dyn std::fmt::Display) -> Self {
         error!(error = %detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has details")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has details",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -70,7 +89,11 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => Self::unavailable(&err),
-            StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", "the job changed concurrently; try again"),
+            StoreError::Conflict => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the job changed concurrently; try again",
+            ),
             StoreError::Other(_) => Self::internal(&err),
         }
     }

@@ -43,8 +43,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
             return Err(too_large());
         }
-        let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?").to_owned());
-        let bytes = to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|_| too_large())?;
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?").to_owned());
+        let bytes = to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| too_large())?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }

@@ -21,7 +21,9 @@ pub async fn serve(routes: fn(AppState) -> Router) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {addr} (set JOBS_API_ADDR to change it): {e}"))?;
     info!(addr = %listener.local_addr()?, "API listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 

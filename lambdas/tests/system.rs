@@ -49,9 +49,18 @@ async fn env(max_receive_count: u32, visibility: Duration) -> Env {
     );
     let sdk = job_core::aws::sdk_config().await;
     let prefix = format!("t{}", &Uuid::new_v4().simple().to_string()[..10]);
-    let plan = Plan { max_receive_count, visibility_timeout: visibility, schedule_group: None, ..Plan::named(&prefix) };
+    let plan = Plan {
+        max_receive_count,
+        visibility_timeout: visibility,
+        schedule_group: None,
+        ..Plan::named(&prefix)
+    };
     let made = provision(&sdk, &plan).await.expect("provisioning against the emulator");
-    let store = Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &made.table_name, 3));
+    let store = Arc::new(DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &made.table_name,
+        3,
+    ));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &made.queue_url));
     let app = lambdas::routes::all(AppState {
         store: store.clone(),
@@ -59,12 +68,23 @@ async fn env(max_receive_count: u32, visibility: Duration) -> Env {
         tasks: registry(),
         max_attempts: 3,
     });
-    Env { sdk, made, store, queue, app, jobs: Default::default() }
+    Env {
+        sdk,
+        made,
+        store,
+        queue,
+        app,
+        jobs: Default::default(),
+    }
 }
 
 fn settings(visibility: Duration) -> WorkerSettings {
     WorkerSettings {
-        retry: RetryPolicy { max_attempts: 3, base_delay: RETRY_BASE, max_delay: Duration::from_secs(5) },
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: RETRY_BASE,
+            max_delay: Duration::from_secs(5),
+        },
         attempt_timeout: Duration::from_secs(30),
         visibility_timeout: visibility,
         shutdown_grace: Duration::from_secs(2),
@@ -74,7 +94,13 @@ fn settings(visibility: Duration) -> WorkerSettings {
 
 impl Env {
     fn worker(&self, tasks: Registry, settings: WorkerSettings) -> Worker {
-        Worker::new(self.store.clone(), self.queue.clone(), tasks, settings, CancellationToken::new())
+        Worker::new(
+            self.store.clone(),
+            self.queue.clone(),
+            tasks,
+            settings,
+            CancellationToken::new(),
+        )
     }
 
     async fn call(&self, request: Request<Body>) -> (StatusCode, Value) {
@@ -98,13 +124,17 @@ impl Env {
     }
 
     async fn job(&self, id: Uuid) -> Value {
-        let (status, job) = self.call(Request::get(format!("/jobs/{id}")).body(Body::empty()).unwrap()).await;
+        let (status, job) = self
+            .call(Request::get(format!("/jobs/{id}")).body(Body::empty()).unwrap())
+            .await;
         assert_eq!(status, StatusCode::OK, "{job}");
         job
     }
 
     async fn stats(&self) -> Value {
-        let (status, stats) = self.call(Request::get("/jobs/stats").body(Body::empty()).unwrap()).await;
+        let (status, stats) = self
+            .call(Request::get("/jobs/stats").body(Body::empty()).unwrap())
+            .await;
         assert_eq!(status, StatusCode::OK, "{stats}");
         stats
     }
@@ -130,7 +160,10 @@ impl Env {
             if job["status"] == status {
                 return job;
             }
-            assert!(Instant::now() < deadline, "job did not reach {status} in {within:?}: {job}");
+            assert!(
+                Instant::now() < deadline,
+                "job did not reach {status} in {within:?}: {job}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -149,16 +182,31 @@ impl Env {
             retries += i64::from(job.retries());
         }
         let n = |field: &str| stats[field].as_i64().unwrap();
-        assert_eq!(n("submitted"), ids.len() as i64, "submitted counts every job once: {stats}");
-        assert_eq!(n("submitted"), n("succeeded") + n("failed") + not_terminal, "submitted = succeeded + failed + not terminal: {stats}");
+        assert_eq!(
+            n("submitted"),
+            ids.len() as i64,
+            "submitted counts every job once: {stats}"
+        );
+        assert_eq!(
+            n("submitted"),
+            n("succeeded") + n("failed") + not_terminal,
+            "submitted = succeeded + failed + not terminal: {stats}"
+        );
         assert_eq!(n("retries"), retries, "retries = Σ(attempts − 1): {stats}");
         assert_eq!(n("inFlight"), not_terminal, "{stats}");
         let today = &stats["daily"][0];
-        assert_eq!(today["submitted"], stats["submitted"], "all of it booked today: {stats}");
+        assert_eq!(
+            today["submitted"], stats["submitted"],
+            "all of it booked today: {stats}"
+        );
     }
 
     async fn queue_is_empty(&self) -> bool {
-        self.queue.receive(10, Duration::from_millis(500), Duration::from_secs(1)).await.unwrap().is_empty()
+        self.queue
+            .receive(10, Duration::from_millis(500), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty()
     }
 }
 
@@ -173,8 +221,18 @@ async fn a_job_succeeds_and_is_counted() {
     assert_eq!(job["task"], "process-data");
     assert_eq!(job["result"]["bytes"], 1024 * 1024);
     let stats = env.stats().await;
-    assert_eq!((stats["submitted"].as_i64(), stats["succeeded"].as_i64(), stats["retries"].as_i64()), (Some(1), Some(1), Some(0)));
-    assert!(env.queue_is_empty().await, "message deleted after the outcome was recorded");
+    assert_eq!(
+        (
+            stats["submitted"].as_i64(),
+            stats["succeeded"].as_i64(),
+            stats["retries"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
+    assert!(
+        env.queue_is_empty().await,
+        "message deleted after the outcome was recorded"
+    );
     env.assert_invariants().await;
 }
 
@@ -211,9 +269,17 @@ async fn failing_job_fails_after_three_attempts_with_growing_delays() {
     let finished = chrono::DateTime::parse_from_rfc3339(job["finishedAt"].as_str().unwrap()).unwrap();
     let elapsed = (finished - started).to_std().unwrap();
     // Delays of at least base and 2 × base separate the three attempts.
-    assert!(elapsed >= RETRY_BASE * 3, "attempts were {elapsed:?} apart in all, expected ≥ {:?}", RETRY_BASE * 3);
+    assert!(
+        elapsed >= RETRY_BASE * 3,
+        "attempts were {elapsed:?} apart in all, expected ≥ {:?}",
+        RETRY_BASE * 3
+    );
     let stats = env.stats().await;
-    assert_eq!((stats["failed"].as_i64(), stats["retries"].as_i64()), (Some(1), Some(2)), "{stats}");
+    assert_eq!(
+        (stats["failed"].as_i64(), stats["retries"].as_i64()),
+        (Some(1), Some(2)),
+        "{stats}"
+    );
     assert!(env.queue_is_empty().await);
     env.assert_invariants().await;
 }
@@ -222,9 +288,20 @@ async fn failing_job_fails_after_three_attempts_with_growing_delays() {
 async fn permanent_error_fails_with_one_attempt() {
     let env = env(5, Duration::from_secs(30)).await;
     // Input the API would refuse (422), written straight to the store and queue.
-    let job = Job::new(Uuid::now_v7(), "sleep", json!({"ms": "soon"}), 3, JobSource::Api, None, chrono::Utc::now());
+    let job = Job::new(
+        Uuid::now_v7(),
+        "sleep",
+        json!({"ms": "soon"}),
+        3,
+        JobSource::Api,
+        None,
+        chrono::Utc::now(),
+    );
     env.store.apply(&job.register()).await.unwrap();
-    env.queue.send(&JobMessage::for_job(job.job_id, &job.task, &job.input).to_json()).await.unwrap();
+    env.queue
+        .send(&JobMessage::for_job(job.job_id, &job.task, &job.input).to_json())
+        .await
+        .unwrap();
     env.jobs.lock().unwrap().push(job.job_id);
     let worker = env.worker(registry(), settings(Duration::from_secs(30)));
     let done = env.drain_until_done(&worker, job.job_id, Duration::from_secs(20)).await;
@@ -244,15 +321,28 @@ async fn panics_and_timeouts_are_failed_attempts() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         Ok(())
     }
-    let tasks = registry().register("explode", "panics", explode).register("hang", "hangs", hang);
+    let tasks = registry()
+        .register("explode", "panics", explode)
+        .register("hang", "hangs", hang);
     let mut fast = settings(Duration::from_secs(30));
     fast.attempt_timeout = Duration::from_millis(500);
     fast.retry.max_attempts = 2;
     let worker = env.worker(tasks.clone(), fast);
     for (task, expected) in [("explode", "panicked: kaboom"), ("hang", "timed out")] {
-        let job = Job::new(Uuid::now_v7(), task, Value::Null, 2, JobSource::Api, None, chrono::Utc::now());
+        let job = Job::new(
+            Uuid::now_v7(),
+            task,
+            Value::Null,
+            2,
+            JobSource::Api,
+            None,
+            chrono::Utc::now(),
+        );
         env.store.apply(&job.register()).await.unwrap();
-        env.queue.send(&JobMessage::for_job(job.job_id, task, &Value::Null).to_json()).await.unwrap();
+        env.queue
+            .send(&JobMessage::for_job(job.job_id, task, &Value::Null).to_json())
+            .await
+            .unwrap();
         env.jobs.lock().unwrap().push(job.job_id);
         let done = env.drain_until_done(&worker, job.job_id, Duration::from_secs(20)).await;
         assert_eq!(done["status"], "FAILED", "{done}");
@@ -267,7 +357,10 @@ async fn the_same_message_delivered_twice_is_counted_once() {
     let env = env(5, Duration::from_secs(30)).await;
     let id = env.submit(json!({"task": "sleep", "input": {"ms": 300}})).await;
     // A second copy of the same message, as an at-least-once queue may deliver.
-    env.queue.send(&JobMessage::for_job(id, "sleep", &json!({"ms": 300})).to_json()).await.unwrap();
+    env.queue
+        .send(&JobMessage::for_job(id, "sleep", &json!({"ms": 300})).to_json())
+        .await
+        .unwrap();
     let worker = Arc::new(env.worker(registry(), settings(Duration::from_secs(30))));
     // Two workers take both copies at the same time.
     let (a, b) = tokio::join!(worker.run_once(), worker.run_once());
@@ -280,7 +373,11 @@ async fn the_same_message_delivered_twice_is_counted_once() {
     assert!(outcomes.contains(&Outcome::Succeeded(id)), "{outcomes:?}");
     assert!(outcomes.contains(&Outcome::Duplicate(id)), "{outcomes:?}");
     let stats = env.stats().await;
-    assert_eq!((stats["submitted"].as_i64(), stats["succeeded"].as_i64()), (Some(1), Some(1)), "{stats}");
+    assert_eq!(
+        (stats["submitted"].as_i64(), stats["succeeded"].as_i64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
     assert!(env.queue_is_empty().await, "both copies deleted");
     env.assert_invariants().await;
 }
@@ -300,7 +397,10 @@ async fn unparseable_message_ends_in_the_dead_letter_queue() {
     }
     assert_eq!(rejected, 2, "received maxReceiveCount times, then redriven");
     let dlq = SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), &env.made.dlq_url);
-    let dead = dlq.receive(10, Duration::from_secs(2), Duration::from_secs(5)).await.unwrap();
+    let dead = dlq
+        .receive(10, Duration::from_secs(2), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1, "the message is in the dead-letter queue");
     assert_eq!(dead[0].body, "this is not a job");
     assert!(env.queue_is_empty().await);
@@ -309,8 +409,18 @@ async fn unparseable_message_ends_in_the_dead_letter_queue() {
 
 /// The `data-processor` binary built next to this test.
 fn worker_binary() -> PathBuf {
-    let path = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("data-processor");
-    assert!(path.exists(), "{} is missing: build it first with `cargo build --bins` (make test does)", path.display());
+    let path = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("data-processor");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build --bins` (make test does)",
+        path.display()
+    );
     path
 }
 
@@ -343,10 +453,20 @@ async fn a_killed_worker_loses_no_job_and_the_next_continues_with_the_next_attem
     let done = env.wait_for_status(id, "SUCCEEDED", Duration::from_secs(30)).await;
     second.kill().unwrap();
     second.wait().unwrap();
-    assert_eq!(done["attempts"], 2, "the lost attempt counts; the next worker ran attempt 2: {done}");
-    assert!(done["lastError"].as_str().unwrap().contains("attempt 1 was lost"), "{done}");
+    assert_eq!(
+        done["attempts"], 2,
+        "the lost attempt counts; the next worker ran attempt 2: {done}"
+    );
+    assert!(
+        done["lastError"].as_str().unwrap().contains("attempt 1 was lost"),
+        "{done}"
+    );
     let stats = env.stats().await;
-    assert_eq!((stats["succeeded"].as_i64(), stats["retries"].as_i64()), (Some(1), Some(1)), "{stats}");
+    assert_eq!(
+        (stats["succeeded"].as_i64(), stats["retries"].as_i64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
     assert!(env.queue_is_empty().await);
     env.assert_invariants().await;
 }
@@ -358,10 +478,17 @@ async fn sigterm_gives_a_long_job_back_and_the_next_worker_finishes_it() {
     let mut first = spawn_worker(&env, 30, &["--once"]);
     env.wait_for_status(id, "RUNNING", Duration::from_secs(15)).await;
     let asked = Instant::now();
-    Command::new("kill").args(["-TERM", &first.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
     let status = first.wait().unwrap();
     assert!(status.success(), "exit 0 after giving the job back: {status:?}");
-    assert!(asked.elapsed() < Duration::from_secs(3), "stopped within the 1 s grace period: {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "stopped within the 1 s grace period: {:?}",
+        asked.elapsed()
+    );
     // Released at once (not after the 30 s visibility timeout): the next worker takes it.
     let worker = env.worker(registry(), settings(Duration::from_secs(30)));
     let done = env.drain_until_done(&worker, id, Duration::from_secs(15)).await;
@@ -377,8 +504,15 @@ async fn once_mode_handles_one_message_and_exits_zero() {
     let second = env.submit(json!({"task": "sleep", "input": {"ms": 10}})).await;
     let status = spawn_worker(&env, 30, &["--once"]).wait().unwrap();
     assert!(status.success());
-    let states = [env.job(first).await["status"].clone(), env.job(second).await["status"].clone()];
-    assert_eq!(states.iter().filter(|s| *s == "SUCCEEDED").count(), 1, "exactly one job ran: {states:?}");
+    let states = [
+        env.job(first).await["status"].clone(),
+        env.job(second).await["status"].clone(),
+    ];
+    assert_eq!(
+        states.iter().filter(|s| *s == "SUCCEEDED").count(),
+        1,
+        "exactly one job ran: {states:?}"
+    );
     assert!(states.contains(&json!("QUEUED")), "{states:?}");
     env.assert_invariants().await;
     let _ = JobStatus::Queued;

@@ -13,5 +13,7 @@ pub struct Input {
 }
 
 pub async fn run(input: Input, ctx: TaskContext) -> Result<(), TaskError> {
-    Err(TaskError::retryable(input.message.unwrap_or_else(|| format!("fail: attempt {} fails on purpose", ctx.attempt))))
+    Err(TaskError::retryable(input.message.unwrap_or_else(|| {
+        format!("fail: attempt {} fails on purpose", ctx.attempt)
+    })))
 }

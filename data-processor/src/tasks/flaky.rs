@@ -28,6 +28,8 @@ pub async fn run(input: Input, ctx: TaskContext) -> Result<Output, TaskError> {
             ctx.attempt, input.fail_attempts
         )))
     } else {
-        Ok(Output { succeeded_on_attempt: ctx.attempt })
+        Ok(Output {
+            succeeded_on_attempt: ctx.attempt,
+        })
     }
 }

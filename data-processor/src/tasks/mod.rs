@@ -26,9 +26,17 @@ pub const DEFAULT_TASK: &str = "process-data";
 /// Every built-in task.
 pub fn registry() -> Registry {
     Registry::default()
-        .register("process-data", "hashes `kib` KiB (default 1024) of generated data", process_data::run)
+        .register(
+            "process-data",
+            "hashes `kib` KiB (default 1024) of generated data",
+            process_data::run,
+        )
         .register("sleep", "waits `ms` milliseconds", sleep::run)
-        .register("flaky", "fails its first `failAttempts` attempts, then succeeds", flaky::run)
+        .register(
+            "flaky",
+            "fails its first `failAttempts` attempts, then succeeds",
+            flaky::run,
+        )
         .register("fail", "always fails with a retryable error", fail::run)
 }
 
@@ -51,11 +59,17 @@ pub struct TaskError {
 
 impl TaskError {
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: false }
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
     }
 
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: true }
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
     }
 }
 
@@ -85,7 +99,11 @@ pub struct Registry {
 
 /// Reads a task's input; no input (`null`) reads as `{}` so optional fields take defaults.
 fn decode<I: DeserializeOwned>(input: &Value) -> Result<I, String> {
-    let input = if input.is_null() { Value::Object(Default::default()) } else { input.clone() };
+    let input = if input.is_null() {
+        Value::Object(Default::default())
+    } else {
+        input.clone()
+    };
     serde_json::from_value(input).map_err(|e| e.to_string())
 }
 
@@ -108,7 +126,14 @@ impl Registry {
             })
         });
         let validate: Validator = Arc::new(|input: &Value| decode::<I>(input).map(|_| ()));
-        self.tasks.insert(name, Arc::new(TaskDef { description, run: runner, validate }));
+        self.tasks.insert(
+            name,
+            Arc::new(TaskDef {
+                description,
+                run: runner,
+                validate,
+            }),
+        );
         self
     }
 
@@ -128,7 +153,10 @@ impl Registry {
             task: task.to_owned(),
             known: self.names().into_iter().map(str::to_owned).collect(),
         })?;
-        (def.validate)(input).map_err(|reason| ValidationError::InvalidInput { task: task.to_owned(), reason })
+        (def.validate)(input).map_err(|reason| ValidationError::InvalidInput {
+            task: task.to_owned(),
+            reason,
+        })
     }
 
     /// The future of one attempt of `task`; an unknown task is a permanent error.
@@ -140,7 +168,9 @@ impl Registry {
     ) -> Result<BoxFuture<'static, Result<Value, TaskError>>, TaskError> {
         match self.tasks.get(task) {
             Some(def) => Ok((def.run)(input, ctx)),
-            None => Err(TaskError::permanent(self.validate(task, &input).unwrap_err().to_string())),
+            None => Err(TaskError::permanent(
+                self.validate(task, &input).unwrap_err().to_string(),
+            )),
         }
     }
 }
@@ -151,14 +181,21 @@ mod tests {
     use serde_json::json;
 
     fn ctx(attempt: u32) -> TaskContext {
-        TaskContext { job_id: Uuid::now_v7(), attempt, max_attempts: 3 }
+        TaskContext {
+            job_id: Uuid::now_v7(),
+            attempt,
+            max_attempts: 3,
+        }
     }
 
     #[test]
     fn unknown_task_names_the_known_ones() {
         let err = registry().validate("nope", &Value::Null).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("nope") && text.contains("process-data") && text.contains("sleep"), "{text}");
+        assert!(
+            text.contains("nope") && text.contains("process-data") && text.contains("sleep"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -166,14 +203,27 @@ mod tests {
         let r = registry();
         assert!(r.validate("process-data", &Value::Null).is_ok());
         assert!(r.validate("sleep", &json!({"ms": 5})).is_ok());
-        assert!(matches!(r.validate("sleep", &json!({})), Err(ValidationError::InvalidInput { .. })));
-        assert!(matches!(r.validate("sleep", &json!({"ms": "soon"})), Err(ValidationError::InvalidInput { .. })));
-        assert!(matches!(r.validate("sleep", &json!({"ms": 5, "extra": 1})), Err(ValidationError::InvalidInput { .. })));
+        assert!(matches!(
+            r.validate("sleep", &json!({})),
+            Err(ValidationError::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            r.validate("sleep", &json!({"ms": "soon"})),
+            Err(ValidationError::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            r.validate("sleep", &json!({"ms": 5, "extra": 1})),
+            Err(ValidationError::InvalidInput { .. })
+        ));
     }
 
     #[tokio::test]
     async fn bad_input_at_run_time_is_permanent() {
-        let err = registry().start("sleep", json!({"ms": -1}), ctx(1)).unwrap().await.unwrap_err();
+        let err = registry()
+            .start("sleep", json!({"ms": -1}), ctx(1))
+            .unwrap()
+            .await
+            .unwrap_err();
         assert!(err.permanent, "{err:?}");
         let err = registry().start("nope", Value::Null, ctx(1)).err().unwrap();
         assert!(err.permanent);
@@ -182,11 +232,25 @@ mod tests {
     #[tokio::test]
     async fn builtin_tasks_behave() {
         let r = registry();
-        let out = r.start("process-data", json!({"kib": 4}), ctx(1)).unwrap().await.unwrap();
+        let out = r
+            .start("process-data", json!({"kib": 4}), ctx(1))
+            .unwrap()
+            .await
+            .unwrap();
         assert_eq!(out["bytes"], 4096);
         assert_eq!(out["sha256"].as_str().unwrap().len(), 64);
-        assert!(r.start("flaky", json!({"failAttempts": 1}), ctx(1)).unwrap().await.is_err());
-        assert!(r.start("flaky", json!({"failAttempts": 1}), ctx(2)).unwrap().await.is_ok());
+        assert!(
+            r.start("flaky", json!({"failAttempts": 1}), ctx(1))
+                .unwrap()
+                .await
+                .is_err()
+        );
+        assert!(
+            r.start("flaky", json!({"failAttempts": 1}), ctx(2))
+                .unwrap()
+                .await
+                .is_ok()
+        );
         let err = r.start("fail", Value::Null, ctx(3)).unwrap().await.unwrap_err();
         assert!(!err.permanent);
     }

@@ -53,5 +53,8 @@ fn hash_generated(kib: u32, seed: u64) -> Output {
         hasher.update(block);
     }
     let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Output { bytes: u64::from(kib) * 1024, sha256 }
+    Output {
+        bytes: u64::from(kib) * 1024,
+        sha256,
+    }
 }

@@ -79,7 +79,10 @@ impl JobQueue for MemoryQueue {
 
     async fn set_visibility(&self, receipt_handle: &str, visibility: Duration) -> Result<(), QueueError> {
         let mut messages = self.messages.lock().unwrap();
-        match messages.iter_mut().find(|m| m.receipt.as_deref() == Some(receipt_handle)) {
+        match messages
+            .iter_mut()
+            .find(|m| m.receipt.as_deref() == Some(receipt_handle))
+        {
             Some(m) => {
                 m.visible_at = Instant::now() + visibility;
                 Ok(())
@@ -89,7 +92,10 @@ impl JobQueue for MemoryQueue {
     }
 
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.messages.lock().unwrap().retain(|m| m.receipt.as_deref() != Some(receipt_handle));
+        self.messages
+            .lock()
+            .unwrap()
+            .retain(|m| m.receipt.as_deref() != Some(receipt_handle));
         Ok(())
     }
 }

@@ -19,7 +19,10 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 }
 
@@ -42,7 +45,13 @@ fn secs(d: Duration) -> i32 {
 #[async_trait]
 impl JobQueue for SqsQueue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
-        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(map_err)?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

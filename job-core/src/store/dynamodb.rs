@@ -17,9 +17,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -41,7 +39,11 @@ pub struct DynamoDbStore {
 
 impl DynamoDbStore {
     pub fn new(client: Client, table: impl Into<String>, shards: u32) -> Self {
-        Self { client, table: table.into(), shards: shards.max(1) }
+        Self {
+            client,
+            table: table.into(),
+            shards: shards.max(1),
+        }
     }
 }
 
@@ -66,7 +68,10 @@ fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
         ("status".to_owned(), s(job.status.as_str())),
         ("attempts".to_owned(), n(job.attempts)),
         ("maxAttempts".to_owned(), n(job.max_attempts)),
-        ("source".to_owned(), s(serde_json::to_string(&job.source).expect("source serializes"))),
+        (
+            "source".to_owned(),
+            s(serde_json::to_string(&job.source).expect("source serializes")),
+        ),
         ("createdAt".to_owned(), s(job.created_at.to_rfc3339())),
         ("updatedAt".to_owned(), s(job.updated_at.to_rfc3339())),
         ("version".to_owned(), n(job.version)),
@@ -83,7 +88,10 @@ fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
     optional("lastError", job.last_error.as_ref().map(s));
     optional("result", job.result.as_ref().map(|r| s(r.to_string())));
     optional("leaseOwner", job.lease.as_ref().map(|l| s(&l.owner)));
-    optional("leaseExpiresAt", job.lease.as_ref().map(|l| n(l.expires_at.timestamp_millis())));
+    optional(
+        "leaseExpiresAt",
+        job.lease.as_ref().map(|l| n(l.expires_at.timestamp_millis())),
+    );
     item
 }
 
@@ -99,7 +107,12 @@ impl Reader<'_> {
     fn opt_num<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
         match self.0.get(name) {
             None => Ok(None),
-            Some(v) => v.as_n().ok().and_then(|t| t.parse().ok()).map(Some).ok_or_else(|| corrupt(name)),
+            Some(v) => v
+                .as_n()
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .map(Some)
+                .ok_or_else(|| corrupt(name)),
         }
     }
     fn num<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
@@ -107,14 +120,20 @@ impl Reader<'_> {
     }
     fn opt_time(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.opt_str(name)
-            .map(|t| DateTime::parse_from_rfc3339(&t).map(|t| t.with_timezone(&Utc)).map_err(|_| corrupt(name)))
+            .map(|t| {
+                DateTime::parse_from_rfc3339(&t)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| corrupt(name))
+            })
             .transpose()
     }
     fn time(&self, name: &str) -> Result<DateTime<Utc>, StoreError> {
         self.opt_time(name)?.ok_or_else(|| corrupt(name))
     }
     fn opt_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
-        self.opt_str(name).map(|t| serde_json::from_str(&t).map_err(|_| corrupt(name))).transpose()
+        self.opt_str(name)
+            .map(|t| serde_json::from_str(&t).map_err(|_| corrupt(name)))
+            .transpose()
     }
 }
 
@@ -158,11 +177,13 @@ fn condition(expect: &Expect) -> (String, HashMap<String, AttributeValue>) {
         Expect::Absent => ("attribute_not_exists(pk)".to_owned(), HashMap::new()),
         Expect::HeldBy { version, owner } => (
             "version = :expectedVersion AND leaseOwner = :owner".to_owned(),
-            HashMap::from([(":expectedVersion".to_owned(), n(version)), (":owner".to_owned(), s(owner))]),
+            HashMap::from([
+                (":expectedVersion".to_owned(), n(version)),
+                (":owner".to_owned(), s(owner)),
+            ]),
         ),
         Expect::Free { version, now } => (
-            "version = :expectedVersion AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now)"
-                .to_owned(),
+            "version = :expectedVersion AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now)".to_owned(),
             HashMap::from([
                 (":expectedVersion".to_owned(), n(version)),
                 (":now".to_owned(), n(now.timestamp_millis())),
@@ -273,7 +294,12 @@ impl DynamoDbStore {
             self.counter_update(change, Bucket::Total)?,
             self.counter_update(change, Bucket::Day(change.at.date_naive()))?,
         ];
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.err() {
@@ -292,8 +318,10 @@ impl DynamoDbStore {
     }
 
     async fn batch_get(&self, keys: Vec<String>) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut pending: Vec<HashMap<String, AttributeValue>> =
-            keys.into_iter().map(|k| HashMap::from([("pk".to_owned(), s(k))])).collect();
+        let mut pending: Vec<HashMap<String, AttributeValue>> = keys
+            .into_iter()
+            .map(|k| HashMap::from([("pk".to_owned(), s(k))]))
+            .collect();
         let mut items = Vec::new();
         for round in 0..5 {
             if pending.is_empty() {
@@ -324,7 +352,9 @@ impl DynamoDbStore {
         if pending.is_empty() {
             Ok(items)
         } else {
-            Err(StoreError::Unavailable("counter reads were throttled; try again".to_owned()))
+            Err(StoreError::Unavailable(
+                "counter reads were throttled; try again".to_owned(),
+            ))
         }
     }
 }
@@ -332,7 +362,12 @@ impl DynamoDbStore {
 fn counts_of(item: &HashMap<String, AttributeValue>) -> Counts {
     let r = Reader(item);
     let get = |name: &str| r.opt_num::<i64>(name).ok().flatten().unwrap_or(0);
-    Counts { submitted: get("submitted"), succeeded: get("succeeded"), failed: get("failed"), retries: get("retries") }
+    Counts {
+        submitted: get("submitted"),
+        succeeded: get("succeeded"),
+        failed: get("failed"),
+        retries: get("retries"),
+    }
 }
 
 #[async_trait]
@@ -404,7 +439,10 @@ impl JobStore for DynamoDbStore {
         }
         let daily = days
             .into_iter()
-            .map(|date| DayStats { date, counts: per_day.get(&date).copied().unwrap_or_default() })
+            .map(|date| DayStats {
+                date,
+                counts: per_day.get(&date).copied().unwrap_or_default(),
+            })
             .collect();
         Ok(Stats::new(total, daily, now))
     }
@@ -423,7 +461,11 @@ mod tests {
             "flaky",
             json!({"failAttempts": 1, "nested": [1, "two"]}),
             3,
-            JobSource::Schedule { name: "n".into(), execution_id: "e".into(), scheduled_time: "t".into() },
+            JobSource::Schedule {
+                name: "n".into(),
+                execution_id: "e".into(),
+                scheduled_time: "t".into(),
+            },
             Some("key".into()),
             now,
         );
@@ -436,14 +478,24 @@ mod tests {
             owner: "w".into(),
             expires_at: DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap(),
         });
-        job.created_at = DateTime::parse_from_rfc3339(&now.to_rfc3339()).unwrap().with_timezone(&Utc);
+        job.created_at = DateTime::parse_from_rfc3339(&now.to_rfc3339())
+            .unwrap()
+            .with_timezone(&Utc);
         job.updated_at = job.created_at;
         assert_eq!(from_item(&to_item(&job)).unwrap(), job);
     }
 
     #[test]
     fn corrupt_item_is_an_error_not_a_panic() {
-        let mut item = to_item(&Job::new(Uuid::now_v7(), "t", json!(null), 3, JobSource::Api, None, Utc::now()));
+        let mut item = to_item(&Job::new(
+            Uuid::now_v7(),
+            "t",
+            json!(null),
+            3,
+            JobSource::Api,
+            None,
+            Utc::now(),
+        ));
         item.insert("attempts".into(), s("many"));
         assert!(matches!(from_item(&item), Err(StoreError::Other(m)) if m.contains("attempts")));
     }

@@ -64,13 +64,21 @@ impl JobStore for MemoryStore {
             Write::Delete => state.jobs.remove(&change.job.job_id),
         };
         state.total.add(&change.counters);
-        state.days.entry(change.at.date_naive()).or_default().add(&change.counters);
+        state
+            .days
+            .entry(change.at.date_naive())
+            .or_default()
+            .add(&change.counters);
         Ok(())
     }
 
     async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
         let mut state = self.state.lock().unwrap();
-        let lease = state.jobs.get_mut(&job_id).and_then(|j| j.lease.as_mut()).filter(|l| l.owner == owner);
+        let lease = state
+            .jobs
+            .get_mut(&job_id)
+            .and_then(|j| j.lease.as_mut())
+            .filter(|l| l.owner == owner);
         match lease {
             Some(lease) => {
                 lease.expires_at = until;
@@ -84,7 +92,10 @@ impl JobStore for MemoryStore {
         let state = self.state.lock().unwrap();
         let daily = shown_days(now)
             .into_iter()
-            .map(|date| DayStats { date, counts: state.days.get(&date).copied().unwrap_or_default() })
+            .map(|date| DayStats {
+                date,
+                counts: state.days.get(&date).copied().unwrap_or_default(),
+            })
             .collect();
         Ok(Stats::new(state.total, daily, now))
     }

@@ -71,7 +71,15 @@ pub async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<Subm
     })?;
     let key = request.idempotency_key.map(validate_key).transpose()?;
     let job_id = key.as_deref().map(id_for_idempotency_key).unwrap_or_else(Uuid::now_v7);
-    let job = Job::new(job_id, task, request.input, state.max_attempts, JobSource::Api, key, Utc::now());
+    let job = Job::new(
+        job_id,
+        task,
+        request.input,
+        state.max_attempts,
+        JobSource::Api,
+        key,
+        Utc::now(),
+    );
     let message = JobMessage::for_job(job.job_id, &job.task, &job.input).to_json();
 
     let registered = job.register();
@@ -94,11 +102,13 @@ pub async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<Subm
 
 /// A repeated idempotency key: the same request gets the existing job back.
 async fn replay(state: &AppState, job: &Job, message: &str) -> Result<Response, ApiError> {
-    let existing = state
-        .store
-        .get(job.job_id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "conflict", "the job changed concurrently; try again"))?;
+    let existing = state.store.get(job.job_id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the job changed concurrently; try again",
+        )
+    })?;
     if existing.task != job.task || existing.input != job.input {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -25,8 +25,17 @@ struct Harness {
 fn harness() -> Harness {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
-    let state = AppState { store: store.clone(), queue: queue.clone(), tasks: registry(), max_attempts: 3 };
-    Harness { store, queue, app: super::all(state) }
+    let state = AppState {
+        store: store.clone(),
+        queue: queue.clone(),
+        tasks: registry(),
+        max_attempts: 3,
+    };
+    Harness {
+        store,
+        queue,
+        app: super::all(state),
+    }
 }
 
 async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -34,7 +43,11 @@ async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
     (status, headers, body)
 }
 
@@ -53,7 +66,10 @@ fn get(path: &str) -> Request<Body> {
 fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +128,12 @@ async fn unknown_field_is_400_and_named() {
 async fn wrong_content_type_is_415() {
     let h = harness();
     let (status, _, body) = call(&h.app, post("/jobs", Some("text/plain"), "{}")).await;
-    assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
 }
 
 #[tokio::test]
@@ -122,8 +143,14 @@ async fn oversized_body_is_413() {
     let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), big.to_string())).await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
     // Without a Content-Length header too (chunked upload).
-    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b' '; crate::extract::MAX_BODY_BYTES + 1])]);
-    let request = Request::post("/jobs").header(header::CONTENT_TYPE, "application/json").body(Body::from_stream(stream)).unwrap();
+    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![
+        b' ';
+        crate::extract::MAX_BODY_BYTES + 1
+    ])]);
+    let request = Request::post("/jobs")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap();
     let (status, _, body) = call(&h.app, request).await;
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
 }
@@ -131,7 +158,11 @@ async fn oversized_body_is_413() {
 #[tokio::test]
 async fn unknown_task_is_400_naming_known_tasks() {
     let h = harness();
-    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), r#"{"task":"mine-bitcoin"}"#)).await;
+    let (status, _, body) = call(
+        &h.app,
+        post("/jobs", Some("application/json"), r#"{"task":"mine-bitcoin"}"#),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "unknown_task");
     let message = body["error"]["message"].as_str().unwrap();
     for known in ["process-data", "sleep", "flaky", "fail"] {
@@ -142,8 +173,15 @@ async fn unknown_task_is_400_naming_known_tasks() {
 #[tokio::test]
 async fn input_that_does_not_fit_the_task_is_422() {
     let h = harness();
-    let (status, _, body) =
-        call(&h.app, post("/jobs", Some("application/json"), r#"{"task":"sleep","input":{"ms":"later"}}"#)).await;
+    let (status, _, body) = call(
+        &h.app,
+        post(
+            "/jobs",
+            Some("application/json"),
+            r#"{"task":"sleep","input":{"ms":"later"}}"#,
+        ),
+    )
+    .await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
 }
 
@@ -239,7 +277,12 @@ impl JobQueue for DownQueue {
 #[tokio::test]
 async fn queue_down_is_503_and_the_job_is_withdrawn() {
     let store = Arc::new(MemoryStore::new());
-    let state = AppState { store: store.clone(), queue: Arc::new(DownQueue), tasks: registry(), max_attempts: 3 };
+    let state = AppState {
+        store: store.clone(),
+        queue: Arc::new(DownQueue),
+        tasks: registry(),
+        max_attempts: 3,
+    };
     let app = super::all(state);
     let (status, headers, body) = call(&app, post("/jobs", None, Body::empty())).await;
     assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
@@ -256,12 +299,27 @@ async fn unreachable_dynamodb_is_503() {
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .endpoint_url("http://127.0.0.1:9")
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
         .build();
-    let store = Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), "jobs", 1));
-    let state = AppState { store, queue: Arc::new(MemoryQueue::new()), tasks: registry(), max_attempts: 3 };
+    let store = Arc::new(DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "jobs",
+        1,
+    ));
+    let state = AppState {
+        store,
+        queue: Arc::new(MemoryQueue::new()),
+        tasks: registry(),
+        max_attempts: 3,
+    };
     let app = super::all(state);
-    for request in [get("/jobs/stats"), post("/jobs", None, Body::empty()), get(&format!("/jobs/{}", uuid::Uuid::now_v7()))] {
+    for request in [
+        get("/jobs/stats"),
+        post("/jobs", None, Body::empty()),
+        get(&format!("/jobs/{}", uuid::Uuid::now_v7())),
+    ] {
         let (status, _, body) = call(&app, request).await;
         assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
     }

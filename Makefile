@@ -1,0 +1,22 @@
+# The front door. `make run` runs the whole system on this machine; `make test` runs every test.
+
+.PHONY: run test lambdas image cdk8s-synth clean help
+
+help:
+	@echo "make run      run the API, workers and a local AWS emulator (Ctrl-C stops all)"
+	@echo "make test     run every test (starts and stops what the tests need)"
+	@echo "make lambdas  build the Lambda zips (arm64) into target/lambda/"
+	@echo "make clean    remove build output, virtual environments and logs"
+
+run:
+	bash localstack/run.sh
+
+test:
+	bash scripts/test.sh
+
+lambdas:
+	cargo lambda build --release --arm64 --output-format zip --bin jobs-api --bin stats-api
+
+clean:
+	cargo clean
+	rm -rf .venv .local cdk8s/node_modules cdk8s/dist
