@@ -8,11 +8,14 @@
 # overwriting the other. Core Kubernetes types come from cdk8s-plus-33's `k8s`
 # module (`cdk8s import k8s` needs the network).
 #
-# Usage: npm run import   (from cdk8s/; CRDS_DIR overrides the CRD folder)
+# Usage: npm run import            (writes imports/; run from cdk8s/)
+#        bash scripts/import-crds.sh OUTDIR   (writes OUTDIR instead, e.g. to compare)
+# CRDS_DIR overrides the CRD folder.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 crds="${CRDS_DIR:-$here/../../shared/crds}"
+out="${1:-imports}"
 cd "$here"
 
 files=(
@@ -32,6 +35,6 @@ for f in "${files[@]}"; do
   echo
 done > "$tmp/crds.yaml"
 
-rm -rf imports
-CDK8S_CHECK_UPGRADE=false npx cdk8s import --no-save --language typescript --output imports "$tmp/crds.yaml"
-ls -1 imports
+rm -rf "$out"
+CDK8S_CHECK_UPGRADE=false npx cdk8s import --no-save --language typescript --output "$out" "$tmp/crds.yaml"
+ls -1 "$out"

@@ -8,7 +8,7 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ContainerImage } from './image';
-import { standardLabels } from './labels';
+import { Component, standardLabels } from './labels';
 import { WorkerNamespace } from './namespace';
 import { WorkerNetworkPolicy } from './network-policy';
 import { JobNodeClass } from './node-class';
@@ -151,8 +151,7 @@ export class JobWorkerChart extends Chart {
     this.namespaceName = props.namespace ?? 'jobs';
     requireNonEmpty('appName', appName);
     requireNonEmpty('namespace', this.namespaceName);
-    const labels = (component: Parameters<typeof standardLabels>[0]['component']) =>
-      standardLabels({ name: appName, partOf, component });
+    const labels = (component: Component) => standardLabels({ name: appName, partOf, component });
     const worker = resolveWorkerSettings(props.worker);
     const identity = props.identity ?? {};
     const poolName = props.nodes.poolName ?? appName;

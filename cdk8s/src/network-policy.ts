@@ -9,8 +9,8 @@ import { k8s } from 'cdk8s-plus-33';
 import { Construct } from 'constructs';
 import { requireInteger } from './worker-settings';
 
-/** Link-local address of the EKS Pod Identity agent on every node. */
-export const POD_IDENTITY_AGENT_CIDR = '169.254.170.23/32';
+/** Addresses of the EKS Pod Identity agent on every node (IPv4 and IPv6 clusters). */
+export const POD_IDENTITY_AGENT_CIDRS = ['169.254.170.23/32', 'fd00:ec2::23/128'];
 
 /** Props of {@link WorkerNetworkPolicy}. */
 export interface WorkerNetworkPolicyProps {
@@ -51,7 +51,7 @@ export class WorkerNetworkPolicy extends Construct {
           // AWS service endpoints (public or VPC endpoints) over HTTPS.
           { ports: [tcp(443), ...(props.extraEgressTcpPorts ?? []).map(tcp)] },
           // EKS Pod Identity agent (credentials for the worker's role).
-          { to: [{ ipBlock: { cidr: POD_IDENTITY_AGENT_CIDR } }], ports: [tcp(80)] },
+          { to: POD_IDENTITY_AGENT_CIDRS.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(80)] },
         ],
       },
     });

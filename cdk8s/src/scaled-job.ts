@@ -221,15 +221,17 @@ export class WorkerScaledJob extends Construct {
           parallelism: 1,
           completions: 1,
           // No Job-level retries. The worker retries a failing task itself
-          // (maxAttempts, with backoff) and records every attempt; a pod that
-          // exits non-zero means an infrastructure failure (crash, OOM kill,
-          // lost node). Its message is then still in SQS and becomes visible
-          // again once the heartbeat stops, and KEDA starts a fresh Job for it,
-          // which continues with the next attempt number. A Job-level retry would
-          // only duplicate that path (and might receive a different message);
-          // with 0 the failure stays visible as a failed Job.
+          // (JOBS_MAX_ATTEMPTS, with backoff) and records every attempt; it
+          // exits non-zero only on an infrastructure failure (crash, AWS
+          // unreachable), and a pod can also die from an OOM kill or a lost
+          // node. In all these cases the message is still in SQS and becomes
+          // visible again once the heartbeat stops, and KEDA starts a fresh Job
+          // for it that continues with the next attempt number. A Job-level
+          // retry would only duplicate that path (and might receive a different
+          // message); with 0 the failure stays visible as a failed Job.
           backoffLimit: 0,
-          // Worst case of the worker plus startup allowance, derived from props.
+          // Every attempt at its timeout + every retry delay at its maximum +
+          // the startup allowance; see jobActiveDeadlineSecs.
           activeDeadlineSeconds: this.activeDeadlineSecs,
           ttlSecondsAfterFinished: job.ttlSecondsAfterFinished,
           template: {

@@ -9,9 +9,9 @@
 export interface WorkerSettings {
   /** `JOBS_MAX_ATTEMPTS`: attempts per job, counting the first. @default 3 */
   readonly maxAttempts?: number;
-  /** `JOBS_RETRY_BASE_DELAY_MS`: delay before the first retry; it grows exponentially with jitter. @default 1000 */
+  /** `JOBS_RETRY_BASE_DELAY_MS`: delay before the first retry; it doubles each retry, plus jitter. @default 1000 */
   readonly retryBaseDelayMs?: number;
-  /** `JOBS_RETRY_MAX_DELAY_MS`: upper bound of any single retry delay. @default 30000 */
+  /** `JOBS_RETRY_MAX_DELAY_MS`: cap of the doubling delay (jitter comes on top). @default 30000 */
   readonly retryMaxDelayMs?: number;
   /** `JOBS_ATTEMPT_TIMEOUT_SECS`: per-attempt timeout; a timed-out attempt is a failed attempt. @default 300 */
   readonly attemptTimeoutSecs?: number;
@@ -51,7 +51,7 @@ export const WORKER_DEFAULTS: ResolvedWorkerSettings = {
 /** Seconds added to the worker's shutdown grace before the kubelet sends SIGKILL. */
 export const TERMINATION_GRACE_MARGIN_SECS = 5;
 
-/** Applies defaults and checks that every number is a positive integer in a sane range. */
+/** Applies defaults and checks every value against the ranges the worker accepts. */
 export function resolveWorkerSettings(settings: WorkerSettings = {}): ResolvedWorkerSettings {
   const resolved: ResolvedWorkerSettings = {
     maxAttempts: settings.maxAttempts ?? WORKER_DEFAULTS.maxAttempts,
@@ -62,13 +62,13 @@ export function resolveWorkerSettings(settings: WorkerSettings = {}): ResolvedWo
     shutdownGraceSecs: settings.shutdownGraceSecs ?? WORKER_DEFAULTS.shutdownGraceSecs,
     rustLog: settings.rustLog ?? WORKER_DEFAULTS.rustLog,
   };
-  requireInteger('worker.maxAttempts', resolved.maxAttempts, 1);
-  requireInteger('worker.retryBaseDelayMs', resolved.retryBaseDelayMs, 0);
-  requireInteger('worker.retryMaxDelayMs', resolved.retryMaxDelayMs, resolved.retryBaseDelayMs);
-  requireInteger('worker.attemptTimeoutSecs', resolved.attemptTimeoutSecs, 1);
-  // SQS caps a message's visibility timeout at 12 hours.
-  requireInteger('worker.visibilityTimeoutSecs', resolved.visibilityTimeoutSecs, 1, 43200);
-  requireInteger('worker.shutdownGraceSecs', resolved.shutdownGraceSecs, 0);
+  // The same ranges the worker accepts at start-up (job-core's Config).
+  requireInteger('worker.maxAttempts', resolved.maxAttempts, 1, 100);
+  requireInteger('worker.retryBaseDelayMs', resolved.retryBaseDelayMs, 0, 3_600_000);
+  requireInteger('worker.retryMaxDelayMs', resolved.retryMaxDelayMs, resolved.retryBaseDelayMs, 3_600_000);
+  requireInteger('worker.attemptTimeoutSecs', resolved.attemptTimeoutSecs, 1, 43_200);
+  requireInteger('worker.visibilityTimeoutSecs', resolved.visibilityTimeoutSecs, 3, 43_200);
+  requireInteger('worker.shutdownGraceSecs', resolved.shutdownGraceSecs, 0, 3_600);
   if (resolved.rustLog.trim() === '') {
     throw new Error('worker.rustLog must not be empty');
   }
@@ -132,12 +132,18 @@ export function workerEnvironment(
 }
 
 /**
- * Upper bound, in seconds, of all retry delays of one job: every delay is
- * capped at retryMaxDelayMs, whatever the jitter, and a job waits before at
- * most maxAttempts - 1 retries.
+ * Upper bound, in seconds, of all retry delays of one job. Before retry n the
+ * worker waits min(base * 2^(n-1), max) plus a random jitter of up to the same
+ * amount again, so at most twice the capped delay; a job has at most
+ * maxAttempts - 1 retries.
  */
 export function maxRetryDelaySecs(settings: ResolvedWorkerSettings): number {
-  return (settings.maxAttempts - 1) * Math.ceil(settings.retryMaxDelayMs / 1000);
+  let totalMs = 0;
+  for (let retry = 1; retry < settings.maxAttempts; retry++) {
+    const capped = Math.min(settings.retryBaseDelayMs * 2 ** (retry - 1), settings.retryMaxDelayMs);
+    totalMs += 2 * capped;
+  }
+  return Math.ceil(totalMs / 1000);
 }
 
 /**

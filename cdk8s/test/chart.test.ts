@@ -3,6 +3,8 @@
  * Job and pod settings, the worker's environment contract, node pool and node
  * class, labels, and the checks on props.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { Testing } from 'cdk8s';
 import {
   DEFAULT_BOTTLEROCKET_AMI_ALIAS,
@@ -96,6 +98,18 @@ describe('objects', () => {
     expect(JSON.stringify(manifests)).not.toMatch(ACCOUNT_ID);
   });
 
+  test('the library source holds no account id or ARN of its own', () => {
+    const srcDir = path.resolve(__dirname, '..', 'src');
+    for (const file of fs.readdirSync(srcDir)) {
+      const text = fs.readFileSync(path.join(srcDir, file), 'utf8');
+      expect({ file, accountIds: text.match(ACCOUNT_ID), arns: text.match(/arn:aws[a-z-]*:/) }).toEqual({
+        file,
+        accountIds: null,
+        arns: null,
+      });
+    }
+  });
+
   test('the account-id check does catch one that comes in through props', () => {
     const withAccount = synthManifests(
       testProps({ queueUrl: 'https://sqs.eu-central-1.amazonaws.com/111122223333/q' }),
@@ -181,8 +195,8 @@ describe('Job and pod', () => {
   });
 
   test('deadline and grace are derived from the worker defaults', () => {
-    // 3 attempts x 300 s + 2 retry delays x 30 s cap + 180 s startup allowance.
-    expect(jobSpec.activeDeadlineSeconds).toBe(3 * 300 + 2 * 30 + 180);
+    // 3 attempts x 300 s + retry delays of at most 2 x (1 s + 2 s) + 180 s startup allowance.
+    expect(jobSpec.activeDeadlineSeconds).toBe(3 * 300 + 6 + 180);
     // 25 s shutdown grace + 5 s margin.
     expect(pod.terminationGracePeriodSeconds).toBe(30);
   });
@@ -195,7 +209,8 @@ describe('Job and pod', () => {
       }),
     );
     const m = Testing.synth(chart) as Manifest[];
-    const deadline = 5 * 60 + 4 * 11 + 100;
+    // 5 x 60 s attempts; delays 1, 2, 4, 8 s (under the 10.5 s cap), doubled for jitter; 100 s allowance.
+    const deadline = 5 * 60 + 2 * (1 + 2 + 4 + 8) + 100;
     expect(chart.scaledJob.activeDeadlineSecs).toBe(deadline);
     expect(only(m, 'ScaledJob').spec.jobTargetRef).toMatchObject({ activeDeadlineSeconds: deadline, ttlSecondsAfterFinished: 60 });
     expect(podSpecOf(m).terminationGracePeriodSeconds).toBe(45);

@@ -25,24 +25,33 @@ describe('worker settings', () => {
     expect(resolveWorkerSettings({ maxAttempts: undefined })).toEqual(WORKER_DEFAULTS);
   });
 
-  test('retry delays are bounded by the cap, once per retry', () => {
-    expect(maxRetryDelaySecs(resolveWorkerSettings())).toBe(60);
+  test('retry delays: doubling from the base, capped, at most twice that with jitter', () => {
+    // Retries 1 and 2 wait up to 2 x 1 s and 2 x 2 s.
+    expect(maxRetryDelaySecs(resolveWorkerSettings())).toBe(6);
     expect(maxRetryDelaySecs(resolveWorkerSettings({ maxAttempts: 1 }))).toBe(0);
-    expect(maxRetryDelaySecs(resolveWorkerSettings({ retryMaxDelayMs: 1500 }))).toBe(4);
+    // Second delay capped at 1.5 s: 2 x (1 + 1.5).
+    expect(maxRetryDelaySecs(resolveWorkerSettings({ retryMaxDelayMs: 1500 }))).toBe(5);
+    // Ten attempts: 1, 2, 4, 8, 16 s, then 30 s four times; doubled.
+    expect(maxRetryDelaySecs(resolveWorkerSettings({ maxAttempts: 10 }))).toBe(2 * (1 + 2 + 4 + 8 + 16 + 4 * 30));
+    // Rounded up to whole seconds.
+    expect(maxRetryDelaySecs(resolveWorkerSettings({ maxAttempts: 2, retryBaseDelayMs: 100, retryMaxDelayMs: 100 }))).toBe(1);
   });
 
   test('deadline and termination grace', () => {
     const s = resolveWorkerSettings();
-    expect(jobActiveDeadlineSecs(s, 0)).toBe(960);
-    expect(jobActiveDeadlineSecs(s, 180)).toBe(1140);
+    expect(jobActiveDeadlineSecs(s, 0)).toBe(906);
+    expect(jobActiveDeadlineSecs(s, 180)).toBe(1086);
     expect(podTerminationGraceSecs(s)).toBe(30);
     expect(podTerminationGraceSecs(resolveWorkerSettings({ shutdownGraceSecs: 0 }))).toBe(5);
   });
 
   test.each([
     [{ maxAttempts: 2.5 }, /maxAttempts/],
+    [{ maxAttempts: 101 }, /maxAttempts must be an integer in \[1, 100\]/],
     [{ attemptTimeoutSecs: 0 }, /attemptTimeoutSecs/],
-    [{ visibilityTimeoutSecs: 43201 }, /visibilityTimeoutSecs must be an integer in \[1, 43200\]/],
+    [{ visibilityTimeoutSecs: 2 }, /visibilityTimeoutSecs must be an integer in \[3, 43200\]/],
+    [{ visibilityTimeoutSecs: 43201 }, /visibilityTimeoutSecs/],
+    [{ shutdownGraceSecs: 3601 }, /shutdownGraceSecs/],
     [{ shutdownGraceSecs: -1 }, /shutdownGraceSecs/],
     [{ rustLog: ' ' }, /rustLog/],
   ])('rejects %p', (settings, message) => {

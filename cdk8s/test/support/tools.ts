@@ -27,13 +27,8 @@ export function runTool(command: string, args: string[], timeoutMs = 300_000): S
   return result;
 }
 
-/** Environment for the tools: offline-friendly settings added. */
+/** Environment for the tools: the caller's, plus checkov's switch to work offline. */
 function toolEnv(): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    // checkov: do not fetch the Bridgecrew/Prisma guideline mapping.
-    BC_SKIP_MAPPING: 'TRUE',
-    // checkov: no version check against the package index.
-    CHECKOV_RUN_SCA_PACKAGE_SCAN_V2: 'false',
-  };
+  // checkov: do not fetch the guideline mapping from the vendor's platform.
+  return { ...process.env, BC_SKIP_MAPPING: 'TRUE' };
 }
