@@ -45,7 +45,7 @@ start_emulator() {
     echo "error: port $port is in use; stop what runs there or set EMULATOR_PORT" >&2
     return 1
   fi
-  "$EMULATOR_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$EMULATOR_VENV/bin/python" "$ROOT/localstack/emulator.py" 127.0.0.1 "$port" >"$log" 2>&1 &
   EMULATOR_PID=$!
   if ! wait_for_http "http://127.0.0.1:$port/moto-api/" 60; then
     echo "error: the emulator did not start; its log ($log) ends with:" >&2

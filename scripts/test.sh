@@ -37,8 +37,17 @@ cargo test --workspace
 step "end to end: make run, then the README's curl flow"
 bash scripts/e2e.sh
 
-step "shell scripts"
 ensure_tools_venv
-"$TOOLS_VENV/bin/shellcheck" localstack/*.sh scripts/*.sh .ci/run
+
+step "cdk8s chart: synth, schema checks against the upstream CRDs, kubernetes-validate, checkov"
+(
+  cd cdk8s
+  npm ci --no-audit --no-fund --loglevel=error
+  CDK8S_CHECK_UPGRADE=false npx cdk8s synth >/dev/null
+  PATH="$TOOLS_VENV/bin:$PATH" npm test
+)
+
+step "shell scripts (ShellCheck)"
+"$TOOLS_VENV/bin/shellcheck" localstack/*.sh scripts/*.sh .ci/run cdk8s/scripts/*.sh
 
 printf '\nall tests passed\n'

@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Loads the shared SDK configuration from the environment.
@@ -26,17 +27,22 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestThrottled",
     "ServiceUnavailable",
     "InternalServerError",
+    "InternalServerException",
     "InternalFailure",
 ];
 
-/// Whether an SDK error means the service was unreachable, timed out or throttled.
-pub fn is_transient<E, R>(err: &SdkError<E, R>) -> bool
+/// Whether an SDK error means the service was unreachable, timed out, throttled or
+/// failed on its side (any 5xx).
+pub fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool
 where
     E: ProvideErrorMetadata,
 {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code)),
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
+        }
         _ => false,
     }
 }

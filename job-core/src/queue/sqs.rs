@@ -26,10 +26,9 @@ impl SqsQueue {
     }
 }
 
-fn map_err<E, R>(err: SdkError<E, R>) -> QueueError
+fn map_err<E>(err: SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> QueueError
 where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     if is_transient(&err) {
         QueueError::Unavailable(describe(&err))

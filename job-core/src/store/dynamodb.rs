@@ -192,10 +192,9 @@ fn condition(expect: &Expect) -> (String, HashMap<String, AttributeValue>) {
     }
 }
 
-fn map_err<E, R>(err: SdkError<E, R>) -> StoreError
+fn map_err<E>(err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     if is_transient(&err) {
         StoreError::Unavailable(describe(&err))
