@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # EMULATOR_PID, DOCKERD_PID, TOOLS_VENV are for the sourcing script
 # Helpers shared by the local scripts (run, test): the emulator's Python environment,
 # starting and stopping the emulator, waiting for HTTP endpoints. Source it; do not run it.
 
@@ -81,4 +83,27 @@ ensure_tools_venv() {
     "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/tools-requirements.txt"
     echo "$want" >"$stamp"
   fi
+}
+
+# ensure_docker LOGFILE: makes sure a Docker engine answers, starting dockerd (as root) when
+# none runs. Sets DOCKERD_PID when it started one, so the caller can stop it.
+ensure_docker() {
+  DOCKERD_PID=""
+  if docker info >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! command -v dockerd >/dev/null || [[ $(id -u) != 0 ]]; then
+    echo "no Docker engine answers, and dockerd cannot be started here (install docker.io, run as root)" >&2
+    return 1
+  fi
+  dockerd >"$1" 2>&1 &
+  DOCKERD_PID=$!
+  local deadline=$((SECONDS + 60))
+  until docker info >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      echo "dockerd did not start; see $1" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
 }

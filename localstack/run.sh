@@ -21,6 +21,7 @@ LOGS="$ROOT/.local/logs"
 mkdir -p "$LOGS"
 
 pids=()
+# shellcheck disable=SC2329  # invoked by the EXIT trap
 cleanup() {
   trap - EXIT INT TERM
   if ((${#pids[@]})); then

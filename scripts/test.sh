@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
 cd "$ROOT"
 
 pids=()
+# shellcheck disable=SC2329  # invoked by the EXIT trap
 cleanup() {
   trap - EXIT
   if ((${#pids[@]})); then
@@ -15,6 +16,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+skipped=()
 LOGS="$ROOT/.local/test-logs"
 mkdir -p "$LOGS"
 
@@ -47,7 +49,24 @@ step "cdk8s chart: synth, schema checks against the upstream CRDs, kubernetes-va
   PATH="$TOOLS_VENV/bin:$PATH" npm test
 )
 
+step "container image: hadolint, build, run as Kubernetes would"
+"$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile
+if ensure_docker "$LOGS/dockerd.log"; then
+  [[ -n $DOCKERD_PID ]] && pids+=("$DOCKERD_PID")
+  bash scripts/container-test.sh
+elif [[ ${CI:-} == true ]]; then
+  echo "error: the container test needs a Docker engine" >&2
+  exit 1
+else
+  skipped+=("container image test (no Docker engine)")
+  echo "SKIPPED: the container image test did not run"
+fi
+
 step "shell scripts (ShellCheck)"
 "$TOOLS_VENV/bin/shellcheck" localstack/*.sh scripts/*.sh .ci/run cdk8s/scripts/*.sh
 
-printf '\nall tests passed\n'
+if ((${#skipped[@]})); then
+  printf '\nall tests that ran passed; DID NOT RUN: %s\n' "${skipped[@]}"
+else
+  printf '\nall tests passed\n'
+fi
