@@ -15,7 +15,7 @@ test:
 	bash scripts/test.sh
 
 lambdas:
-	cargo lambda build --release --arm64 --output-format zip --bin jobs-api --bin stats-api
+	cargo lambda build --release --arm64 --output-format zip --bin jobs-api --bin stats-api --bin schedules-api
 
 clean:
 	cargo clean

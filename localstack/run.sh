@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine: the local AWS emulator (moto, no Docker needed),
-# the queue, dead-letter queue, table and schedule group, the workers and the API.
+# the queue, dead-letter queue, table and schedule group, the workers, the API, and a
+# schedule runner that fires due schedules into the queue (the emulator never does).
 # Ctrl-C stops everything.
 #
 # Settings (environment):
@@ -58,6 +59,9 @@ done <<<"$provisioned"
 
 "$BIN/data-processor" --concurrency "$WORKER_CONCURRENCY" 2>>"$LOGS/worker.log" &
 pids+=("$!")
+# Emulators store schedules but never fire them: this local stand-in does.
+"$BIN/schedule-runner" 2>>"$LOGS/schedule-runner.log" &
+pids+=("$!")
 "$BIN/local-api" 2>>"$LOGS/api.log" &
 pids+=("$!")
 if ! wait_for_http "http://$JOBS_API_ADDR/openapi.json" 30; then
@@ -71,10 +75,11 @@ cat <<MSG
   Emulator:  $AWS_ENDPOINT_URL
   Queue:     $JOBS_QUEUE_URL
   Table:     $JOBS_TABLE_NAME
-  Logs:      .local/logs/{api,worker,emulator}.log (JSON lines)
+  Logs:      .local/logs/{api,worker,schedule-runner,emulator}.log (JSON lines)
 
   Try:  curl -s -X POST http://$JOBS_API_ADDR/jobs
         curl -s http://$JOBS_API_ADDR/jobs/stats
+        curl -s -X POST http://$JOBS_API_ADDR/jobs/schedule -d '{"cron":"* * * * *"}'
 
   Ctrl-C stops everything.
 MSG

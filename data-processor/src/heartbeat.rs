@@ -29,14 +29,15 @@ impl Heartbeat {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 ticks.tick().await;
-                if let Err(err) = queue.set_visibility(&receipt_handle, window).await {
-                    warn!(%job_id, error = %err, "heartbeat could not extend message visibility");
-                }
+                // The lease first, so it runs out before the message shows again.
                 let until = Utc::now() + window;
                 match store.extend_lease(job_id, &owner, until).await {
                     // Not (or no longer) ours: nothing to extend.
                     Ok(()) | Err(StoreError::Conflict) => {}
                     Err(err) => warn!(%job_id, error = %err, "heartbeat could not extend the job lease"),
+                }
+                if let Err(err) = queue.set_visibility(&receipt_handle, window).await {
+                    warn!(%job_id, error = %err, "heartbeat could not extend message visibility");
                 }
             }
         });

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use job_core::config::Config;
-use job_core::job::{Claim, Change, Job, JobSource, JobStatus, id_for_schedule_execution};
+use job_core::job::{Change, Claim, Job, JobSource, JobStatus, id_for_schedule_execution};
 use job_core::message::{JobMessage, ScheduleRef};
 use job_core::queue::{JobQueue, QueueError, Received};
 use job_core::retry::RetryPolicy;
@@ -55,8 +55,12 @@ impl From<&Config> for WorkerSettings {
 pub enum Outcome {
     Succeeded(Uuid),
     Failed(Uuid),
-    /// The job had already ended, or another live worker holds it: message deleted.
+    /// The job had already ended: the leftover message was deleted.
     Duplicate(Uuid),
+    /// Another live worker holds the job: the message was hidden until that worker's
+    /// lease would run out, so it comes back (and continues the job) only if that worker
+    /// is lost.
+    Deferred(Uuid),
     /// Shutdown: the job and its message were given back for the next worker.
     Released(Uuid),
     /// Another worker took the job over (this one's lease had lapsed); nothing recorded.
@@ -93,6 +97,9 @@ pub struct Worker {
 
 const MAX_CONFLICTS: u32 = 5;
 
+/// SQS's longest visibility timeout.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+
 impl Worker {
     pub fn new(
         store: Arc<dyn JobStore>,
@@ -101,7 +108,13 @@ impl Worker {
         settings: WorkerSettings,
         shutdown: CancellationToken,
     ) -> Self {
-        Self { store, queue, tasks, settings, shutdown }
+        Self {
+            store,
+            queue,
+            tasks,
+            settings,
+            shutdown,
+        }
     }
 
     /// Receives at most one message (long polling) and handles it. `None`: no message came.
@@ -181,10 +194,19 @@ impl Worker {
             };
             let now = Utc::now();
             let change = match job.claim(&owner, now, self.settings.visibility_timeout) {
-                Claim::Finished | Claim::HeldElsewhere => {
-                    info!(%job_id, status = job.status.as_str(), "duplicate or leftover message; deleting it");
+                Claim::Finished => {
+                    info!(%job_id, status = job.status.as_str(), "job already finished; deleting the leftover message");
                     self.queue.delete(&message.receipt_handle).await?;
                     return Ok(Outcome::Duplicate(job_id));
+                }
+                Claim::HeldElsewhere => {
+                    // This may be the very message the holder received (SQS can deliver one
+                    // twice): deleting it would lose the job if the holder then died.
+                    let lease_left = job.lease.as_ref().and_then(|l| (l.expires_at - now).to_std().ok());
+                    let hide = (lease_left.unwrap_or_default() + Duration::from_secs(1)).min(MAX_VISIBILITY);
+                    info!(%job_id, hidden_for_secs = hide.as_secs(), "another worker holds the job; hiding this message past its lease");
+                    self.queue.set_visibility(&message.receipt_handle, hide).await?;
+                    return Ok(Outcome::Deferred(job_id));
                 }
                 Claim::Exhausted(change) | Claim::Start(change) => change,
             };
@@ -196,7 +218,9 @@ impl Worker {
                 }
                 Err(StoreError::Conflict) => {
                     warn!(%job_id, "job keeps changing under this worker; giving the message back");
-                    self.queue.set_visibility(&message.receipt_handle, Duration::ZERO).await?;
+                    self.queue
+                        .set_visibility(&message.receipt_handle, Duration::ZERO)
+                        .await?;
                     return Ok(Outcome::LostLease(job_id));
                 }
                 Err(err) => return Err(err.into()),
@@ -209,7 +233,7 @@ impl Worker {
             }
             info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
             match self.attempt(&job, &owner, &message).await? {
-                Next::Retry(job) => known = Some(job),
+                Next::Retry(job) => known = Some(*job),
                 Next::Done(outcome) => return Ok(outcome),
             }
         }
@@ -243,9 +267,12 @@ impl Worker {
                 }))
             }
             _ => {
-                let delay = job.next_attempt_at.map(|t| (t - now).to_std().unwrap_or_default()).unwrap_or_default();
+                let delay = job
+                    .next_attempt_at
+                    .map(|t| (t - now).to_std().unwrap_or_default())
+                    .unwrap_or_default();
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => Ok(Next::Retry(job)),
+                    _ = tokio::time::sleep(delay) => Ok(Next::Retry(Box::new(job))),
                     _ = self.shutdown.cancelled() => self.give_back(&job, owner, message, delay).await,
                 }
             }
@@ -265,7 +292,13 @@ impl Worker {
     }
 
     /// Releases the job and makes its message visible again after `after`.
-    async fn give_back(&self, job: &Job, owner: &str, message: &Received, after: Duration) -> Result<Next, WorkerError> {
+    async fn give_back(
+        &self,
+        job: &Job,
+        owner: &str,
+        message: &Received,
+        after: Duration,
+    ) -> Result<Next, WorkerError> {
         if self.record(&job.release(owner, Utc::now())).await? {
             self.queue.set_visibility(&message.receipt_handle, after).await?;
             info!(job_id = %job.job_id, attempt = job.attempts, "shutting down: job given back to the queue");
@@ -276,7 +309,11 @@ impl Worker {
     /// Runs the task with the attempt timeout, catching panics; on shutdown waits at most
     /// the grace period.
     async fn run_task(&self, job: &Job) -> Attempt {
-        let ctx = TaskContext { job_id: job.job_id, attempt: job.attempts, max_attempts: job.max_attempts };
+        let ctx = TaskContext {
+            job_id: job.job_id,
+            attempt: job.attempts,
+            max_attempts: job.max_attempts,
+        };
         let future = match self.tasks.start(&job.task, job.input.clone(), ctx) {
             Ok(future) => future,
             Err(err) => return Attempt::Failed(err),
@@ -304,9 +341,10 @@ impl Worker {
         match joined {
             Ok(Ok(value)) => Attempt::Done(value),
             Ok(Err(err)) => Attempt::Failed(err),
-            Err(join) if join.is_panic() => {
-                Attempt::Failed(TaskError::retryable(format!("task panicked: {}", panic_text(join.into_panic()))))
-            }
+            Err(join) if join.is_panic() => Attempt::Failed(TaskError::retryable(format!(
+                "task panicked: {}",
+                panic_text(join.into_panic())
+            ))),
             Err(join) => Attempt::Failed(TaskError::retryable(format!("task stopped: {join}"))),
         }
     }
@@ -319,7 +357,15 @@ impl Worker {
             scheduled_time: schedule.scheduled_time.clone(),
         };
         let input = message.input.clone();
-        let job = Job::new(job_id, &message.task, input, self.settings.retry.max_attempts, source, None, Utc::now());
+        let job = Job::new(
+            job_id,
+            &message.task,
+            input,
+            self.settings.retry.max_attempts,
+            source,
+            None,
+            Utc::now(),
+        );
         match self.store.apply(&job.register()).await {
             Ok(()) => info!(%job_id, schedule = %schedule.name, "scheduled job registered"),
             Err(StoreError::Conflict) => {} // registered on an earlier delivery
@@ -329,13 +375,15 @@ impl Worker {
     }
 
     async fn reject(&self, message: &Received) -> Result<Outcome, WorkerError> {
-        self.queue.set_visibility(&message.receipt_handle, Duration::ZERO).await?;
+        self.queue
+            .set_visibility(&message.receipt_handle, Duration::ZERO)
+            .await?;
         Ok(Outcome::Rejected)
     }
 }
 
 enum Next {
-    Retry(Job),
+    Retry(Box<Job>),
     Done(Outcome),
 }
 
@@ -345,4 +393,125 @@ fn panic_text(payload: Box<dyn Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-text panic payload".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::registry;
+    use chrono::DateTime;
+    use job_core::queue::MemoryQueue;
+    use job_core::schedules::local_runner::{Fired, LocalRunner, ManualClock};
+    use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleStore};
+    use job_core::store::MemoryStore;
+    use serde_json::json;
+
+    fn settings() -> WorkerSettings {
+        WorkerSettings {
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(20),
+            },
+            attempt_timeout: Duration::from_secs(10),
+            visibility_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(1),
+            receive_wait: Duration::ZERO,
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    /// A nightly schedule fired once by the local runner, its message delivered twice.
+    async fn fired_twice(queue: &Arc<MemoryQueue>) -> Fired {
+        let schedules = Arc::new(MemoryScheduleStore::new());
+        let schedule = Schedule {
+            name: "nightly".into(),
+            cron: "0 2 * * *".into(),
+            expression: "cron(0 2 * * ? *)".into(),
+            timezone: "Europe/Berlin".into(),
+            task: "sleep".into(),
+            input: json!({"ms": 1}),
+            created: at("2026-01-05T10:00:30Z"),
+            enabled: true,
+        };
+        schedules.create(&schedule).await.unwrap();
+        let clock = Arc::new(ManualClock::new(schedule.created));
+        let mut runner = LocalRunner::new(schedules, queue.clone(), clock.clone());
+        clock.set(at("2026-01-06T01:00:10Z")); // 02:00 in Berlin is 01:00 UTC in winter
+        let mut fired = runner.tick().await.unwrap();
+        assert_eq!(fired.len(), 1);
+        let body = queue.bodies().pop().unwrap();
+        queue.send(&body).await.unwrap();
+        fired.pop().unwrap()
+    }
+
+    async fn assert_one_job_counted_once(store: &MemoryStore, fired: &Fired) -> Uuid {
+        let jobs = store.jobs();
+        assert_eq!(jobs.len(), 1, "one job registered");
+        let job = &jobs[0];
+        assert_eq!(job.job_id, id_for_schedule_execution("nightly", &fired.execution_id));
+        assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 1));
+        assert_eq!(
+            job.source,
+            JobSource::Schedule {
+                name: "nightly".into(),
+                execution_id: fired.execution_id.clone(),
+                scheduled_time: "2026-01-06T01:00:00Z".into(),
+            }
+        );
+        let stats = store.stats(Utc::now()).await.unwrap();
+        assert_eq!(
+            (stats.submitted, stats.succeeded, stats.failed, stats.retries),
+            (1, 1, 0, 0)
+        );
+        job.job_id
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_message_delivered_twice_registers_and_runs_one_job() {
+        let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+        let fired = fired_twice(&queue).await;
+        let worker = Worker::new(
+            store.clone(),
+            queue.clone(),
+            registry(),
+            settings(),
+            CancellationToken::new(),
+        );
+        let first = worker.run_once().await.unwrap();
+        let second = worker.run_once().await.unwrap();
+        let job_id = assert_one_job_counted_once(&store, &fired).await;
+        assert_eq!(first, Some(Outcome::Succeeded(job_id)));
+        assert_eq!(second, Some(Outcome::Duplicate(job_id)));
+        assert!(queue.bodies().is_empty(), "both copies deleted");
+    }
+
+    #[tokio::test]
+    async fn two_workers_given_the_same_scheduled_run_at_once_run_it_once() {
+        let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+        let fired = fired_twice(&queue).await;
+        let worker = || {
+            Worker::new(
+                store.clone(),
+                queue.clone(),
+                registry(),
+                settings(),
+                CancellationToken::new(),
+            )
+        };
+        let (a, b) = (worker(), worker());
+        let (x, y) = tokio::join!(a.run_once(), b.run_once());
+        let job_id = assert_one_job_counted_once(&store, &fired).await;
+        let mut outcomes = vec![x.unwrap().unwrap(), y.unwrap().unwrap()];
+        outcomes.sort_by_key(|o| !matches!(o, Outcome::Succeeded(_)));
+        assert_eq!(outcomes[0], Outcome::Succeeded(job_id));
+        // The other copy found the job finished (deleted) or held by the first (hidden).
+        assert!(
+            matches!(outcomes[1], Outcome::Duplicate(id) | Outcome::Deferred(id) if id == job_id),
+            "{outcomes:?}"
+        );
+    }
 }

@@ -3,9 +3,10 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `JOBS_QUEUE_URL` | required | URL of the SQS job queue |
+//! | `JOBS_QUEUE_ARN` | looked up from the URL | ARN of the job queue: the target of schedules |
 //! | `JOBS_TABLE_NAME` | required | DynamoDB table for jobs and counters |
 //! | `JOBS_SCHEDULE_GROUP` | `jobs` | EventBridge Scheduler group of the project's schedules |
-//! | `JOBS_SCHEDULER_ROLE_ARN` | none | role Scheduler assumes to send to the queue (schedule routes only) |
+//! | `JOBS_SCHEDULER_ROLE_ARN` | none | role Scheduler assumes to send to the queue; required by the schedule routes |
 //! | `JOBS_SCHEDULE_DLQ_ARN` | none | dead-letter queue for schedule deliveries that fail |
 //! | `JOBS_MAX_ATTEMPTS` | `3` | attempts per job (1 + retries) |
 //! | `JOBS_RETRY_BASE_DELAY_MS` | `1000` | delay before the first retry; doubles each retry, plus jitter |
@@ -27,13 +28,18 @@ pub enum ConfigError {
     #[error("missing required environment variable {0}")]
     Missing(&'static str),
     #[error("environment variable {var}={value:?} is invalid: {reason}")]
-    Invalid { var: &'static str, value: String, reason: String },
+    Invalid {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 /// Settings shared by the API and the worker.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub queue_url: String,
+    pub queue_arn: Option<String>,
     pub table_name: String,
     pub schedule_group: String,
     pub scheduler_role_arn: Option<String>,
@@ -82,6 +88,7 @@ impl Config {
         }
         Ok(Self {
             queue_url: required("JOBS_QUEUE_URL")?,
+            queue_arn: get("JOBS_QUEUE_ARN"),
             table_name: required("JOBS_TABLE_NAME")?,
             schedule_group: get("JOBS_SCHEDULE_GROUP").unwrap_or_else(|| "jobs".to_owned()),
             scheduler_role_arn: get("JOBS_SCHEDULER_ROLE_ARN"),
@@ -106,8 +113,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 

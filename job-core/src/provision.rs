@@ -63,22 +63,33 @@ pub struct ProvisionError {
 }
 
 fn fail(step: impl Into<String>) -> impl FnOnce(String) -> ProvisionError {
-    move |detail| ProvisionError { step: step.into(), detail }
+    move |detail| ProvisionError {
+        step: step.into(),
+        detail,
+    }
 }
 
 /// Creates or updates everything in `plan`.
 pub async fn provision(config: &SdkConfig, plan: &Plan) -> Result<Provisioned, ProvisionError> {
     let sqs = aws_sdk_sqs::Client::new(config);
-    let (dlq_url, dlq_arn) = ensure_queue(&sqs, &plan.dlq_name, HashMap::from([(
-        QueueAttributeName::MessageRetentionPeriod,
-        (14 * 24 * 3600).to_string(),
-    )]))
+    let (dlq_url, dlq_arn) = ensure_queue(
+        &sqs,
+        &plan.dlq_name,
+        HashMap::from([(QueueAttributeName::MessageRetentionPeriod, (14 * 24 * 3600).to_string())]),
+    )
     .await?;
     let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": plan.max_receive_count});
-    let (queue_url, queue_arn) = ensure_queue(&sqs, &plan.queue_name, HashMap::from([
-        (QueueAttributeName::VisibilityTimeout, plan.visibility_timeout.as_secs().to_string()),
-        (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-    ]))
+    let (queue_url, queue_arn) = ensure_queue(
+        &sqs,
+        &plan.queue_name,
+        HashMap::from([
+            (
+                QueueAttributeName::VisibilityTimeout,
+                plan.visibility_timeout.as_secs().to_string(),
+            ),
+            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+        ]),
+    )
     .await?;
     ensure_table(&aws_sdk_dynamodb::Client::new(config), &plan.table_name).await?;
     if let Some(group) = &plan.schedule_group {
@@ -201,5 +212,29 @@ async fn ensure_schedule_group(scheduler: &aws_sdk_scheduler::Client, name: &str
         Ok(_) => Ok(()),
         Err(err) if err.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(()),
         Err(err) => Err(fail(format!("create schedule group {name}"))(describe(&err))),
+    }
+}
+
+/// A scheduler role ARN for an emulator, which does not check it: role `<prefix>-scheduler`
+/// in the queue's account and partition. On AWS the CDK app creates the real role.
+pub fn emulator_scheduler_role_arn(queue_arn: &str, prefix: &str) -> Option<String> {
+    let parts: Vec<&str> = queue_arn.split(':').collect();
+    match parts[..] {
+        ["arn", partition, "sqs", _region, account, _name] if !account.is_empty() => {
+            Some(format!("arn:{partition}:iam::{account}:role/{prefix}-scheduler"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulator_role_is_in_the_queue_account() {
+        let arn = emulator_scheduler_role_arn("arn:aws:sqs:us-east-1:123456789012:local-jobs", "local");
+        assert_eq!(arn.as_deref(), Some("arn:aws:iam::123456789012:role/local-scheduler"));
+        assert_eq!(emulator_scheduler_role_arn("not-an-arn", "local"), None);
     }
 }

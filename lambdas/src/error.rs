@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use job_core::queue::QueueError;
+use job_core::schedules::ScheduleError;
 use job_core::store::StoreError;
 use serde::Serialize;
 use tracing::error;
@@ -46,6 +47,10 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
     }
 
     fn unavailable(detail: &dyn std::fmt::Display) -> Self {
@@ -104,6 +109,24 @@ impl From<QueueError> for ApiError {
         match err {
             QueueError::Unavailable(_) => Self::unavailable(&err),
             QueueError::Other(_) => Self::internal(&err),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(err: ScheduleError) -> Self {
+        match err {
+            ScheduleError::Exists(name) => Self::conflict(
+                "schedule_exists",
+                format!("a schedule named {name:?} already exists; pick another name or delete it first"),
+            ),
+            ScheduleError::NotFound(name) => Self::not_found(format!("schedule {name:?} not found")),
+            ScheduleError::Rejected(detail) => Self::bad_request(
+                "schedule_rejected",
+                format!("the scheduler rejected the schedule: {detail}"),
+            ),
+            ScheduleError::Unavailable(_) => Self::unavailable(&err),
+            ScheduleError::Other(_) => Self::internal(&err),
         }
     }
 }

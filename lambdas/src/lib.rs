@@ -2,7 +2,7 @@
 //! (`lambda_http`) and by the local HTTP server alike.
 //!
 //! - [`routes`]: the handlers, grouped the way they are deployed.
-//! - [`state`]: what handlers share (store, queue, task registry), built from the environment.
+//! - [`state`]: what handlers share (store, queue, schedules, task registry), built from the environment.
 //! - [`extract`] and [`error`]: JSON bodies in, `{"error": {"code", "message"}}` out.
 //! - [`serve`]: runs a router on Lambda or on a local socket.
 
@@ -13,5 +13,5 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 
-pub use serve::{BoxError, serve};
+pub use serve::{BoxError, serve, serve_with_schedules};
 pub use state::AppState;

@@ -5,9 +5,20 @@ use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Job API", description = "Queue jobs that run as containers, read their state and aggregate stats."),
-    paths(crate::routes::jobs::submit, crate::routes::jobs::get, crate::routes::stats::get),
-    tags((name = "jobs"), (name = "stats"))
+    info(
+        title = "Job API",
+        description = "Queue jobs that run as containers, schedule them with cron, read their state and aggregate stats."
+    ),
+    paths(
+        crate::routes::jobs::submit,
+        crate::routes::jobs::get,
+        crate::routes::stats::get,
+        crate::routes::schedules::create,
+        crate::routes::schedules::list,
+        crate::routes::schedules::get,
+        crate::routes::schedules::delete,
+    ),
+    tags((name = "jobs"), (name = "stats"), (name = "schedules"))
 )]
 pub struct ApiDoc;
 

@@ -63,12 +63,7 @@ pub struct Submitted {
 pub async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<SubmitJob>) -> Result<Response, ApiError> {
     let request = body.unwrap_or_default();
     let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
-    state.tasks.validate(&task, &request.input).map_err(|e| match e {
-        ValidationError::UnknownTask { .. } => ApiError::bad_request("unknown_task", e.to_string()),
-        ValidationError::InvalidInput { .. } => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string())
-        }
-    })?;
+    check_task(&state, &task, &request.input)?;
     let key = request.idempotency_key.map(validate_key).transpose()?;
     let job_id = key.as_deref().map(id_for_idempotency_key).unwrap_or_else(Uuid::now_v7);
     let job = Job::new(
@@ -126,6 +121,16 @@ async fn replay(state: &AppState, job: &Job, message: &str) -> Result<Response, 
         state.queue.send(message).await?;
     }
     Ok(accepted(existing.job_id, existing.status))
+}
+
+/// Checks that `task` exists and accepts `input`: 400 `unknown_task`, 422 `invalid_input`.
+pub(crate) fn check_task(state: &AppState, task: &str, input: &Value) -> Result<(), ApiError> {
+    state.tasks.validate(task, input).map_err(|e| match e {
+        ValidationError::UnknownTask { .. } => ApiError::bad_request("unknown_task", e.to_string()),
+        ValidationError::InvalidInput { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string())
+        }
+    })
 }
 
 fn validate_key(key: String) -> Result<String, ApiError> {

@@ -2,6 +2,7 @@
 //! permissions its routes need; the local server serves them all.
 
 pub mod jobs;
+pub mod schedules;
 pub mod stats;
 
 use axum::Router;
@@ -22,6 +23,13 @@ fn stats_routes() -> Router<AppState> {
     Router::new().route("/jobs/stats", get(stats::get))
 }
 
+fn schedule_routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs/schedule", post(schedules::create))
+        .route("/jobs/schedules", get(schedules::list))
+        .route("/jobs/schedules/{name}", get(schedules::get).delete(schedules::delete))
+}
+
 /// `POST /jobs`, `GET /jobs/{id}` and `GET /openapi.json`: the `jobs-api` Lambda.
 pub fn jobs(state: AppState) -> Router {
     finish(job_routes(), state)
@@ -32,13 +40,22 @@ pub fn stats(state: AppState) -> Router {
     finish(stats_routes(), state)
 }
 
+/// `POST /jobs/schedule`, `GET /jobs/schedules`, `GET` and `DELETE /jobs/schedules/{name}`:
+/// the `schedules-api` Lambda.
+pub fn schedules(state: AppState) -> Router {
+    finish(schedule_routes(), state)
+}
+
 /// Every route: the local server.
 pub fn all(state: AppState) -> Router {
-    finish(job_routes().merge(stats_routes()), state)
+    finish(job_routes().merge(stats_routes()).merge(schedule_routes()), state)
 }
 
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
-    routes.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -53,5 +70,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod tests;

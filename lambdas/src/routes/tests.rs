@@ -28,6 +28,7 @@ fn harness() -> Harness {
     let state = AppState {
         store: store.clone(),
         queue: queue.clone(),
+        schedules: None,
         tasks: registry(),
         max_attempts: 3,
     };
@@ -38,7 +39,7 @@ fn harness() -> Harness {
     }
 }
 
-async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+pub(super) async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -51,7 +52,7 @@ async fn call(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::
     (status, headers, body)
 }
 
-fn post(path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+pub(super) fn post(path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
     let mut builder = Request::post(path);
     if let Some(ct) = content_type {
         builder = builder.header(header::CONTENT_TYPE, ct);
@@ -59,11 +60,11 @@ fn post(path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Reques
     builder.body(body.into()).unwrap()
 }
 
-fn get(path: &str) -> Request<Body> {
+pub(super) fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).unwrap()
 }
 
-fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
+pub(super) fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
@@ -280,6 +281,7 @@ async fn queue_down_is_503_and_the_job_is_withdrawn() {
     let state = AppState {
         store: store.clone(),
         queue: Arc::new(DownQueue),
+        schedules: None,
         tasks: registry(),
         max_attempts: 3,
     };
@@ -311,6 +313,7 @@ async fn unreachable_dynamodb_is_503() {
     let state = AppState {
         store,
         queue: Arc::new(MemoryQueue::new()),
+        schedules: None,
         tasks: registry(),
         max_attempts: 3,
     };

@@ -1,0 +1,448 @@
+//! HTTP tests of the schedule routes and every error case, over the in-memory adapters;
+//! and a schedule firing through the local runner into a job that `GET /jobs/{id}` shows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+use data_processor::tasks::registry;
+use data_processor::{Outcome, Worker, WorkerSettings};
+use job_core::job::id_for_schedule_execution;
+use job_core::message::JobMessage;
+use job_core::queue::{JobQueue, MemoryQueue};
+use job_core::retry::RetryPolicy;
+use job_core::schedules::local_runner::{LocalRunner, ManualClock};
+use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
+use job_core::store::MemoryStore;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::tests::{assert_error, call, get, post};
+use crate::state::AppState;
+
+struct Harness {
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    schedules: Arc<MemoryScheduleStore>,
+    app: Router,
+}
+
+fn harness() -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let schedules = Arc::new(MemoryScheduleStore::new());
+    let app = super::all(state(store.clone(), queue.clone(), Some(schedules.clone())));
+    Harness {
+        store,
+        queue,
+        schedules,
+        app,
+    }
+}
+
+fn state(store: Arc<MemoryStore>, queue: Arc<MemoryQueue>, schedules: Option<Arc<dyn ScheduleStore>>) -> AppState {
+    AppState {
+        store,
+        queue,
+        schedules,
+        tasks: registry(),
+        max_attempts: 3,
+    }
+}
+
+async fn create(app: &Router, body: Value) -> (StatusCode, axum::http::HeaderMap, Value) {
+    call(app, post("/jobs/schedule", Some("application/json"), body.to_string())).await
+}
+
+fn delete(path: &str) -> Request<Body> {
+    Request::delete(path).body(Body::empty()).unwrap()
+}
+
+fn time(value: &Value) -> DateTime<chrono::FixedOffset> {
+    DateTime::parse_from_rfc3339(value.as_str().unwrap_or_else(|| panic!("not a time: {value}"))).unwrap()
+}
+
+#[tokio::test]
+async fn weekly_cron_in_a_time_zone_is_converted_and_previewed() {
+    let h = harness();
+    let (status, headers, body) = create(&h.app, json!({"cron": "0 7 * * MON", "timezone": "Europe/Berlin"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let name = body["name"].as_str().unwrap();
+    assert!(
+        name.starts_with("job-") && job_core::schedules::is_valid_name(name),
+        "{name}"
+    );
+    assert_eq!(headers[header::LOCATION], format!("/jobs/schedules/{name}").as_str());
+    assert_eq!(body["cron"], "0 7 * * MON");
+    assert_eq!(body["expression"], "cron(0 7 ? * MON *)");
+    assert_eq!(body["timezone"], "Europe/Berlin");
+    assert_eq!(body["task"], "process-data");
+    assert_eq!(body["enabled"], true);
+    let runs = body["nextRuns"].as_array().unwrap();
+    assert_eq!(runs.len(), 5);
+    let mut previous = Utc::now();
+    for run in runs {
+        let (local, utc) = (time(&run["local"]), time(&run["utc"]));
+        assert_eq!(local, utc, "the same instant");
+        assert!(run["utc"].as_str().unwrap().ends_with('Z'), "{run}");
+        let offset = local.offset().local_minus_utc();
+        assert!(offset == 3600 || offset == 7200, "CET or CEST: {run}");
+        assert_eq!(
+            (local.weekday(), local.hour(), local.minute()),
+            (Weekday::Mon, 7, 0),
+            "{run}"
+        );
+        assert!(utc.to_utc() > previous, "increasing and in the future");
+        previous = utc.to_utc();
+    }
+    let stored = h.schedules.get(name).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.expression.as_str(), stored.timezone.as_str()),
+        ("cron(0 7 ? * MON *)", "Europe/Berlin")
+    );
+    assert!(h.queue.bodies().is_empty(), "creating a schedule queues nothing");
+}
+
+#[tokio::test]
+async fn every_minute_with_a_name_task_and_input() {
+    let h = harness();
+    let request = json!({"cron": "* * * * *", "name": "every-minute", "task": "sleep", "input": {"ms": 5}});
+    let (status, _, body) = create(&h.app, request).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["name"], "every-minute");
+    assert_eq!(body["expression"], "cron(* * * * ? *)");
+    assert_eq!(body["timezone"], "UTC");
+    assert_eq!((&body["task"], &body["input"]), (&json!("sleep"), &json!({"ms": 5})));
+    let runs: Vec<_> = body["nextRuns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| time(&r["utc"]))
+        .collect();
+    for pair in runs.windows(2) {
+        assert_eq!((pair[1] - pair[0]).num_seconds(), 60);
+    }
+    assert_eq!(runs[0].second(), 0);
+}
+
+#[tokio::test]
+async fn invalid_requests_are_400_and_create_nothing() {
+    let h = harness();
+    let cases = [
+        (json!({"cron": "61 * * * *"}), "invalid_cron", "minute"),
+        (json!({"cron": "0 0 1 * 1"}), "invalid_cron", "restrict only one"),
+        (json!({"cron": "cron(0 7 * * MON *)"}), "invalid_cron", "`?`"),
+        (json!({"cron": "rate(1 minutes)"}), "invalid_cron", "rate(1 minute)"),
+        (json!({"cron": ""}), "invalid_cron", "empty"),
+        (json!({"cron": "* ".repeat(200)}), "invalid_cron", "at most 256"),
+        (
+            json!({"cron": "* * * * *", "timezone": "Mars/Base"}),
+            "invalid_timezone",
+            "Mars/Base",
+        ),
+        (
+            json!({"cron": "* * * * *", "name": "no spaces"}),
+            "invalid_name",
+            "1 to 64",
+        ),
+        (
+            json!({"cron": "* * * * *", "name": "x".repeat(65)}),
+            "invalid_name",
+            "1 to 64",
+        ),
+        (json!({"cron": "* * * * *", "name": ""}), "invalid_name", "1 to 64"),
+        (
+            json!({"cron": "* * * * *", "task": "mine-bitcoin"}),
+            "unknown_task",
+            "process-data",
+        ),
+        (json!({"cron": "cron(0 0 1 1 ? 2020)"}), "no_future_runs", "never fire"),
+        (json!({"cron": "cron(0 0 30 2 ? *)"}), "no_future_runs", "never fire"),
+        (
+            json!({"cron": "* * * * *", "task": "fail", "input": {"message": "x".repeat(9000)}}),
+            "input_too_large",
+            "8192",
+        ),
+        (json!({}), "invalid_request", "cron"),
+        (json!({"cron": "* * * * *", "tz": "UTC"}), "invalid_request", "tz"),
+        (json!({"cron": 5}), "invalid_request", "string"),
+    ];
+    for (request, code, needle) in cases {
+        let (status, _, body) = create(&h.app, request.clone()).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, code);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{request}: {message:?} lacks {needle:?}");
+    }
+    let (status, _, body) = call(&h.app, post("/jobs/schedule", None, Body::empty())).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    let (status, _, body) = call(&h.app, post("/jobs/schedule", Some("application/json"), "{\"cron\":")).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "malformed_json");
+    let (status, _, body) = call(&h.app, post("/jobs/schedule", Some("text/plain"), "{}")).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let (status, _, body) = create(
+        &h.app,
+        json!({"cron": "* * * * *", "task": "sleep", "input": {"ms": "soon"}}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
+    assert!(h.schedules.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn both_day_fields_message_says_how_to_rewrite_it() {
+    let h = harness();
+    let (status, _, body) = create(&h.app, json!({"cron": "0 9 1 * MON"})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_cron");
+    let message = body["error"]["message"].as_str().unwrap();
+    for needle in [
+        "day-of-month (`1`)",
+        "day-of-week (`MON`)",
+        "set the other to `*`",
+        "two schedules",
+    ] {
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+}
+
+#[tokio::test]
+async fn eventbridge_forms_are_accepted_as_given() {
+    let h = harness();
+    for (cron, expression) in [
+        ("cron(0/15 9-17 ? * MON-FRI *)", "cron(0/15 9-17 ? * MON-FRI *)"),
+        ("rate(5 minutes)", "rate(5 minutes)"),
+        ("*/15 9-17 * * 1-5", "cron(0/15 9-17 ? * 2-6 *)"),
+    ] {
+        let (status, _, body) = create(&h.app, json!({"cron": cron})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!((&body["cron"], &body["expression"]), (&json!(cron), &json!(expression)));
+    }
+}
+
+#[tokio::test]
+async fn a_taken_name_is_409() {
+    let h = harness();
+    let request = json!({"cron": "0 7 * * *", "name": "daily"});
+    let (status, _, _) = create(&h.app, request.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, body) = create(&h.app, json!({"cron": "0 8 * * *", "name": "daily"})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "schedule_exists");
+    assert!(body["error"]["message"].as_str().unwrap().contains("daily"));
+    let kept = h.schedules.get("daily").await.unwrap().unwrap();
+    assert_eq!(kept.cron, "0 7 * * *", "the first one is kept");
+}
+
+#[tokio::test]
+async fn list_get_and_delete() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, get("/jobs/schedules")).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"schedules": []})));
+    create(
+        &h.app,
+        json!({"cron": "30 6 * * *", "name": "b-morning", "timezone": "America/New_York"}),
+    )
+    .await;
+    create(
+        &h.app,
+        json!({"cron": "rate(1 hour)", "name": "a-hourly", "task": "sleep", "input": {"ms": 1}}),
+    )
+    .await;
+
+    let (status, _, body) = call(&h.app, get("/jobs/schedules")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = body["schedules"].as_array().unwrap();
+    let names: Vec<&str> = listed.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a-hourly", "b-morning"]);
+    let morning = &listed[1];
+    assert_eq!(morning["cron"], "30 6 * * *");
+    assert_eq!(morning["expression"], "cron(30 6 * * ? *)");
+    assert_eq!(morning["timezone"], "America/New_York");
+    assert_eq!(morning["task"], "process-data");
+    let next = time(&morning["nextRun"]["local"]);
+    assert_eq!((next.hour(), next.minute()), (6, 30));
+    assert_eq!(time(&morning["nextRun"]["utc"]), next);
+    assert_eq!(listed[0]["task"], "sleep");
+    assert!(time(&listed[0]["nextRun"]["utc"]).to_utc() > Utc::now());
+
+    let (status, _, body) = call(&h.app, get("/jobs/schedules/b-morning")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["nextRuns"].as_array().unwrap().len(), 5);
+    assert_eq!(body["expression"], "cron(30 6 * * ? *)");
+
+    let (status, _, body) = call(&h.app, delete("/jobs/schedules/b-morning")).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let (status, _, body) = call(&h.app, get("/jobs/schedules/b-morning")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, _, body) = call(&h.app, delete("/jobs/schedules/b-morning")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, _, body) = call(&h.app, delete("/jobs/schedules/not%20valid")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (_, _, body) = call(&h.app, get("/jobs/schedules")).await;
+    assert_eq!(body["schedules"].as_array().unwrap().len(), 1);
+    let (status, _, body) = call(&h.app, post("/jobs/schedules", None, Body::empty())).await;
+    assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn without_scheduler_settings_the_routes_are_503_naming_the_variable() {
+    let app = super::all(state(Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()), None));
+    for request in [
+        post("/jobs/schedule", Some("application/json"), r#"{"cron":"* * * * *"}"#),
+        get("/jobs/schedules"),
+        get("/jobs/schedules/x"),
+        delete("/jobs/schedules/x"),
+    ] {
+        let (status, _, body) = call(&app, request).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "schedules_not_configured",
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("JOBS_SCHEDULER_ROLE_ARN")
+        );
+    }
+    // The job routes do not need them.
+    let (status, _, _) = call(&app, post("/jobs", None, Body::empty())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+/// A schedule store that fails every call with one error.
+struct Failing(fn() -> ScheduleError);
+
+#[async_trait]
+impl ScheduleStore for Failing {
+    async fn create(&self, _: &Schedule) -> Result<(), ScheduleError> {
+        Err((self.0)())
+    }
+    async fn get(&self, _: &str) -> Result<Option<Schedule>, ScheduleError> {
+        Err((self.0)())
+    }
+    async fn list(&self) -> Result<Vec<Schedule>, ScheduleError> {
+        Err((self.0)())
+    }
+    async fn delete(&self, _: &str) -> Result<(), ScheduleError> {
+        Err((self.0)())
+    }
+}
+
+#[tokio::test]
+async fn scheduler_errors_map_to_503_and_400() {
+    let down = || ScheduleError::Unavailable("connection refused".into());
+    let app = super::all(state(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryQueue::new()),
+        Some(Arc::new(Failing(down))),
+    ));
+    for request in [
+        post("/jobs/schedule", Some("application/json"), r#"{"cron":"* * * * *"}"#),
+        get("/jobs/schedules"),
+        get("/jobs/schedules/x"),
+        delete("/jobs/schedules/x"),
+    ] {
+        let (status, headers, body) = call(&app, request).await;
+        assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+    }
+    let rejected = || ScheduleError::Rejected("Invalid Schedule Expression".into());
+    let app = super::schedules(state(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryQueue::new()),
+        Some(Arc::new(Failing(rejected))),
+    ));
+    let (status, _, body) = create(&app, json!({"cron": "* * * * *"})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "schedule_rejected");
+}
+
+#[tokio::test]
+async fn the_schedules_group_serves_only_schedule_routes() {
+    let h = harness();
+    let app = super::schedules(state(h.store.clone(), h.queue.clone(), Some(h.schedules.clone())));
+    let (status, _, _) = create(&app, json!({"cron": "* * * * *"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, body) = call(&app, post("/jobs", None, Body::empty())).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn openapi_document_lists_the_schedule_routes() {
+    let h = harness();
+    let (_, _, doc) = call(&h.app, get("/openapi.json")).await;
+    assert!(doc["paths"]["/jobs/schedule"]["post"]["responses"]["201"].is_object());
+    assert!(doc["paths"]["/jobs/schedules"]["get"].is_object());
+    assert!(doc["paths"]["/jobs/schedules/{name}"]["delete"]["responses"]["204"].is_object());
+}
+
+#[tokio::test]
+async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
+    let h = harness();
+    let request = json!({"cron": "* * * * *", "name": "tick", "task": "sleep", "input": {"ms": 1}});
+    let (_, _, created) = create(&h.app, request).await;
+    let first_run = time(&created["nextRuns"][0]["utc"]).to_utc();
+
+    // The local runner, on a clock it is told, fires the first run into the queue.
+    let created_at = h.schedules.get("tick").await.unwrap().unwrap().created;
+    let clock = Arc::new(ManualClock::new(created_at));
+    let mut runner = LocalRunner::new(h.schedules.clone(), h.queue.clone(), clock.clone());
+    clock.set(first_run);
+    let fired = runner.tick().await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].scheduled_time, first_run);
+    assert!(runner.tick().await.unwrap().is_empty());
+    // The queue delivers the message twice.
+    let body = h.queue.bodies().pop().unwrap();
+    h.queue.send(&body).await.unwrap();
+
+    let settings = WorkerSettings {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+        },
+        attempt_timeout: Duration::from_secs(10),
+        visibility_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(1),
+        receive_wait: Duration::ZERO,
+    };
+    let worker = Worker::new(
+        h.store.clone(),
+        h.queue.clone(),
+        registry(),
+        settings,
+        CancellationToken::new(),
+    );
+    let job_id = id_for_schedule_execution("tick", &fired[0].execution_id);
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Succeeded(job_id)));
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Duplicate(job_id)));
+    assert!(h.queue.bodies().is_empty());
+
+    let (status, _, job) = call(&h.app, get(&format!("/jobs/{job_id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "SUCCEEDED");
+    assert_eq!(job["task"], "sleep");
+    let scheduled = first_run.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        job["source"],
+        json!({"type": "schedule", "name": "tick", "executionId": fired[0].execution_id, "scheduledTime": scheduled})
+    );
+    let (_, _, stats) = call(&h.app, get("/jobs/stats")).await;
+    assert_eq!(
+        (&stats["submitted"], &stats["succeeded"]),
+        (&json!(1), &json!(1)),
+        "{stats}"
+    );
+    let message = JobMessage::parse(&body).unwrap();
+    assert_eq!(message.schedule.unwrap().scheduled_time, scheduled);
+}

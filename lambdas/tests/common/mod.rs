@@ -1,0 +1,3 @@
+//! Helpers shared by the emulator-backed test files.
+
+pub mod schedules;

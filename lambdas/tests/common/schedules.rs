@@ -1,0 +1,180 @@
+//! The schedules against the local AWS emulator: the EventBridge Scheduler adapter
+//! (create, read back, list, conflict, delete) and the local runner firing a due schedule
+//! into a real SQS queue once per scheduled time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_scheduler::types::FlexibleTimeWindowMode;
+use chrono::{DurationRound, TimeDelta, Utc};
+use job_core::cron::ScheduleExpression;
+use job_core::message::JobMessage;
+use job_core::provision::{Plan, emulator_scheduler_role_arn, provision};
+use job_core::queue::{JobQueue, SqsQueue};
+use job_core::schedules::local_runner::{LocalRunner, ManualClock};
+use job_core::schedules::{QueueArn, Schedule, ScheduleError, ScheduleStore, SchedulerStore, SchedulerTarget};
+use serde_json::{Value, json};
+
+fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
+    let expression = ScheduleExpression::parse(cron).expect("a valid cron");
+    Schedule {
+        name: name.to_owned(),
+        cron: cron.to_owned(),
+        expression: expression.expression().to_owned(),
+        timezone: timezone.to_owned(),
+        task: "sleep".to_owned(),
+        input: json!({"ms": 1}),
+        created: Utc::now(),
+        enabled: true,
+    }
+}
+
+/// Provisions `prefix`'s queue, table and schedule group, then checks the Scheduler adapter
+/// and the local runner against them. Panics on the first mismatch.
+pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &str) {
+    let made = provision(sdk, &Plan::named(prefix))
+        .await
+        .expect("provisioning against the emulator");
+    let group = made.schedule_group.clone().expect("a schedule group");
+    let role = emulator_scheduler_role_arn(&made.queue_arn, prefix).expect("a role ARN from the queue ARN");
+    let scheduler = aws_sdk_scheduler::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let store = SchedulerStore::new(scheduler.clone(), &group).with_target(SchedulerTarget {
+        // Looked up from the URL, as when JOBS_QUEUE_ARN is not set.
+        queue: QueueArn::of_queue(sqs.clone(), &made.queue_url),
+        role_arn: role.clone(),
+        dead_letter_arn: Some(made.dlq_arn.clone()),
+    });
+
+    // Create: what Scheduler holds.
+    let weekly = schedule("weekly", "0 7 * * MON", "Europe/Berlin");
+    store.create(&weekly).await.expect("create");
+    let held = scheduler
+        .get_schedule()
+        .group_name(&group)
+        .name("weekly")
+        .send()
+        .await
+        .expect("GetSchedule");
+    assert_eq!(held.schedule_expression(), Some("cron(0 7 ? * MON *)"));
+    assert_eq!(held.schedule_expression_timezone(), Some("Europe/Berlin"));
+    assert_eq!(
+        held.flexible_time_window().map(|w| w.mode()),
+        Some(&FlexibleTimeWindowMode::Off)
+    );
+    let description: Value = serde_json::from_str(held.description().expect("a description")).unwrap();
+    assert_eq!(description, json!({"cron": "0 7 * * MON"}));
+    let target = held.target().expect("a target");
+    assert_eq!(target.arn(), made.queue_arn, "the target is the job queue");
+    assert_eq!(target.role_arn(), role);
+    let retry = target.retry_policy().expect("a retry policy");
+    assert_eq!(
+        (retry.maximum_event_age_in_seconds(), retry.maximum_retry_attempts()),
+        (Some(3600), Some(10))
+    );
+    assert_eq!(
+        target.dead_letter_config().and_then(|d| d.arn()),
+        Some(made.dlq_arn.as_str())
+    );
+    let input: Value = serde_json::from_str(target.input().expect("an input")).unwrap();
+    assert_eq!(
+        input,
+        json!({"v": 1, "task": "sleep", "input": {"ms": 1}, "schedule": {
+            "name": "weekly",
+            "executionId": "<aws.scheduler.execution-id>",
+            "scheduledTime": "<aws.scheduler.scheduled-time>",
+        }})
+    );
+
+    // Read back, list, conflict, delete.
+    let read = store.get("weekly").await.expect("get").expect("the schedule");
+    assert_eq!(
+        Schedule {
+            created: weekly.created,
+            ..read.clone()
+        },
+        weekly
+    );
+    assert!(
+        (read.created - weekly.created).abs() < TimeDelta::minutes(1),
+        "created {}",
+        read.created
+    );
+    let err = store
+        .create(&weekly)
+        .await
+        .expect_err("a second schedule with the same name");
+    assert!(matches!(&err, ScheduleError::Exists(name) if name == "weekly"), "{err}");
+    store
+        .create(&schedule("daily", "30 6 * * *", "UTC"))
+        .await
+        .expect("create daily");
+    let names: Vec<String> = store.list().await.expect("list").into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["daily", "weekly"]);
+    store.delete("weekly").await.expect("delete");
+    assert!(store.get("weekly").await.expect("get after delete").is_none());
+    let err = store.delete("weekly").await.expect_err("deleting twice");
+    assert!(
+        matches!(&err, ScheduleError::NotFound(name) if name == "weekly"),
+        "{err}"
+    );
+    store.delete("daily").await.expect("delete daily");
+    assert!(store.list().await.expect("list").is_empty());
+
+    // The local runner fires a due schedule into the real queue once per scheduled time.
+    store
+        .create(&schedule("every-minute", "* * * * *", "UTC"))
+        .await
+        .expect("create every-minute");
+    let created = store.get("every-minute").await.unwrap().expect("every-minute").created;
+    let clock = Arc::new(ManualClock::new(created));
+    let queue = Arc::new(SqsQueue::new(sqs, &made.queue_url));
+    let reader = Arc::new(SchedulerStore::new(scheduler, &group));
+    let mut runner = LocalRunner::new(reader, queue.clone(), clock.clone());
+    let first = created.duration_trunc(TimeDelta::minutes(1)).unwrap() + TimeDelta::minutes(1);
+    clock.set(first + TimeDelta::minutes(1));
+    let fired = runner.tick().await.expect("tick");
+    let times: Vec<_> = fired.iter().map(|f| f.scheduled_time).collect();
+    assert_eq!(times, [first, first + TimeDelta::minutes(1)]);
+    assert!(
+        runner.tick().await.expect("second tick").is_empty(),
+        "no run fires twice"
+    );
+
+    let mut bodies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bodies.len() < 2 && Instant::now() < deadline {
+        for message in queue
+            .receive(10, Duration::from_secs(1), Duration::from_secs(30))
+            .await
+            .expect("receive")
+        {
+            queue.delete(&message.receipt_handle).await.expect("delete message");
+            bodies.push(message.body);
+        }
+    }
+    assert!(
+        queue
+            .receive(10, Duration::from_secs(1), Duration::from_secs(30))
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    for body in &bodies {
+        assert!(!body.contains("<aws.scheduler."), "placeholders filled in: {body}");
+        let message = JobMessage::parse(body).expect("a job message");
+        let run = message.schedule.expect("a schedule block");
+        assert_eq!((run.name.as_str(), message.task.as_str()), ("every-minute", "sleep"));
+        let sent = fired
+            .iter()
+            .find(|f| f.execution_id == run.execution_id)
+            .expect("a fired run");
+        assert_eq!(
+            run.scheduled_time,
+            sent.scheduled_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    store.delete("every-minute").await.expect("delete every-minute");
+}
