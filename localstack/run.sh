@@ -31,7 +31,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 0' INT TERM  # Ctrl-C is the normal way to stop
 
 if port_in_use "${JOBS_API_ADDR##*:}"; then
   echo "error: ${JOBS_API_ADDR} is in use; stop what runs there or set JOBS_API_ADDR" >&2
