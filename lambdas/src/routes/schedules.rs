@@ -75,10 +75,10 @@ impl From<DateTime<Tz>> for RunTime {
 }
 
 /// A schedule with its next runs: the body of `201` from `POST /jobs/schedule` and of
-/// `GET /jobs/schedules/{name}`.
+/// What every schedule response shows of a schedule.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ScheduleDetail {
+pub struct ScheduleView {
     pub name: String,
     /// The cron as given.
     pub cron: String,
@@ -89,6 +89,28 @@ pub struct ScheduleDetail {
     #[schema(value_type = Object)]
     pub input: Value,
     pub enabled: bool,
+}
+
+impl From<Schedule> for ScheduleView {
+    fn from(s: Schedule) -> Self {
+        Self {
+            name: s.name,
+            cron: s.cron,
+            expression: s.expression,
+            timezone: s.timezone,
+            task: s.task,
+            input: s.input,
+            enabled: s.enabled,
+        }
+    }
+}
+
+/// `POST /jobs/schedule` and `GET /jobs/schedules/{name}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleDetail {
+    #[serde(flatten)]
+    pub schedule: ScheduleView,
     /// The next runs (none for a disabled schedule).
     pub next_runs: Vec<RunTime>,
 }
@@ -97,15 +119,8 @@ pub struct ScheduleDetail {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleSummary {
-    pub name: String,
-    /// The cron as given.
-    pub cron: String,
-    pub expression: String,
-    pub timezone: String,
-    pub task: String,
-    #[schema(value_type = Object)]
-    pub input: Value,
-    pub enabled: bool,
+    #[serde(flatten)]
+    pub schedule: ScheduleView,
     /// The next run; `null` if there is none.
     pub next_run: Option<RunTime>,
 }
@@ -140,13 +155,7 @@ fn upcoming(schedule: &Schedule, n: usize) -> Vec<RunTime> {
 
 fn detail(schedule: Schedule, next_runs: Vec<RunTime>) -> ScheduleDetail {
     ScheduleDetail {
-        name: schedule.name,
-        cron: schedule.cron,
-        expression: schedule.expression,
-        timezone: schedule.timezone,
-        task: schedule.task,
-        input: schedule.input,
-        enabled: schedule.enabled,
+        schedule: schedule.into(),
         next_runs,
     }
 }
@@ -265,13 +274,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ScheduleList>, A
         .map(|s| {
             let next_run = upcoming(&s, 1).into_iter().next();
             ScheduleSummary {
-                name: s.name,
-                cron: s.cron,
-                expression: s.expression,
-                timezone: s.timezone,
-                task: s.task,
-                input: s.input,
-                enabled: s.enabled,
+                schedule: s.into(),
                 next_run,
             }
         })
