@@ -71,6 +71,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 #[cfg(test)]
+mod lambda_event_tests;
+#[cfg(test)]
 mod schedule_tests;
 #[cfg(test)]
 mod tests;
