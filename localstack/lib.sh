@@ -6,16 +6,23 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EMULATOR_VENV="$ROOT/.venv/emulator"
 
-# Creates .venv/emulator with the pinned moto server, again whenever the pins change.
-ensure_emulator_venv() {
-  local reqs="$ROOT/localstack/requirements.txt" stamp="$EMULATOR_VENV/.requirements.sha256" want
-  want=$(sha256sum "$reqs" | cut -d' ' -f1)
-  if [[ ! -x "$EMULATOR_VENV/bin/moto_server" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    echo "==> installing the local AWS emulator (moto) into .venv/emulator" >&2
-    python3 -m venv "$EMULATOR_VENV"
-    "$EMULATOR_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
+# ensure_venv DIR PROBE REQUIREMENTS [WATCHED...]: creates the venv DIR and installs the
+# pinned REQUIREMENTS into it, again whenever REQUIREMENTS or a WATCHED file (one it
+# includes) changes or DIR/bin/PROBE is missing.
+ensure_venv() {
+  local dir=$1 probe=$2 reqs=$3 stamp="$1/.requirements.sha256" want
+  want=$(cat "${@:3}" | sha256sum | cut -d' ' -f1)
+  if [[ ! -x "$dir/bin/$probe" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    echo "==> installing $(basename "$reqs") into ${dir#"$ROOT"/}" >&2
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
     echo "$want" >"$stamp"
   fi
+}
+
+# The local AWS emulator: the pinned moto server.
+ensure_emulator_venv() {
+  ensure_venv "$EMULATOR_VENV" moto_server "$ROOT/localstack/requirements.txt"
 }
 
 # port_in_use PORT: whether something listens on 127.0.0.1:PORT.
@@ -75,14 +82,7 @@ TOOLS_VENV="$ROOT/.venv/tools"
 
 # Creates .venv/tools with the pinned validators and linters, again whenever the pins change.
 ensure_tools_venv() {
-  local stamp="$TOOLS_VENV/.requirements.sha256" want
-  want=$(cat "$ROOT/scripts/tools-requirements.txt" "$ROOT/cdk8s/requirements.txt" | sha256sum | cut -d' ' -f1)
-  if [[ ! -x "$TOOLS_VENV/bin/shellcheck" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    echo "==> installing validators and linters into .venv/tools" >&2
-    python3 -m venv "$TOOLS_VENV"
-    "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/tools-requirements.txt"
-    echo "$want" >"$stamp"
-  fi
+  ensure_venv "$TOOLS_VENV" shellcheck "$ROOT/scripts/tools-requirements.txt" "$ROOT/cdk8s/requirements.txt"
 }
 
 # ensure_docker LOGFILE: makes sure a Docker engine answers, starting dockerd (as root) when

@@ -12,7 +12,7 @@ import { Component, standardLabels } from './labels';
 import { WorkerNamespace } from './namespace';
 import { WorkerNetworkPolicy } from './network-policy';
 import { JobNodeClass } from './node-class';
-import { Architecture, JobNodePool } from './node-pool';
+import { JobNodePool, NodePoolCapacity } from './node-pool';
 import { parseQuantity } from './quantity';
 import {
   JobOptions,
@@ -44,27 +44,11 @@ export interface WorkerIdentityOptions {
 }
 
 /** The job nodes: where they come from and how many there may be. */
-export interface JobNodesOptions {
+export interface JobNodesOptions extends NodePoolCapacity {
   /** EKS cluster name; subnets and security groups are selected by `karpenter.sh/discovery: <clusterName>`. */
   readonly clusterName: string;
   /** Name of the IAM role for the nodes (Karpenter's node role), not its ARN. */
   readonly nodeRoleName: string;
-  /** Total CPU the pool may hold, e.g. '64'. Must fit maxReplicaCount pods' CPU requests. */
-  readonly cpuLimit: string;
-  /** Total memory the pool may hold, e.g. '256Gi'. Must fit maxReplicaCount pods' memory requests. */
-  readonly memoryLimit: string;
-  /** Architectures to launch; must match the image. @default ['amd64'] */
-  readonly architectures?: Architecture[];
-  /** EC2 instance categories. @default ['c', 'm', 'r'] */
-  readonly instanceCategories?: string[];
-  /** Oldest instance generation allowed. @default 5 */
-  readonly minInstanceGeneration?: number;
-  /** Largest instance, in vCPUs. @default 16 */
-  readonly maxInstanceCpu?: number;
-  /** Wait before consolidating an empty or underused node. @default '2m' */
-  readonly consolidateAfter?: string;
-  /** Node lifetime. @default '168h' */
-  readonly expireAfter?: string;
   /** Pinned Bottlerocket alias, `bottlerocket@vX.Y.Z`. @default DEFAULT_BOTTLEROCKET_AMI_ALIAS */
   readonly amiAlias?: string;
   /** Bottlerocket data volume size. @default '20Gi' */
