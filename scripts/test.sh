@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, HTTP and system tests (against the local AWS emulator,
-# started here and stopped on exit), the end-to-end check of `make run`, the cdk8s
-# chart's tests with the offline validators, and the linters.
+# started here and stopped on exit), the crates' dependency boundaries, the end-to-end
+# check of `make run`, the cdk8s chart's tests with the offline validators, and the linters.
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
@@ -25,6 +25,23 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Rust formatting and lints"
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+
+step "dependency boundaries: what each deployed binary links"
+# The API knows tasks only by their contract (job-core); the worker's task code and the
+# local tools must never be linked into a Lambda, nor the API or the tools into the worker.
+forbid_dependency() {
+  local crate=$1 dependency=$2
+  if cargo tree --quiet --locked -p "$crate" -e normal --prefix none --format '{p}' |
+    grep -q "^$dependency v"; then
+    echo "error: $crate depends on $dependency (cargo tree -p $crate -i $dependency shows the path)" >&2
+    exit 1
+  fi
+}
+forbid_dependency lambdas data-processor
+forbid_dependency lambdas local-dev
+forbid_dependency data-processor lambdas
+forbid_dependency data-processor local-dev
+echo "lambdas links neither data-processor nor local-dev; data-processor links neither lambdas nor local-dev"
 
 step "starting the local AWS emulator"
 ensure_emulator_venv

@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use data_processor::tasks::registry;
 use data_processor::{Worker, WorkerSettings};
-use job_core::queue::SqsQueue;
-use job_core::store::DynamoDbStore;
-use job_core::{Config, aws, telemetry};
+use job_core::adapters::AwsAdapters;
+use job_core::{Config, shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
@@ -54,18 +53,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sdk = aws::sdk_config().await;
-    let store = Arc::new(DynamoDbStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &config.table_name,
-        config.stats_shards,
-    ));
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.queue_url));
+    let aws = AwsAdapters::load(config.clone()).await;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let worker = Arc::new(Worker::new(
-        store,
-        queue,
+        Arc::new(aws.store()),
+        Arc::new(aws.queue()),
         registry(),
         WorkerSettings::from(&config),
         shutdown,
@@ -91,17 +84,7 @@ async fn main() -> ExitCode {
 }
 
 async fn cancel_on_signal(token: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown::signal().await;
     info!("shutdown requested: no new messages; finishing the running attempt");
     token.cancel();
 }

@@ -7,15 +7,21 @@
 //! Unparseable messages are made visible again so the queue's redrive policy moves them
 //! to the dead-letter queue. On shutdown it stops receiving, lets a running attempt finish
 //! within the grace period, and otherwise gives the job and its message back.
+//!
+//! Handling a message decides its [`Fate`] once (delete, hide for a while, release, or
+//! leave it); [`Worker::handle`] carries it out in one place, after the heartbeat stopped.
+//! Whether a failed attempt is retried is decided by the retry policy
+//! (`RetryPolicy::after_failure`).
 
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use job_core::application::jobs::register_scheduled_run;
 use job_core::config::Config;
-use job_core::job::{Change, Claim, Job, JobSource, JobStatus, id_for_schedule_execution};
-use job_core::message::{JobMessage, ScheduleRef};
+use job_core::job::{Change, Claim, Job, JobStatus};
+use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, QueueError, Received};
 use job_core::retry::RetryPolicy;
 use job_core::store::{JobStore, StoreError};
@@ -68,6 +74,35 @@ pub enum Outcome {
     /// Not a valid job message, or its job does not exist: left for the dead-letter queue.
     Rejected,
 }
+
+/// What becomes of a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its job is done with (final state recorded, or the job had ended): delete it.
+    Delete,
+    /// Keep it invisible this long, then let it come back: past another worker's lease, or
+    /// until a retry that a shutdown interrupted is due.
+    Hide(Duration),
+    /// Make it visible at once: for the next worker, or for the queue's redrive policy.
+    Release,
+    /// Leave it as it is: another worker took the job over, and the message comes back
+    /// when its visibility timeout runs out.
+    Leave,
+}
+
+impl Fate {
+    /// Visible again after `after`: at once when it is zero.
+    fn visible_after(after: Duration) -> Self {
+        if after.is_zero() {
+            Self::Release
+        } else {
+            Self::Hide(after)
+        }
+    }
+}
+
+/// How handling a message ended, and what becomes of the message.
+type Decided = (Outcome, Fate);
 
 /// An infrastructure failure: the worker cannot go on and should exit non-zero.
 #[derive(Debug, thiserror::Error)]
@@ -155,20 +190,41 @@ impl Worker {
         while loops.join_next().await.is_some() {}
     }
 
-    /// Handles one received message.
+    /// Handles one received message: decides its fate, then carries it out.
     pub async fn handle(&self, message: Received) -> Result<Outcome, WorkerError> {
+        let (outcome, fate) = self.decide(&message).await?;
+        self.settle(&message, fate).await?;
+        Ok(outcome)
+    }
+
+    /// The only place a message is deleted or its visibility changed (the heartbeat aside).
+    async fn settle(&self, message: &Received, fate: Fate) -> Result<(), QueueError> {
+        let receipt = &message.receipt_handle;
+        match fate {
+            Fate::Delete => self.queue.delete(receipt).await,
+            Fate::Hide(duration) => self.queue.set_visibility(receipt, duration).await,
+            Fate::Release => self.queue.set_visibility(receipt, Duration::ZERO).await,
+            Fate::Leave => Ok(()),
+        }
+    }
+
+    /// Reads the message, registers a scheduled run, and runs the job while a heartbeat
+    /// keeps the message hidden and the lease alive.
+    async fn decide(&self, message: &Received) -> Result<Decided, WorkerError> {
         let parsed = match JobMessage::parse(&message.body) {
             Ok(parsed) => parsed,
             Err(err) => {
                 warn!(message_id = %message.message_id, receive_count = message.receive_count, error = %err,
                       "unparseable message; leaving it for the dead-letter queue");
-                return self.reject(&message).await;
+                return Ok((Outcome::Rejected, Fate::Release));
             }
         };
         let job_id = match (&parsed.job_id, &parsed.schedule) {
             (Some(id), _) => *id,
-            (None, Some(schedule)) => self.register_scheduled(&parsed, schedule).await?,
-            (None, None) => return self.reject(&message).await,
+            (None, Some(schedule)) => {
+                register_scheduled_run(&*self.store, &parsed, schedule, self.settings.retry.max_attempts).await?
+            }
+            (None, None) => return Ok((Outcome::Rejected, Fate::Release)),
         };
         let owner = Uuid::new_v4().to_string();
         let _heartbeat = Heartbeat::start(
@@ -179,6 +235,11 @@ impl Worker {
             owner.clone(),
             self.settings.visibility_timeout,
         );
+        self.run_job(job_id, &owner).await
+    }
+
+    /// Claims the job and runs attempts until it ends, is given back or is lost.
+    async fn run_job(&self, job_id: Uuid, owner: &str) -> Result<Decided, WorkerError> {
         let mut known: Option<Job> = None;
         let mut conflicts = 0;
         loop {
@@ -188,27 +249,13 @@ impl Worker {
                     Some(job) => job,
                     None => {
                         warn!(%job_id, "message names a job that does not exist; leaving it for the dead-letter queue");
-                        return self.reject(&message).await;
+                        return Ok((Outcome::Rejected, Fate::Release));
                     }
                 },
             };
-            let now = Utc::now();
-            let change = match job.claim(&owner, now, self.settings.visibility_timeout) {
-                Claim::Finished => {
-                    info!(%job_id, status = job.status.as_str(), "job already finished; deleting the leftover message");
-                    self.queue.delete(&message.receipt_handle).await?;
-                    return Ok(Outcome::Duplicate(job_id));
-                }
-                Claim::HeldElsewhere => {
-                    // This may be the very message the holder received (SQS can deliver one
-                    // twice): deleting it would lose the job if the holder then died.
-                    let lease_left = job.lease.as_ref().and_then(|l| (l.expires_at - now).to_std().ok());
-                    let hide = (lease_left.unwrap_or_default() + Duration::from_secs(1)).min(MAX_VISIBILITY);
-                    info!(%job_id, hidden_for_secs = hide.as_secs(), "another worker holds the job; hiding this message past its lease");
-                    self.queue.set_visibility(&message.receipt_handle, hide).await?;
-                    return Ok(Outcome::Deferred(job_id));
-                }
-                Claim::Exhausted(change) | Claim::Start(change) => change,
+            let change = match claim(&job, owner, self.settings.visibility_timeout) {
+                Ok(change) => change,
+                Err(decided) => return Ok(decided),
             };
             match self.store.apply(&change).await {
                 Ok(()) => {}
@@ -218,53 +265,53 @@ impl Worker {
                 }
                 Err(StoreError::Conflict) => {
                     warn!(%job_id, "job keeps changing under this worker; giving the message back");
-                    self.queue
-                        .set_visibility(&message.receipt_handle, Duration::ZERO)
-                        .await?;
-                    return Ok(Outcome::LostLease(job_id));
+                    return Ok((Outcome::LostLease(job_id), Fate::Release));
                 }
                 Err(err) => return Err(err.into()),
             }
             let job = change.job;
             if job.status == JobStatus::Failed {
                 info!(%job_id, attempts = job.attempts, "job failed: its last attempt was lost");
-                self.queue.delete(&message.receipt_handle).await?;
-                return Ok(Outcome::Failed(job_id));
+                return Ok((Outcome::Failed(job_id), Fate::Delete));
             }
             info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
-            match self.attempt(&job, &owner, &message).await? {
+            match self.attempt(&job, owner).await? {
                 Next::Retry(job) => known = Some(*job),
-                Next::Done(outcome) => return Ok(outcome),
+                Next::Done(decided) => return Ok(decided),
             }
         }
     }
 
     /// Runs the attempt `job.attempts` and records how it ended.
-    async fn attempt(&self, job: &Job, owner: &str, message: &Received) -> Result<Next, WorkerError> {
+    async fn attempt(&self, job: &Job, owner: &str) -> Result<Next, WorkerError> {
         let result = self.run_task(job).await;
         let now = Utc::now();
         let change = match result {
-            Attempt::Interrupted => return self.give_back(job, owner, message, Duration::ZERO).await,
+            Attempt::Interrupted => return self.give_back(job, owner, Duration::ZERO).await,
             Attempt::Done(value) => job.succeed(owner, value, now),
             Attempt::Failed(err) => {
-                let delay = self.settings.retry.delay_after(job.attempts);
                 warn!(job_id = %job.job_id, attempt = job.attempts, permanent = err.permanent, error = %err.message, "attempt failed");
-                job.attempt_failed(owner, &err.message, err.permanent, delay, now)
+                let next = self
+                    .settings
+                    .retry
+                    .limited_to(job.max_attempts)
+                    .after_failure(job.attempts, err.permanent);
+                job.attempt_failed(owner, &err.message, next, now)
             }
         };
         if !self.record(&change).await? {
-            return Ok(Next::Done(Outcome::LostLease(job.job_id)));
+            return Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave)));
         }
         let job = change.job;
         match job.status {
             JobStatus::Succeeded | JobStatus::Failed => {
-                self.queue.delete(&message.receipt_handle).await?;
                 info!(job_id = %job.job_id, status = job.status.as_str(), attempts = job.attempts, "job finished");
-                Ok(Next::Done(if job.status == JobStatus::Succeeded {
+                let outcome = if job.status == JobStatus::Succeeded {
                     Outcome::Succeeded(job.job_id)
                 } else {
                     Outcome::Failed(job.job_id)
-                }))
+                };
+                Ok(Next::Done((outcome, Fate::Delete)))
             }
             _ => {
                 let delay = job
@@ -273,7 +320,7 @@ impl Worker {
                     .unwrap_or_default();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => Ok(Next::Retry(Box::new(job))),
-                    _ = self.shutdown.cancelled() => self.give_back(&job, owner, message, delay).await,
+                    _ = self.shutdown.cancelled() => self.give_back(&job, owner, delay).await,
                 }
             }
         }
@@ -291,19 +338,15 @@ impl Worker {
         }
     }
 
-    /// Releases the job and makes its message visible again after `after`.
-    async fn give_back(
-        &self,
-        job: &Job,
-        owner: &str,
-        message: &Received,
-        after: Duration,
-    ) -> Result<Next, WorkerError> {
-        if self.record(&job.release(owner, Utc::now())).await? {
-            self.queue.set_visibility(&message.receipt_handle, after).await?;
+    /// Releases the job; its message is to become visible again after `after`.
+    async fn give_back(&self, job: &Job, owner: &str, after: Duration) -> Result<Next, WorkerError> {
+        let fate = if self.record(&job.release(owner, Utc::now())).await? {
             info!(job_id = %job.job_id, attempt = job.attempts, "shutting down: job given back to the queue");
-        }
-        Ok(Next::Done(Outcome::Released(job.job_id)))
+            Fate::visible_after(after)
+        } else {
+            Fate::Leave
+        };
+        Ok(Next::Done((Outcome::Released(job.job_id), fate)))
     }
 
     /// Runs the task with the attempt timeout, catching panics; on shutdown waits at most
@@ -348,43 +391,33 @@ impl Worker {
             Err(join) => Attempt::Failed(TaskError::retryable(format!("task stopped: {join}"))),
         }
     }
+}
 
-    async fn register_scheduled(&self, message: &JobMessage, schedule: &ScheduleRef) -> Result<Uuid, WorkerError> {
-        let job_id = id_for_schedule_execution(&schedule.name, &schedule.execution_id);
-        let source = JobSource::Schedule {
-            name: schedule.name.clone(),
-            execution_id: schedule.execution_id.clone(),
-            scheduled_time: schedule.scheduled_time.clone(),
-        };
-        let input = message.input.clone();
-        let job = Job::new(
-            job_id,
-            &message.task,
-            input,
-            self.settings.retry.max_attempts,
-            source,
-            None,
-            Utc::now(),
-        );
-        match self.store.apply(&job.register()).await {
-            Ok(()) => info!(%job_id, schedule = %schedule.name, "scheduled job registered"),
-            Err(StoreError::Conflict) => {} // registered on an earlier delivery
-            Err(err) => return Err(err.into()),
+/// What worker `owner` may do with `job`: the change that starts (or, for a lost last
+/// attempt, fails) it, or what becomes of the message when it may do nothing.
+fn claim(job: &Job, owner: &str, lease_for: Duration) -> Result<Change, Decided> {
+    let job_id = job.job_id;
+    let now = Utc::now();
+    match job.claim(owner, now, lease_for) {
+        Claim::Finished => {
+            info!(%job_id, status = job.status.as_str(), "job already finished; deleting the leftover message");
+            Err((Outcome::Duplicate(job_id), Fate::Delete))
         }
-        Ok(job_id)
-    }
-
-    async fn reject(&self, message: &Received) -> Result<Outcome, WorkerError> {
-        self.queue
-            .set_visibility(&message.receipt_handle, Duration::ZERO)
-            .await?;
-        Ok(Outcome::Rejected)
+        Claim::HeldElsewhere => {
+            // This may be the very message the holder received (SQS can deliver one
+            // twice): deleting it would lose the job if the holder then died.
+            let lease_left = job.lease.as_ref().and_then(|l| (l.expires_at - now).to_std().ok());
+            let hide = (lease_left.unwrap_or_default() + Duration::from_secs(1)).min(MAX_VISIBILITY);
+            info!(%job_id, hidden_for_secs = hide.as_secs(), "another worker holds the job; hiding this message past its lease");
+            Err((Outcome::Deferred(job_id), Fate::Hide(hide)))
+        }
+        Claim::Exhausted(change) | Claim::Start(change) => Ok(change),
     }
 }
 
 enum Next {
     Retry(Box<Job>),
-    Done(Outcome),
+    Done(Decided),
 }
 
 fn panic_text(payload: Box<dyn Any + Send>) -> String {
@@ -393,125 +426,4 @@ fn panic_text(payload: Box<dyn Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-text panic payload".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tasks::registry;
-    use chrono::DateTime;
-    use job_core::queue::MemoryQueue;
-    use job_core::schedules::local_runner::{Fired, LocalRunner, ManualClock};
-    use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleStore};
-    use job_core::store::MemoryStore;
-    use serde_json::json;
-
-    fn settings() -> WorkerSettings {
-        WorkerSettings {
-            retry: RetryPolicy {
-                max_attempts: 3,
-                base_delay: Duration::from_millis(10),
-                max_delay: Duration::from_millis(20),
-            },
-            attempt_timeout: Duration::from_secs(10),
-            visibility_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(1),
-            receive_wait: Duration::ZERO,
-        }
-    }
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
-    }
-
-    /// A nightly schedule fired once by the local runner, its message delivered twice.
-    async fn fired_twice(queue: &Arc<MemoryQueue>) -> Fired {
-        let schedules = Arc::new(MemoryScheduleStore::new());
-        let schedule = Schedule {
-            name: "nightly".into(),
-            cron: "0 2 * * *".into(),
-            expression: "cron(0 2 * * ? *)".into(),
-            timezone: "Europe/Berlin".into(),
-            task: "sleep".into(),
-            input: json!({"ms": 1}),
-            created: at("2026-01-05T10:00:30Z"),
-            enabled: true,
-        };
-        schedules.create(&schedule).await.unwrap();
-        let clock = Arc::new(ManualClock::new(schedule.created));
-        let mut runner = LocalRunner::new(schedules, queue.clone(), clock.clone());
-        clock.set(at("2026-01-06T01:00:10Z")); // 02:00 in Berlin is 01:00 UTC in winter
-        let mut fired = runner.tick().await.unwrap();
-        assert_eq!(fired.len(), 1);
-        let body = queue.bodies().pop().unwrap();
-        queue.send(&body).await.unwrap();
-        fired.pop().unwrap()
-    }
-
-    async fn assert_one_job_counted_once(store: &MemoryStore, fired: &Fired) -> Uuid {
-        let jobs = store.jobs();
-        assert_eq!(jobs.len(), 1, "one job registered");
-        let job = &jobs[0];
-        assert_eq!(job.job_id, id_for_schedule_execution("nightly", &fired.execution_id));
-        assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 1));
-        assert_eq!(
-            job.source,
-            JobSource::Schedule {
-                name: "nightly".into(),
-                execution_id: fired.execution_id.clone(),
-                scheduled_time: "2026-01-06T01:00:00Z".into(),
-            }
-        );
-        let stats = store.stats(Utc::now()).await.unwrap();
-        assert_eq!(
-            (stats.submitted, stats.succeeded, stats.failed, stats.retries),
-            (1, 1, 0, 0)
-        );
-        job.job_id
-    }
-
-    #[tokio::test]
-    async fn a_scheduled_message_delivered_twice_registers_and_runs_one_job() {
-        let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
-        let fired = fired_twice(&queue).await;
-        let worker = Worker::new(
-            store.clone(),
-            queue.clone(),
-            registry(),
-            settings(),
-            CancellationToken::new(),
-        );
-        let first = worker.run_once().await.unwrap();
-        let second = worker.run_once().await.unwrap();
-        let job_id = assert_one_job_counted_once(&store, &fired).await;
-        assert_eq!(first, Some(Outcome::Succeeded(job_id)));
-        assert_eq!(second, Some(Outcome::Duplicate(job_id)));
-        assert!(queue.bodies().is_empty(), "both copies deleted");
-    }
-
-    #[tokio::test]
-    async fn two_workers_given_the_same_scheduled_run_at_once_run_it_once() {
-        let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
-        let fired = fired_twice(&queue).await;
-        let worker = || {
-            Worker::new(
-                store.clone(),
-                queue.clone(),
-                registry(),
-                settings(),
-                CancellationToken::new(),
-            )
-        };
-        let (a, b) = (worker(), worker());
-        let (x, y) = tokio::join!(a.run_once(), b.run_once());
-        let job_id = assert_one_job_counted_once(&store, &fired).await;
-        let mut outcomes = vec![x.unwrap().unwrap(), y.unwrap().unwrap()];
-        outcomes.sort_by_key(|o| !matches!(o, Outcome::Succeeded(_)));
-        assert_eq!(outcomes[0], Outcome::Succeeded(job_id));
-        // The other copy found the job finished (deleted) or held by the first (hidden).
-        assert!(
-            matches!(outcomes[1], Outcome::Duplicate(id) | Outcome::Deferred(id) if id == job_id),
-            "{outcomes:?}"
-        );
-    }
 }

@@ -18,6 +18,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::retry::AfterFailure;
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -116,20 +118,8 @@ pub struct Job {
     pub lease: Option<Lease>,
 }
 
-/// Counter increments that go with a change.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CounterDelta {
-    pub submitted: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub retries: i64,
-}
-
-impl CounterDelta {
-    pub fn is_zero(&self) -> bool {
-        *self == Self::default()
-    }
-}
+/// Counter increments that go with a change: the counter set of [`crate::stats::Counts`].
+pub type CounterDelta = crate::stats::Counts;
 
 /// What the stored record must look like for a change to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,36 +332,33 @@ impl Job {
         self.change(job, expect, counters, now)
     }
 
-    /// The running attempt failed. A retry follows after `retry_in` when the error is not
-    /// permanent and attempts are left (RETRYING); otherwise the job FAILED.
-    pub fn attempt_failed(
-        &self,
-        owner: &str,
-        error: &str,
-        permanent: bool,
-        retry_in: Duration,
-        now: DateTime<Utc>,
-    ) -> Change {
+    /// The running attempt failed; `next` is the retry decision
+    /// (`RetryPolicy::after_failure` in [`crate::retry`]): RETRYING until the next attempt is
+    /// due, or FAILED.
+    pub fn attempt_failed(&self, owner: &str, error: &str, next: AfterFailure, now: DateTime<Utc>) -> Change {
         let mut job = self.next(now);
         job.last_error = Some(format!("attempt {}: {error}", self.attempts));
         let expect = Expect::HeldBy {
             version: self.version,
             owner: owner.to_owned(),
         };
-        if !permanent && self.attempts < self.max_attempts {
-            job.status = JobStatus::Retrying;
-            job.next_attempt_at = Some(now + retry_in);
-            self.change(job, expect, CounterDelta::default(), now)
-        } else {
-            job.status = JobStatus::Failed;
-            job.finished_at = Some(now);
-            job.lease = None;
-            job.next_attempt_at = None;
-            let counters = CounterDelta {
-                failed: 1,
-                ..CounterDelta::default()
-            };
-            self.change(job, expect, counters, now)
+        match next {
+            AfterFailure::RetryIn(delay) => {
+                job.status = JobStatus::Retrying;
+                job.next_attempt_at = Some(now + delay);
+                self.change(job, expect, CounterDelta::default(), now)
+            }
+            AfterFailure::Fail => {
+                job.status = JobStatus::Failed;
+                job.finished_at = Some(now);
+                job.lease = None;
+                job.next_attempt_at = None;
+                let counters = CounterDelta {
+                    failed: 1,
+                    ..CounterDelta::default()
+                };
+                self.change(job, expect, counters, now)
+            }
         }
     }
 
@@ -404,9 +391,20 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x6a0b_5e2c_3f41_4d7e_9b1a_0c2d_4e6f_8a1
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::RetryPolicy;
     use serde_json::json;
 
     const LEASE: Duration = Duration::from_secs(30);
+
+    /// The retry decision for `job`'s running attempt, with retries after `delay`.
+    fn decide(job: &Job, permanent: bool, delay: Duration) -> AfterFailure {
+        RetryPolicy {
+            max_attempts: job.max_attempts,
+            base_delay: delay,
+            max_delay: delay,
+        }
+        .after_failure(job.attempts, permanent)
+    }
 
     fn t(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
@@ -472,9 +470,8 @@ mod tests {
             let started = start(&job, "w1", t(attempt));
             assert_eq!(started.job.attempts, attempt as u32);
             retries += started.counters.retries;
-            let failed = started
-                .job
-                .attempt_failed("w1", "boom", false, Duration::from_secs(1), t(attempt));
+            let next = decide(&started.job, false, Duration::from_secs(1));
+            let failed = started.job.attempt_failed("w1", "boom", next, t(attempt));
             job = failed.job;
             if attempt < 3 {
                 assert_eq!(job.status, JobStatus::Retrying);
@@ -492,9 +489,8 @@ mod tests {
     #[test]
     fn permanent_failure_fails_at_once() {
         let started = start(&queued(3), "w1", t(1));
-        let failed = started
-            .job
-            .attempt_failed("w1", "bad input", true, Duration::ZERO, t(2));
+        let next = decide(&started.job, true, Duration::ZERO);
+        let failed = started.job.attempt_failed("w1", "bad input", next, t(2));
         assert_eq!(failed.job.status, JobStatus::Failed);
         assert_eq!(failed.job.attempts, 1);
         assert_eq!(failed.counters.failed, 1);
@@ -526,7 +522,9 @@ mod tests {
     fn lost_last_attempt_fails_the_job() {
         let mut job = queued(2);
         job = start(&job, "w1", t(1)).job;
-        job = job.attempt_failed("w1", "x", false, Duration::ZERO, t(2)).job;
+        job = job
+            .attempt_failed("w1", "x", decide(&job, false, Duration::ZERO), t(2))
+            .job;
         job = start(&job, "w1", t(3)).job; // attempt 2 of 2, then the worker dies
         match job.claim("w2", t(100), LEASE) {
             Claim::Exhausted(change) => {
@@ -550,7 +548,7 @@ mod tests {
     fn holder_continues_after_retry_delay() {
         let running = start(&queued(3), "w1", t(1)).job;
         let retrying = running
-            .attempt_failed("w1", "x", false, Duration::from_secs(1), t(2))
+            .attempt_failed("w1", "x", decide(&running, false, Duration::from_secs(1)), t(2))
             .job;
         let change = start(&retrying, "w1", t(3));
         assert_eq!(

@@ -1,21 +1,31 @@
 //! Shared core of the job API and its worker.
 //!
-//! The domain lives in plain modules ([`job`], [`message`], [`retry`], [`stats`],
-//! [`cron`]); the outside world is reached through three ports, [`store::JobStore`],
-//! [`queue::JobQueue`] and [`schedules::ScheduleStore`], each with an AWS adapter
-//! (DynamoDB, SQS, EventBridge Scheduler) and an in-memory one for tests.
+//! - The domain lives in plain modules ([`job`], [`message`], [`retry`], [`stats`],
+//!   [`cron`], [`config`]).
+//! - [`tasks`] is the task contract: names, input types and the default task, which the
+//!   API checks requests against and the worker implements.
+//! - [`application`] holds the use cases (submit, register a scheduled run, schedules,
+//!   stats) that the API's handlers, the worker and the tests call.
+//! - The outside world is reached through three ports, [`store::JobStore`],
+//!   [`queue::JobQueue`] and [`schedules::ScheduleStore`], each with an AWS adapter
+//!   (DynamoDB, SQS, EventBridge Scheduler) and an in-memory one for tests;
+//!   [`adapters::AwsAdapters`] builds the AWS ones from [`Config`], and [`shutdown`] is the
+//!   signal every long-running binary stops on.
 
+pub mod adapters;
+pub mod application;
 pub mod aws;
 pub mod config;
 pub mod cron;
 pub mod job;
 pub mod message;
-pub mod provision;
 pub mod queue;
 pub mod retry;
 pub mod schedules;
+pub mod shutdown;
 pub mod stats;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 
 pub use config::Config;

@@ -1,4 +1,6 @@
 //! Retry policy: how many attempts a job gets and how long to wait before each retry.
+//! [`RetryPolicy::after_failure`] is the one place that decides whether a failed attempt
+//! is retried, and after how long; the job's state machine records the decision.
 //!
 //! Delays grow exponentially from `base_delay` (doubling, capped at `max_delay`) with a
 //! random jitter of up to the same amount again, computed by `backon`: with the defaults
@@ -27,7 +29,35 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What follows a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Another attempt, after this delay.
+    RetryIn(Duration),
+    /// No retry: the job fails.
+    Fail,
+}
+
 impl RetryPolicy {
+    /// This policy with the attempt limit a job was registered with: a job keeps its limit
+    /// when the configuration changes while it runs.
+    pub fn limited_to(&self, max_attempts: u32) -> Self {
+        Self {
+            max_attempts,
+            ..self.clone()
+        }
+    }
+
+    /// The retry decision for failed attempt number `attempt` (1-based): a retry after
+    /// [`Self::delay_after`] unless the error is permanent or no attempt is left.
+    pub fn after_failure(&self, attempt: u32, permanent: bool) -> AfterFailure {
+        if !permanent && self.allows_retry_after(attempt) {
+            AfterFailure::RetryIn(self.delay_after(attempt))
+        } else {
+            AfterFailure::Fail
+        }
+    }
+
     /// Whether another attempt may follow attempt number `attempt` (1-based).
     pub fn allows_retry_after(&self, attempt: u32) -> bool {
         attempt < self.max_attempts
@@ -58,6 +88,18 @@ mod tests {
         assert!(p.allows_retry_after(1));
         assert!(p.allows_retry_after(2));
         assert!(!p.allows_retry_after(3));
+    }
+
+    #[test]
+    fn permanent_errors_and_the_last_attempt_fail() {
+        let p = RetryPolicy::default();
+        assert!(matches!(p.after_failure(1, false), AfterFailure::RetryIn(d) if d >= Duration::from_secs(1)));
+        assert_eq!(p.after_failure(1, true), AfterFailure::Fail);
+        assert_eq!(p.after_failure(3, false), AfterFailure::Fail);
+        assert!(matches!(
+            p.limited_to(5).after_failure(3, false),
+            AfterFailure::RetryIn(_)
+        ));
     }
 
     #[test]

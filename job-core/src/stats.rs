@@ -9,38 +9,56 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::job::CounterDelta;
-
 /// Days of per-day counts shown by `GET /jobs/stats`, today included.
 pub const DAYS: u64 = 7;
 
-/// Raw counter values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Counts {
+/// Defines [`Counts`] from one list of counters: the struct, the names they are stored
+/// and shown under, and counter-wise addition all follow from it. To add a counter, add a
+/// line here; the stores, the change deltas and `GET /jobs/stats` pick it up.
+macro_rules! counter_set {
+    ($($(#[doc = $doc:literal])* $field:ident),+ $(,)?) => {
+        /// Counter values, or the increments a change adds to them.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct Counts {
+            $($(#[doc = $doc])* pub $field: i64,)+
+        }
+
+        impl Counts {
+            /// Every counter as `(name, value)`, in definition order; the name is the
+            /// stored attribute name.
+            pub fn named(&self) -> Vec<(&'static str, i64)> {
+                vec![$((stringify!($field), self.$field)),+]
+            }
+
+            /// Counts read counter by counter through `value`, given each counter's name.
+            pub fn from_named(mut value: impl FnMut(&'static str) -> i64) -> Self {
+                Self { $($field: value(stringify!($field)),)+ }
+            }
+
+            /// Adds `other`, counter by counter.
+            pub fn add(&mut self, other: &Counts) {
+                $(self.$field += other.$field;)+
+            }
+        }
+    };
+}
+
+counter_set! {
     /// Jobs registered (API or schedule).
-    pub submitted: i64,
+    submitted,
     /// Jobs whose final state is SUCCEEDED.
-    pub succeeded: i64,
+    succeeded,
     /// Jobs whose final state is FAILED.
-    pub failed: i64,
+    failed,
     /// Attempts started after a failed attempt.
-    pub retries: i64,
+    retries,
 }
 
 impl Counts {
-    pub fn add(&mut self, delta: &CounterDelta) {
-        self.submitted += delta.submitted;
-        self.succeeded += delta.succeeded;
-        self.failed += delta.failed;
-        self.retries += delta.retries;
-    }
-
-    pub fn merge(&mut self, other: &Counts) {
-        self.submitted += other.submitted;
-        self.succeeded += other.succeeded;
-        self.failed += other.failed;
-        self.retries += other.retries;
+    /// Whether every counter is zero (a change that books nothing).
+    pub fn is_zero(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -58,10 +76,9 @@ pub struct DayStats {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
-    pub submitted: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub retries: i64,
+    /// The all-time totals.
+    #[serde(flatten)]
+    pub total: Counts,
     /// submitted − succeeded − failed: jobs queued, running or waiting for a retry.
     pub in_flight: i64,
     /// The last seven UTC days, newest first.
@@ -72,10 +89,7 @@ pub struct Stats {
 impl Stats {
     pub fn new(total: Counts, daily: Vec<DayStats>, as_of: DateTime<Utc>) -> Self {
         Self {
-            submitted: total.submitted,
-            succeeded: total.succeeded,
-            failed: total.failed,
-            retries: total.retries,
+            total,
             in_flight: total.submitted - total.succeeded - total.failed,
             daily,
             as_of,

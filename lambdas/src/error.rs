@@ -1,11 +1,15 @@
-//! API errors: a status, a stable machine-readable code and a message that names the problem.
+//! API errors: a status, a stable machine-readable code and a message that names the problem;
+//! and how each domain error of the use cases maps to one.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use job_core::application::jobs::SubmitError;
+use job_core::application::schedules::CreateScheduleError;
 use job_core::queue::QueueError;
 use job_core::schedules::ScheduleError;
 use job_core::store::StoreError;
+use job_core::tasks::ValidationError;
 use serde::Serialize;
 use tracing::error;
 use utoipa::ToSchema;
@@ -127,6 +131,46 @@ impl From<ScheduleError> for ApiError {
             ),
             ScheduleError::Unavailable(_) => Self::unavailable(&err),
             ScheduleError::Other(_) => Self::internal(&err),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(err: ValidationError) -> Self {
+        match err {
+            ValidationError::UnknownTask { .. } => Self::bad_request("unknown_task", err.to_string()),
+            ValidationError::InvalidInput { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", err.to_string())
+            }
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(err: SubmitError) -> Self {
+        match err {
+            SubmitError::Task(e) => e.into(),
+            SubmitError::InvalidIdempotencyKey => Self::bad_request("invalid_idempotency_key", err.to_string()),
+            SubmitError::IdempotencyKeyReused { .. } => Self::conflict("idempotency_key_reused", err.to_string()),
+            SubmitError::Store(e) => e.into(),
+            SubmitError::Queue(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateScheduleError> for ApiError {
+    fn from(err: CreateScheduleError) -> Self {
+        let message = err.to_string();
+        match err {
+            CreateScheduleError::Task(e) => e.into(),
+            CreateScheduleError::Schedules(e) => e.into(),
+            CreateScheduleError::InvalidName(_) => Self::bad_request("invalid_name", message),
+            CreateScheduleError::CronTooLong(_) | CreateScheduleError::InvalidCron(_) => {
+                Self::bad_request("invalid_cron", message)
+            }
+            CreateScheduleError::InvalidTimezone(_) => Self::bad_request("invalid_timezone", message),
+            CreateScheduleError::NoFutureRuns { .. } => Self::bad_request("no_future_runs", message),
+            CreateScheduleError::InputTooLarge(_) => Self::bad_request("input_too_large", message),
         }
     }
 }

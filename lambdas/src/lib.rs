@@ -1,9 +1,10 @@
 //! The job API: one axum router per route group, served by the Lambda binaries
 //! (`lambda_http`) and by the local HTTP server alike.
 //!
-//! - [`routes`]: the handlers, grouped the way they are deployed.
-//! - [`state`]: what handlers share (store, queue, schedules, task registry), built from the environment.
-//! - [`extract`] and [`error`]: JSON bodies in, `{"error": {"code", "message"}}` out.
+//! - [`routes`]: the handlers, grouped the way they are deployed; each parses a request,
+//!   calls a use case of `job_core::application` and maps the result.
+//! - [`state`]: what handlers share (store, queue, schedules, task contract), built from the environment.
+//! - [`extract`] and [`error`]: JSON bodies in; domain errors out as `{"error": {"code", "message"}}`.
 //! - [`serve`]: runs a router on Lambda or on a local socket.
 
 pub mod error;

@@ -36,7 +36,7 @@ async fn run(routes: fn(AppState) -> Router, needs_schedules: bool) -> Result<()
         .map_err(|e| format!("cannot listen on {addr} (set JOBS_API_ADDR to change it): {e}"))?;
     info!(addr = %listener.local_addr()?, "API listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(job_core::shutdown::signal())
         .await?;
     Ok(())
 }
@@ -63,19 +63,3 @@ impl std::fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
-
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}

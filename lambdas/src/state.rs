@@ -2,21 +2,22 @@
 
 use std::sync::Arc;
 
-use data_processor::tasks::{Registry, registry};
+use job_core::Config;
+use job_core::adapters::AwsAdapters;
 use job_core::config::ConfigError;
-use job_core::queue::{JobQueue, SqsQueue};
-use job_core::schedules::{QueueArn, ScheduleStore, SchedulerStore, SchedulerTarget};
-use job_core::store::{DynamoDbStore, JobStore};
-use job_core::{Config, aws};
+use job_core::queue::JobQueue;
+use job_core::schedules::ScheduleStore;
+use job_core::store::JobStore;
+use job_core::tasks::{TaskCatalog, catalog};
 
-/// Shared handler state.
+/// Shared handler state: the ports and the task contract the use cases take.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
     /// Where schedules are kept; `None` when `JOBS_SCHEDULER_ROLE_ARN` is not set.
     pub schedules: Option<Arc<dyn ScheduleStore>>,
-    pub tasks: Registry,
+    pub tasks: TaskCatalog,
     pub max_attempts: u32,
 }
 
@@ -26,32 +27,13 @@ pub const SCHEDULER_ROLE_VAR: &str = "JOBS_SCHEDULER_ROLE_ARN";
 impl AppState {
     /// State over the AWS adapters, configured from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
-        let sdk = aws::sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let schedules = config.scheduler_role_arn.clone().map(|role_arn| {
-            let queue = match &config.queue_arn {
-                Some(arn) => QueueArn::known(arn),
-                None => QueueArn::of_queue(sqs.clone(), &config.queue_url),
-            };
-            let target = SchedulerTarget {
-                queue,
-                role_arn,
-                dead_letter_arn: config.schedule_dlq_arn.clone(),
-            };
-            let store = SchedulerStore::new(aws_sdk_scheduler::Client::new(&sdk), &config.schedule_group);
-            Arc::new(store.with_target(target)) as Arc<dyn ScheduleStore>
-        });
+        let aws = AwsAdapters::load(Config::from_env()?).await;
         Ok(Self {
-            store: Arc::new(DynamoDbStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                &config.table_name,
-                config.stats_shards,
-            )),
-            queue: Arc::new(SqsQueue::new(sqs, &config.queue_url)),
-            schedules,
-            tasks: registry(),
-            max_attempts: config.retry.max_attempts,
+            store: Arc::new(aws.store()),
+            queue: Arc::new(aws.queue()),
+            schedules: aws.schedules().map(|s| Arc::new(s) as Arc<dyn ScheduleStore>),
+            tasks: catalog(),
+            max_attempts: aws.config.retry.max_attempts,
         })
     }
 

@@ -1,19 +1,10 @@
 //! `flaky`: fails its first `failAttempts` attempts with a retryable error, then succeeds.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use job_core::tasks::builtin::FlakyInput as Input;
 
 use super::{TaskContext, TaskError};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Input {
-    #[serde(default = "one")]
-    pub fail_attempts: u32,
-}
-
-fn one() -> u32 {
-    1
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,9 +1,11 @@
-//! Task functions and the registry that names them.
+//! Task implementations and the registry that runs them.
 //!
 //! A task is an async function `run(input: Input, ctx: TaskContext) -> Result<Output, TaskError>`
-//! in a file of its own, where `Input` is a `Deserialize` type: input that does not fit it
-//! is a permanent error (and the API rejects it with 422 before queueing). To add a task,
-//! write `src/tasks/<name>.rs` and add one `.register(...)` line to [`registry`].
+//! in a file of its own. Its name and `Input` type are part of the task contract
+//! ([`job_core::tasks`]), which the API checks requests against (422 before queueing);
+//! input that does not fit is a permanent error here too. To add a task, add its
+//! definition to the contract, write `src/tasks/<name>.rs` and add one `.implement(...)`
+//! line to [`registry`].
 
 pub mod fail;
 pub mod flaky;
@@ -15,29 +17,21 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use job_core::tasks::builtin::{FAIL, FLAKY, PROCESS_DATA, SLEEP};
+pub use job_core::tasks::{DEFAULT_TASK, ValidationError};
+use job_core::tasks::{TaskDef, decode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// The task run when a request names none.
-pub const DEFAULT_TASK: &str = "process-data";
-
-/// Every built-in task.
+/// Every built-in task: an implementation of each task of the contract's catalog.
 pub fn registry() -> Registry {
     Registry::default()
-        .register(
-            "process-data",
-            "hashes `kib` KiB (default 1024) of generated data",
-            process_data::run,
-        )
-        .register("sleep", "waits `ms` milliseconds", sleep::run)
-        .register(
-            "flaky",
-            "fails its first `failAttempts` attempts, then succeeds",
-            flaky::run,
-        )
-        .register("fail", "always fails with a retryable error", fail::run)
+        .implement(&PROCESS_DATA, process_data::run)
+        .implement(&SLEEP, sleep::run)
+        .implement(&FLAKY, flaky::run)
+        .implement(&FAIL, fail::run)
 }
 
 /// What a task knows about the job it runs for.
@@ -73,19 +67,10 @@ impl TaskError {
     }
 }
 
-/// Why a task name or input was refused before running.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ValidationError {
-    #[error("unknown task {task:?}; known tasks: {}", known.join(", "))]
-    UnknownTask { task: String, known: Vec<String> },
-    #[error("invalid input for task {task:?}: {reason}")]
-    InvalidInput { task: String, reason: String },
-}
-
 type Runner = Arc<dyn Fn(Value, TaskContext) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
 type Validator = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
 
-struct TaskDef {
+struct Implementation {
     description: &'static str,
     run: Runner,
     validate: Validator,
@@ -94,21 +79,22 @@ struct TaskDef {
 /// Named tasks.
 #[derive(Default, Clone)]
 pub struct Registry {
-    tasks: BTreeMap<&'static str, Arc<TaskDef>>,
-}
-
-/// Reads a task's input; no input (`null`) reads as `{}` so optional fields take defaults.
-fn decode<I: DeserializeOwned>(input: &Value) -> Result<I, String> {
-    let input = if input.is_null() {
-        Value::Object(Default::default())
-    } else {
-        input.clone()
-    };
-    serde_json::from_value(input).map_err(|e| e.to_string())
+    tasks: BTreeMap<&'static str, Arc<Implementation>>,
 }
 
 impl Registry {
-    /// Adds a task under `name`.
+    /// Adds the implementation of a task of the contract: `run` takes the contract's input type.
+    pub fn implement<I, O, F, Fut>(self, def: &TaskDef<I>, run: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + 'static,
+        F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+    {
+        self.register(def.name, def.description, run)
+    }
+
+    /// Adds a task under `name` (tests add tasks outside the contract this way).
     pub fn register<I, O, F, Fut>(mut self, name: &'static str, description: &'static str, run: F) -> Self
     where
         I: DeserializeOwned + Send + 'static,
@@ -128,7 +114,7 @@ impl Registry {
         let validate: Validator = Arc::new(|input: &Value| decode::<I>(input).map(|_| ()));
         self.tasks.insert(
             name,
-            Arc::new(TaskDef {
+            Arc::new(Implementation {
                 description,
                 run: runner,
                 validate,
@@ -186,6 +172,11 @@ mod tests {
             attempt,
             max_attempts: 3,
         }
+    }
+
+    #[test]
+    fn every_task_of_the_contract_is_implemented() {
+        assert_eq!(registry().describe(), job_core::tasks::catalog().describe());
     }
 
     #[test]

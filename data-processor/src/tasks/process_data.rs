@@ -1,26 +1,13 @@
 //! `process-data`, the default task: real CPU work, a SHA-256 over generated data.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+pub use job_core::tasks::builtin::ProcessDataInput as Input;
 
 use super::{TaskContext, TaskError};
 
 const MAX_KIB: u32 = 1024 * 1024;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Input {
-    /// KiB of data to hash (at most 1 GiB).
-    #[serde(default = "default_kib")]
-    pub kib: u32,
-    /// Seed of the generated data; the same seed gives the same digest.
-    #[serde(default)]
-    pub seed: u64,
-}
-
-fn default_kib() -> u32 {
-    1024
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

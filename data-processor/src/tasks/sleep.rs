@@ -2,16 +2,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use job_core::tasks::builtin::SleepInput as Input;
 
 use super::{TaskContext, TaskError};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Input {
-    /// Milliseconds to wait.
-    pub ms: u64,
-}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 
 use super::{Schedule, ScheduleError, ScheduleStore};
 
-/// Schedules in process memory (they are kept, never fired: see [`super::local_runner`]).
+/// Schedules in process memory (they are kept, never fired; the local runner of
+/// `local-dev` fires them on a local run).
 #[derive(Default)]
 pub struct MemoryScheduleStore {
     schedules: Mutex<BTreeMap<String, Schedule>>,

@@ -1,20 +1,19 @@
 //! The schedules port: cron schedules that queue a job at each run.
 //!
-//! On AWS, EventBridge Scheduler keeps and fires them ([`SchedulerStore`]); tests use
+//! On AWS, EventBridge Scheduler keeps and fires them ([`EventBridgeScheduleStore`]); tests use
 //! [`MemoryScheduleStore`]. A schedule's target is the job queue and its target input is
 //! a job message ([`crate::message`]) whose `schedule` block carries Scheduler's
 //! placeholders for the execution id and the scheduled time; the worker registers the
 //! job on first sight, with an id derived from the execution id.
 //!
-//! Emulators keep schedules but never fire them: [`local_runner`] stands in for that on
-//! a local run.
+//! Emulators keep schedules but never fire them: the local runner of the `local-dev`
+//! crate stands in for that on a local run.
 
-pub mod local_runner;
+mod eventbridge;
 mod memory;
-mod scheduler;
 
+pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
 pub use memory::MemoryScheduleStore;
-pub use scheduler::{QueueArn, SchedulerStore, SchedulerTarget};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};

@@ -209,14 +209,12 @@ fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 
 impl DynamoDbStore {
     fn counter_update(&self, change: &Change, bucket: Bucket) -> Result<TransactWriteItem, StoreError> {
-        let c = &change.counters;
         let shard = shard_for(change.job.job_id, self.shards);
-        let mut values = HashMap::from([
-            (":submitted".to_owned(), n(c.submitted)),
-            (":succeeded".to_owned(), n(c.succeeded)),
-            (":failed".to_owned(), n(c.failed)),
-            (":retries".to_owned(), n(c.retries)),
-        ]);
+        let counters = change.counters.named();
+        let mut values: HashMap<String, AttributeValue> = counters
+            .iter()
+            .map(|(name, value)| (format!(":{name}"), n(value)))
+            .collect();
         let mut expression = String::new();
         if let Bucket::Day(day) = bucket {
             let expires = day
@@ -227,7 +225,9 @@ impl DynamoDbStore {
             values.insert(":expiresAt".to_owned(), n(expires));
             expression.push_str("SET expiresAt = if_not_exists(expiresAt, :expiresAt) ");
         }
-        expression.push_str("ADD submitted :submitted, succeeded :succeeded, failed :failed, retries :retries");
+        let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();
+        expression.push_str("ADD ");
+        expression.push_str(&adds.join(", "));
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(counter_key(bucket, shard)))
@@ -360,13 +360,7 @@ impl DynamoDbStore {
 
 fn counts_of(item: &HashMap<String, AttributeValue>) -> Counts {
     let r = Reader(item);
-    let get = |name: &str| r.opt_num::<i64>(name).ok().flatten().unwrap_or(0);
-    Counts {
-        submitted: get("submitted"),
-        succeeded: get("succeeded"),
-        failed: get("failed"),
-        retries: get("retries"),
-    }
+    Counts::from_named(|name| r.opt_num::<i64>(name).ok().flatten().unwrap_or(0))
 }
 
 #[async_trait]
@@ -432,8 +426,8 @@ impl JobStore for DynamoDbStore {
                 continue;
             };
             match bucket {
-                Bucket::Total => total.merge(&counts_of(item)),
-                Bucket::Day(day) => per_day.entry(day).or_default().merge(&counts_of(item)),
+                Bucket::Total => total.add(&counts_of(item)),
+                Bucket::Day(day) => per_day.entry(day).or_default().add(&counts_of(item)),
             }
         }
         let daily = days

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambdas::BoxError> {
-    lambdas::serve(lambdas::routes::jobs).await
+    lambdas::serve(lambdas::routes::jobs_api).await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambdas::BoxError> {
-    lambdas::serve_with_schedules(lambdas::routes::schedules).await
+    lambdas::serve_with_schedules(lambdas::routes::schedules_api).await
 }

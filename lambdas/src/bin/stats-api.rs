@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambdas::BoxError> {
-    lambdas::serve(lambdas::routes::stats).await
+    lambdas::serve(lambdas::routes::stats_api).await
 }

@@ -1,26 +1,20 @@
-//! `POST /jobs` (submit) and `GET /jobs/{id}` (look up).
+//! `POST /jobs` (submit) and `GET /jobs/{id}` (look up): the HTTP side of
+//! `job_core::application::jobs`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use data_processor::tasks::{DEFAULT_TASK, ValidationError};
-use job_core::job::{Job, JobSource, JobStatus, id_for_idempotency_key};
-use job_core::message::JobMessage;
-use job_core::store::StoreError;
+use job_core::application::jobs::{self as use_case, Accepted, SubmitRequest};
+use job_core::job::{Job, JobStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{error, info};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonBody;
 use crate::state::AppState;
-
-/// Longest accepted idempotency key.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
 /// The body of `POST /jobs`; every field is optional.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -61,89 +55,17 @@ pub struct Submitted {
     )
 )]
 pub async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<SubmitJob>) -> Result<Response, ApiError> {
-    let request = body.unwrap_or_default();
-    let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
-    check_task(&state, &task, &request.input)?;
-    let key = request.idempotency_key.map(validate_key).transpose()?;
-    let job_id = key.as_deref().map(id_for_idempotency_key).unwrap_or_else(Uuid::now_v7);
-    let job = Job::new(
-        job_id,
-        task,
-        request.input,
-        state.max_attempts,
-        JobSource::Api,
-        key,
-        Utc::now(),
-    );
-    let message = JobMessage::for_job(job.job_id, &job.task, &job.input).to_json();
-
-    let registered = job.register();
-    match state.store.apply(&registered).await {
-        Ok(()) => {
-            if let Err(err) = state.queue.send(&message).await {
-                // Take the registration back so the job is neither lost nor counted.
-                if let Err(undo) = state.store.apply(&registered.job.withdraw(Utc::now())).await {
-                    error!(%job_id, error = %undo, "could not withdraw a job whose message was not sent");
-                }
-                return Err(err.into());
-            }
-            info!(%job_id, task = %job.task, "job queued");
-            Ok(accepted(job_id, JobStatus::Queued))
-        }
-        Err(StoreError::Conflict) => replay(&state, &job, &message).await,
-        Err(err) => Err(err.into()),
-    }
+    let body = body.unwrap_or_default();
+    let request = SubmitRequest {
+        task: body.task,
+        input: body.input,
+        idempotency_key: body.idempotency_key,
+    };
+    let accepted = use_case::submit(&*state.store, &*state.queue, &state.tasks, state.max_attempts, request).await?;
+    Ok(accepted_response(accepted))
 }
 
-/// A repeated idempotency key: the same request gets the existing job back.
-async fn replay(state: &AppState, job: &Job, message: &str) -> Result<Response, ApiError> {
-    let existing = state.store.get(job.job_id).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "the job changed concurrently; try again",
-        )
-    })?;
-    if existing.task != job.task || existing.input != job.input {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_reused",
-            format!(
-                "idempotencyKey {:?} was already used for a different request (job {})",
-                job.idempotency_key.as_deref().unwrap_or_default(),
-                existing.job_id
-            ),
-        ));
-    }
-    if existing.status == JobStatus::Queued && existing.attempts == 0 {
-        // The first request may have failed to send its message; sending again is safe
-        // because workers skip messages for jobs already taken or finished.
-        state.queue.send(message).await?;
-    }
-    Ok(accepted(existing.job_id, existing.status))
-}
-
-/// Checks that `task` exists and accepts `input`: 400 `unknown_task`, 422 `invalid_input`.
-pub(crate) fn check_task(state: &AppState, task: &str, input: &Value) -> Result<(), ApiError> {
-    state.tasks.validate(task, input).map_err(|e| match e {
-        ValidationError::UnknownTask { .. } => ApiError::bad_request("unknown_task", e.to_string()),
-        ValidationError::InvalidInput { .. } => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string())
-        }
-    })
-}
-
-fn validate_key(key: String) -> Result<String, ApiError> {
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || key.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes without control characters"),
-        ));
-    }
-    Ok(key)
-}
-
-fn accepted(job_id: Uuid, status: JobStatus) -> Response {
+fn accepted_response(Accepted { job_id, status }: Accepted) -> Response {
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/jobs/{job_id}")) {
         headers.insert(header::LOCATION, location);
@@ -162,7 +84,7 @@ fn accepted(job_id: Uuid, status: JobStatus) -> Response {
     )
 )]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
-    let not_found = || ApiError::not_found(format!("job {id:?} not found"));
-    let job_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    state.store.get(job_id).await?.map(Json).ok_or_else(not_found)
+    let job = use_case::find_job(&*state.store, &id).await?;
+    job.map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("job {id:?} not found")))
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use data_processor::tasks::registry;
 use http_body_util::BodyExt;
 use job_core::queue::MemoryQueue;
 use job_core::schedules::MemoryScheduleStore;
 use job_core::store::MemoryStore;
+use job_core::tasks::catalog;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -21,7 +21,7 @@ fn state(queue: Arc<MemoryQueue>) -> AppState {
         store: Arc::new(MemoryStore::new()),
         queue,
         schedules: Some(Arc::new(MemoryScheduleStore::new())),
-        tasks: registry(),
+        tasks: catalog(),
         max_attempts: 3,
     }
 }
@@ -38,7 +38,7 @@ async fn invoke(app: Router, event: &str) -> (StatusCode, Value) {
 #[tokio::test]
 async fn jobs_function_queues_from_plain_base64_and_empty_bodies() {
     let queue = Arc::new(MemoryQueue::new());
-    let app = super::jobs(state(queue.clone()));
+    let app = super::jobs_api(state(queue.clone()));
     for (event, task) in [
         (include_str!("../../events/post-jobs.json"), "sleep"),
         (include_str!("../../events/post-jobs-base64.json"), "flaky"),
@@ -54,7 +54,7 @@ async fn jobs_function_queues_from_plain_base64_and_empty_bodies() {
 
 #[tokio::test]
 async fn stats_function_answers_its_route_only() {
-    let app = super::stats(state(Arc::new(MemoryQueue::new())));
+    let app = super::stats_api(state(Arc::new(MemoryQueue::new())));
     let (status, body) = invoke(app.clone(), include_str!("../../events/get-stats.json")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["submitted"], 0);
@@ -64,7 +64,7 @@ async fn stats_function_answers_its_route_only() {
 
 #[tokio::test]
 async fn schedules_function_creates_a_schedule() {
-    let app = super::schedules(state(Arc::new(MemoryQueue::new())));
+    let app = super::schedules_api(state(Arc::new(MemoryQueue::new())));
     let (status, body) = invoke(app, include_str!("../../events/post-schedule.json")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["expression"], "cron(0 7 ? * MON *)");

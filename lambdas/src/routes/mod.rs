@@ -1,5 +1,8 @@
-//! Route groups. Each Lambda binary serves one group, so each function gets only the
-//! permissions its routes need; the local server serves them all.
+//! Route groups. Each Lambda binary serves one group ([`jobs_api`], [`stats_api`],
+//! [`schedules_api`]), so each function gets only the permissions its routes need; the
+//! local server serves them all ([`all`]). The handlers in [`jobs`], [`stats`] and
+//! [`schedules`] parse a request, call a use case of `job_core::application` and map
+//! its result or error to a response.
 
 pub mod jobs;
 pub mod schedules;
@@ -31,22 +34,22 @@ fn schedule_routes() -> Router<AppState> {
 }
 
 /// `POST /jobs`, `GET /jobs/{id}` and `GET /openapi.json`: the `jobs-api` Lambda.
-pub fn jobs(state: AppState) -> Router {
+pub fn jobs_api(state: AppState) -> Router {
     finish(job_routes(), state)
 }
 
 /// `GET /jobs/stats`: the `stats-api` Lambda.
-pub fn stats(state: AppState) -> Router {
+pub fn stats_api(state: AppState) -> Router {
     finish(stats_routes(), state)
 }
 
 /// `POST /jobs/schedule`, `GET /jobs/schedules`, `GET` and `DELETE /jobs/schedules/{name}`:
 /// the `schedules-api` Lambda.
-pub fn schedules(state: AppState) -> Router {
+pub fn schedules_api(state: AppState) -> Router {
     finish(schedule_routes(), state)
 }
 
-/// Every route: the local server.
+/// Every route: the local server (`local-api`).
 pub fn all(state: AppState) -> Router {
     finish(job_routes().merge(stats_routes()).merge(schedule_routes()), state)
 }

@@ -1,25 +1,18 @@
-//! HTTP tests of the schedule routes and every error case, over the in-memory adapters;
-//! and a schedule firing through the local runner into a job that `GET /jobs/{id}` shows.
+//! HTTP tests of the schedule routes and every error case, over the in-memory adapters.
+//! (A schedule firing through the local runner into a job is a system test, in `local-dev`.)
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
-use data_processor::tasks::registry;
-use data_processor::{Outcome, Worker, WorkerSettings};
-use job_core::job::id_for_schedule_execution;
-use job_core::message::JobMessage;
-use job_core::queue::{JobQueue, MemoryQueue};
-use job_core::retry::RetryPolicy;
-use job_core::schedules::local_runner::{LocalRunner, ManualClock};
+use job_core::queue::MemoryQueue;
 use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
 use job_core::store::MemoryStore;
+use job_core::tasks::catalog;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::tests::{assert_error, call, get, post};
 use crate::state::AppState;
@@ -49,7 +42,7 @@ fn state(store: Arc<MemoryStore>, queue: Arc<MemoryQueue>, schedules: Option<Arc
         store,
         queue,
         schedules,
-        tasks: registry(),
+        tasks: catalog(),
         max_attempts: 3,
     }
 }
@@ -357,7 +350,7 @@ async fn scheduler_errors_map_to_503_and_400() {
         assert_eq!(headers[header::RETRY_AFTER], "1");
     }
     let rejected = || ScheduleError::Rejected("Invalid Schedule Expression".into());
-    let app = super::schedules(state(
+    let app = super::schedules_api(state(
         Arc::new(MemoryStore::new()),
         Arc::new(MemoryQueue::new()),
         Some(Arc::new(Failing(rejected))),
@@ -369,7 +362,7 @@ async fn scheduler_errors_map_to_503_and_400() {
 #[tokio::test]
 async fn the_schedules_group_serves_only_schedule_routes() {
     let h = harness();
-    let app = super::schedules(state(h.store.clone(), h.queue.clone(), Some(h.schedules.clone())));
+    let app = super::schedules_api(state(h.store.clone(), h.queue.clone(), Some(h.schedules.clone())));
     let (status, _, _) = create(&app, json!({"cron": "* * * * *"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _, body) = call(&app, post("/jobs", None, Body::empty())).await;
@@ -383,66 +376,4 @@ async fn openapi_document_lists_the_schedule_routes() {
     assert!(doc["paths"]["/jobs/schedule"]["post"]["responses"]["201"].is_object());
     assert!(doc["paths"]["/jobs/schedules"]["get"].is_object());
     assert!(doc["paths"]["/jobs/schedules/{name}"]["delete"]["responses"]["204"].is_object());
-}
-
-#[tokio::test]
-async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
-    let h = harness();
-    let request = json!({"cron": "* * * * *", "name": "tick", "task": "sleep", "input": {"ms": 1}});
-    let (_, _, created) = create(&h.app, request).await;
-    let first_run = time(&created["nextRuns"][0]["utc"]).to_utc();
-
-    // The local runner, on a clock it is told, fires the first run into the queue.
-    let created_at = h.schedules.get("tick").await.unwrap().unwrap().created;
-    let clock = Arc::new(ManualClock::new(created_at));
-    let mut runner = LocalRunner::new(h.schedules.clone(), h.queue.clone(), clock.clone());
-    clock.set(first_run);
-    let fired = runner.tick().await.unwrap();
-    assert_eq!(fired.len(), 1);
-    assert_eq!(fired[0].scheduled_time, first_run);
-    assert!(runner.tick().await.unwrap().is_empty());
-    // The queue delivers the message twice.
-    let body = h.queue.bodies().pop().unwrap();
-    h.queue.send(&body).await.unwrap();
-
-    let settings = WorkerSettings {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(20),
-        },
-        attempt_timeout: Duration::from_secs(10),
-        visibility_timeout: Duration::from_secs(30),
-        shutdown_grace: Duration::from_secs(1),
-        receive_wait: Duration::ZERO,
-    };
-    let worker = Worker::new(
-        h.store.clone(),
-        h.queue.clone(),
-        registry(),
-        settings,
-        CancellationToken::new(),
-    );
-    let job_id = id_for_schedule_execution("tick", &fired[0].execution_id);
-    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Succeeded(job_id)));
-    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Duplicate(job_id)));
-    assert!(h.queue.bodies().is_empty());
-
-    let (status, _, job) = call(&h.app, get(&format!("/jobs/{job_id}"))).await;
-    assert_eq!(status, StatusCode::OK, "{job}");
-    assert_eq!(job["status"], "SUCCEEDED");
-    assert_eq!(job["task"], "sleep");
-    let scheduled = first_run.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    assert_eq!(
-        job["source"],
-        json!({"type": "schedule", "name": "tick", "executionId": fired[0].execution_id, "scheduledTime": scheduled})
-    );
-    let (_, _, stats) = call(&h.app, get("/jobs/stats")).await;
-    assert_eq!(
-        (&stats["submitted"], &stats["succeeded"]),
-        (&json!(1), &json!(1)),
-        "{stats}"
-    );
-    let message = JobMessage::parse(&body).unwrap();
-    assert_eq!(message.schedule.unwrap().scheduled_time, scheduled);
 }

@@ -3,7 +3,8 @@
 //!
 //! A schedule queues a job at each run of its cron expression, evaluated in its time zone.
 //! Unix 5-field crons are converted to EventBridge's 6-field form; the responses show the
-//! cron as given, the converted expression and the next run times.
+//! cron as given, the converted expression and the next run times. The rules a schedule
+//! must meet are in `job_core::application::schedules`; this is the HTTP side.
 
 use std::sync::Arc;
 
@@ -13,26 +14,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use data_processor::tasks::DEFAULT_TASK;
-use job_core::cron::{ScheduleExpression, parse_timezone};
-use job_core::schedules::{Schedule, ScheduleStore, is_valid_name};
+use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns};
+use job_core::schedules::{Schedule, ScheduleStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::info;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::JsonBody;
-use crate::routes::jobs::check_task;
 use crate::state::{AppState, SCHEDULER_ROLE_VAR};
-
-/// Longest accepted `cron` text (EventBridge's limit for an expression).
-pub const MAX_CRON_LEN: usize = 256;
-/// Run times shown for a new schedule.
-pub const PREVIEW_RUNS: usize = 5;
-/// Largest target input EventBridge Scheduler accepts: the job message with the task input.
-pub const MAX_TARGET_INPUT_BYTES: usize = 8192;
 
 /// The body of `POST /jobs/schedule`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -74,7 +64,6 @@ impl From<DateTime<Tz>> for RunTime {
     }
 }
 
-/// A schedule with its next runs: the body of `201` from `POST /jobs/schedule` and of
 /// What every schedule response shows of a schedule.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -142,26 +131,11 @@ fn store(state: &AppState) -> Result<&Arc<dyn ScheduleStore>, ApiError> {
     })
 }
 
-/// The next `n` runs after now; none for a disabled schedule or one that cannot be evaluated.
-fn upcoming(schedule: &Schedule, n: usize) -> Vec<RunTime> {
-    if !schedule.enabled {
-        return Vec::new();
-    }
-    schedule
-        .runs_after(Utc::now(), n)
-        .map(|runs| runs.into_iter().map(RunTime::from).collect())
-        .unwrap_or_default()
-}
-
-fn detail(schedule: Schedule, next_runs: Vec<RunTime>) -> ScheduleDetail {
+fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail {
     ScheduleDetail {
         schedule: schedule.into(),
-        next_runs,
+        next_runs: next_runs.into_iter().map(RunTime::from).collect(),
     }
-}
-
-fn generated_name() -> String {
-    format!("job-{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// Schedule a job with cron syntax.
@@ -185,78 +159,25 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateSchedule>,
 ) -> Result<Response, ApiError> {
     let schedules = store(&state)?;
-    let request = body.ok_or_else(|| {
+    let body = body.ok_or_else(|| {
         ApiError::bad_request(
             "invalid_request",
             r#"the body must be a JSON object with at least "cron", e.g. {"cron":"0 7 * * MON"}"#,
         )
     })?;
-    let name = match request.name {
-        Some(name) if is_valid_name(&name) => name,
-        Some(name) => {
-            return Err(ApiError::bad_request(
-                "invalid_name",
-                format!("name {name:?} is invalid: use 1 to 64 of the characters 0-9 a-z A-Z - _ ."),
-            ));
-        }
-        None => generated_name(),
+    let request = CreateScheduleRequest {
+        cron: body.cron,
+        task: body.task,
+        input: body.input,
+        timezone: body.timezone,
+        name: body.name,
     };
-    if request.cron.len() > MAX_CRON_LEN {
-        return Err(ApiError::bad_request(
-            "invalid_cron",
-            format!(
-                "cron is {} characters long; at most {MAX_CRON_LEN} are allowed",
-                request.cron.len()
-            ),
-        ));
-    }
-    let expression =
-        ScheduleExpression::parse(&request.cron).map_err(|e| ApiError::bad_request("invalid_cron", e.to_string()))?;
-    let tz = parse_timezone(request.timezone.as_deref().unwrap_or("UTC"))
-        .map_err(|e| ApiError::bad_request("invalid_timezone", e.to_string()))?;
-    let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
-    check_task(&state, &task, &request.input)?;
-
-    let now = Utc::now();
-    let schedule = Schedule {
-        name,
-        cron: expression.source().to_owned(),
-        expression: expression.expression().to_owned(),
-        timezone: tz.name().to_owned(),
-        task,
-        input: request.input,
-        created: now,
-        enabled: true,
-    };
-    let next_runs = upcoming(&schedule, PREVIEW_RUNS);
-    if next_runs.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_future_runs",
-            format!(
-                "{} has no run after now in {}; it would never fire",
-                schedule.expression, schedule.timezone
-            ),
-        ));
-    }
-    let size = schedule.target_input().len();
-    if size > MAX_TARGET_INPUT_BYTES {
-        return Err(ApiError::bad_request(
-            "input_too_large",
-            format!(
-                "the schedule's job message would be {size} bytes; schedules carry at most \
-                 {MAX_TARGET_INPUT_BYTES}: make the input smaller"
-            ),
-        ));
-    }
-    schedules.create(&schedule).await?;
-    info!(schedule = %schedule.name, expression = %schedule.expression, timezone = %schedule.timezone,
-          task = %schedule.task, "schedule created");
-
+    let created = use_case::create_schedule(&**schedules, &state.tasks, request).await?;
     let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/jobs/schedules/{}", schedule.name)) {
+    if let Ok(location) = HeaderValue::from_str(&format!("/jobs/schedules/{}", created.schedule.name)) {
         headers.insert(header::LOCATION, location);
     }
-    Ok((StatusCode::CREATED, headers, Json(detail(schedule, next_runs))).into_response())
+    Ok((StatusCode::CREATED, headers, Json(detail(created))).into_response())
 }
 
 /// List the schedules.
@@ -268,15 +189,12 @@ pub async fn create(
     )
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ScheduleList>, ApiError> {
-    let schedules = store(&state)?.list().await?;
+    let schedules = use_case::list_schedules(&**store(&state)?).await?;
     let schedules = schedules
         .into_iter()
-        .map(|s| {
-            let next_run = upcoming(&s, 1).into_iter().next();
-            ScheduleSummary {
-                schedule: s.into(),
-                next_run,
-            }
+        .map(|ScheduleRuns { schedule, next_runs }| ScheduleSummary {
+            schedule: schedule.into(),
+            next_run: next_runs.into_iter().next().map(RunTime::from),
         })
         .collect();
     Ok(Json(ScheduleList { schedules }))
@@ -293,14 +211,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ScheduleList>, A
     )
 )]
 pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<ScheduleDetail>, ApiError> {
-    let schedules = store(&state)?;
-    let not_found = || ApiError::not_found(format!("schedule {name:?} not found"));
-    if !is_valid_name(&name) {
-        return Err(not_found());
-    }
-    let schedule = schedules.get(&name).await?.ok_or_else(not_found)?;
-    let next_runs = upcoming(&schedule, PREVIEW_RUNS);
-    Ok(Json(detail(schedule, next_runs)))
+    let found = use_case::get_schedule(&**store(&state)?, &name).await?;
+    let found = found.ok_or_else(|| ApiError::not_found(format!("schedule {name:?} not found")))?;
+    Ok(Json(detail(found)))
 }
 
 /// Remove a schedule. Jobs it already queued still run.
@@ -314,11 +227,6 @@ pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Res
     )
 )]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    let schedules = store(&state)?;
-    if !is_valid_name(&name) {
-        return Err(ApiError::not_found(format!("schedule {name:?} not found")));
-    }
-    schedules.delete(&name).await?;
-    info!(schedule = %name, "schedule deleted");
+    use_case::delete_schedule(&**store(&state)?, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

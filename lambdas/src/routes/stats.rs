@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
+use job_core::application::stats::read_stats;
 use job_core::stats::Stats;
 
 use crate::error::{ApiError, ErrorBody};
@@ -16,6 +16,6 @@ use crate::state::AppState;
         (status = 503, description = "store unavailable; retry", body = ErrorBody),
     )
 )]
-pub async fn get(axum::extract::State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
-    Ok(Json(state.store.stats(Utc::now()).await?))
+pub async fn get(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(read_stats(&*state.store).await?))
 }

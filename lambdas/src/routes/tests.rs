@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use data_processor::tasks::registry;
 use http_body_util::BodyExt;
 use job_core::queue::{JobQueue, MemoryQueue, QueueError, Received};
 use job_core::store::{DynamoDbStore, MemoryStore};
+use job_core::tasks::catalog;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -29,7 +29,7 @@ fn harness() -> Harness {
         store: store.clone(),
         queue: queue.clone(),
         schedules: None,
-        tasks: registry(),
+        tasks: catalog(),
         max_attempts: 3,
     };
     Harness {
@@ -282,7 +282,7 @@ async fn queue_down_is_503_and_the_job_is_withdrawn() {
         store: store.clone(),
         queue: Arc::new(DownQueue),
         schedules: None,
-        tasks: registry(),
+        tasks: catalog(),
         max_attempts: 3,
     };
     let app = super::all(state);
@@ -314,7 +314,7 @@ async fn unreachable_dynamodb_is_503() {
         store,
         queue: Arc::new(MemoryQueue::new()),
         schedules: None,
-        tasks: registry(),
+        tasks: catalog(),
         max_attempts: 3,
     };
     let app = super::all(state);

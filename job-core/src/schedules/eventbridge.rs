@@ -99,7 +99,7 @@ pub struct SchedulerTarget {
 }
 
 /// The EventBridge Scheduler adapter of [`ScheduleStore`].
-pub struct SchedulerStore {
+pub struct EventBridgeScheduleStore {
     client: Client,
     group: String,
     target: Option<SchedulerTarget>,
@@ -111,7 +111,7 @@ struct Description {
     cron: String,
 }
 
-impl SchedulerStore {
+impl EventBridgeScheduleStore {
     /// Schedules of `group`, readable and deletable; [`Self::with_target`] makes them creatable.
     pub fn new(client: Client, group: impl Into<String>) -> Self {
         Self {
@@ -229,7 +229,7 @@ where
 }
 
 #[async_trait]
-impl ScheduleStore for SchedulerStore {
+impl ScheduleStore for EventBridgeScheduleStore {
     async fn create(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
         let target = self.target.as_ref().ok_or_else(|| {
             ScheduleError::Other("schedules cannot be created: JOBS_SCHEDULER_ROLE_ARN is not set".into())
@@ -308,7 +308,7 @@ impl ScheduleStore for SchedulerStore {
             for name in chunk {
                 let (client, group, name) = (self.client.clone(), self.group.clone(), name.clone());
                 reads.spawn(async move {
-                    let store = SchedulerStore::new(client, group);
+                    let store = EventBridgeScheduleStore::new(client, group);
                     (store.fetch(&name).await, name)
                 });
             }

@@ -7,10 +7,11 @@
 //! `JOBS_SCHEDULER_ROLE_ARN`, role `PREFIX-scheduler`: emulators do not check it, and on
 //! AWS the CDK app creates the real role.
 
-use job_core::provision::{Plan, emulator_scheduler_role_arn, provision};
+use local_dev::emulator::is_emulator;
+use local_dev::provision::{Plan, emulator_scheduler_role_arn, provision};
 
 #[tokio::main]
-async fn main() -> Result<(), lambdas::BoxError> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let prefix = std::env::args().nth(1).unwrap_or_else(|| "local".to_owned());
     let sdk = job_core::aws::sdk_config().await;
     let made = provision(&sdk, &Plan::named(&prefix)).await?;
@@ -21,9 +22,8 @@ async fn main() -> Result<(), lambdas::BoxError> {
     if let Some(group) = made.schedule_group {
         println!("JOBS_SCHEDULE_GROUP={group}");
     }
-    let on_emulator = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.trim().is_empty());
     match emulator_scheduler_role_arn(&made.queue_arn, &prefix) {
-        Some(role) if on_emulator => println!("JOBS_SCHEDULER_ROLE_ARN={role}"),
+        Some(role) if is_emulator() => println!("JOBS_SCHEDULER_ROLE_ARN={role}"),
         _ => eprintln!(
             "provision: set JOBS_SCHEDULER_ROLE_ARN to the role EventBridge Scheduler assumes to send to the queue"
         ),

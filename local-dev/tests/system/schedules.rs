@@ -10,10 +10,13 @@ use aws_sdk_scheduler::types::FlexibleTimeWindowMode;
 use chrono::{DurationRound, TimeDelta, Utc};
 use job_core::cron::ScheduleExpression;
 use job_core::message::JobMessage;
-use job_core::provision::{Plan, emulator_scheduler_role_arn, provision};
 use job_core::queue::{JobQueue, SqsQueue};
-use job_core::schedules::local_runner::{LocalRunner, ManualClock};
-use job_core::schedules::{QueueArn, Schedule, ScheduleError, ScheduleStore, SchedulerStore, SchedulerTarget};
+use job_core::schedules::{
+    EventBridgeScheduleStore, QueueArn, Schedule, ScheduleError, ScheduleStore, SchedulerTarget,
+};
+use local_dev::clock::ManualClock;
+use local_dev::local_runner::LocalRunner;
+use local_dev::provision::{Plan, emulator_scheduler_role_arn, provision};
 use serde_json::{Value, json};
 
 fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
@@ -40,7 +43,7 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
     let role = emulator_scheduler_role_arn(&made.queue_arn, prefix).expect("a role ARN from the queue ARN");
     let scheduler = aws_sdk_scheduler::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let store = SchedulerStore::new(scheduler.clone(), &group).with_target(SchedulerTarget {
+    let store = EventBridgeScheduleStore::new(scheduler.clone(), &group).with_target(SchedulerTarget {
         // Looked up from the URL, as when JOBS_QUEUE_ARN is not set.
         queue: QueueArn::of_queue(sqs.clone(), &made.queue_url),
         role_arn: role.clone(),
@@ -130,7 +133,7 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
     let created = store.get("every-minute").await.unwrap().expect("every-minute").created;
     let clock = Arc::new(ManualClock::new(created));
     let queue = Arc::new(SqsQueue::new(sqs, &made.queue_url));
-    let reader = Arc::new(SchedulerStore::new(scheduler, &group));
+    let reader = Arc::new(EventBridgeScheduleStore::new(scheduler, &group));
     let mut runner = LocalRunner::new(reader, queue.clone(), clock.clone());
     let first = created.duration_trunc(TimeDelta::minutes(1)).unwrap() + TimeDelta::minutes(1);
     clock.set(first + TimeDelta::minutes(1));

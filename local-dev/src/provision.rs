@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::aws::describe;
+use job_core::aws::describe;
 
 /// What to create.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! `schedule-runner`: a local stand-in for EventBridge Scheduler's firing. Emulators keep
 //! schedules but never fire them; this lists the schedules of `JOBS_SCHEDULE_GROUP` every
 //! few seconds and sends each due run to `JOBS_QUEUE_URL`, as Scheduler would (see
-//! `job_core::schedules::local_runner`).
+//! `local_dev::local_runner`).
 //!
 //! ```text
 //! schedule-runner [--interval SECS]   check every SECS seconds (default 5)
@@ -14,10 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use job_core::queue::SqsQueue;
-use job_core::schedules::SchedulerStore;
-use job_core::schedules::local_runner::{LocalRunner, SystemClock};
-use job_core::{Config, aws, telemetry};
+use job_core::adapters::AwsAdapters;
+use job_core::{Config, shutdown, telemetry};
+use local_dev::clock::SystemClock;
+use local_dev::emulator::is_emulator;
+use local_dev::local_runner::LocalRunner;
 use tracing::info;
 
 const USAGE: &str = "usage: schedule-runner [--interval SECS]";
@@ -38,8 +39,7 @@ fn parse_args() -> Result<Duration, String> {
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
-    let on_emulator = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.trim().is_empty());
-    if !on_emulator || std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    if !is_emulator() {
         return Err(
             "schedule-runner stands in for EventBridge Scheduler on an emulator only: set AWS_ENDPOINT_URL \
                     to the emulator (on AWS, Scheduler fires the schedules itself)"
@@ -59,16 +59,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sdk = aws::sdk_config().await;
-    let schedules = Arc::new(SchedulerStore::new(
-        aws_sdk_scheduler::Client::new(&sdk),
-        &config.schedule_group,
-    ));
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.queue_url));
-    let runner = LocalRunner::new(schedules, queue, Arc::new(SystemClock));
+    let aws = AwsAdapters::load(config.clone()).await;
+    let runner = LocalRunner::new(
+        Arc::new(aws.schedule_reader()),
+        Arc::new(aws.queue()),
+        Arc::new(SystemClock),
+    );
     info!(group = %config.schedule_group, queue = %config.queue_url, interval_secs = interval.as_secs(),
           "schedule runner started: firing due schedules into the queue");
-    runner.run(interval, lambdas::serve::shutdown_signal()).await;
+    runner.run(interval, shutdown::signal()).await;
     info!("schedule runner stopped");
     ExitCode::SUCCESS
 }

@@ -15,52 +15,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::{MAX_EVENT_AGE, Schedule, ScheduleError, ScheduleStore};
-use crate::queue::{JobQueue, QueueError};
+use job_core::queue::{JobQueue, QueueError};
+use job_core::schedules::{MAX_EVENT_AGE, Schedule, ScheduleError, ScheduleStore};
 
-/// Where the runner reads the time.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that moves only when told to, for tests.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(now: DateTime<Utc>) -> Self {
-        Self(Mutex::new(now))
-    }
-
-    pub fn set(&self, now: DateTime<Utc>) {
-        *self.0.lock().unwrap() = now;
-    }
-
-    pub fn advance(&self, by: TimeDelta) {
-        *self.0.lock().unwrap() += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+use crate::clock::Clock;
 
 /// One run sent to the queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,10 +158,11 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x3c1d_7a52_9e04_4b8f_a6d2_51f0_c8e3_7b1
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cron::ScheduleExpression;
-    use crate::message::JobMessage;
-    use crate::queue::MemoryQueue;
-    use crate::schedules::MemoryScheduleStore;
+    use crate::clock::ManualClock;
+    use job_core::cron::ScheduleExpression;
+    use job_core::message::JobMessage;
+    use job_core::queue::MemoryQueue;
+    use job_core::schedules::MemoryScheduleStore;
     use serde_json::json;
 
     fn at(text: &str) -> DateTime<Utc> {

@@ -1,9 +1,14 @@
-//! System tests against the local AWS emulator over HTTP (moto or LocalStack): the API
-//! router and the worker with the real DynamoDB and SQS adapters, and the real
-//! `data-processor` binary for crash and shutdown tests.
+//! System tests: the API router, the worker and the local tools together.
 //!
-//! `make test` starts the emulator and sets `AWS_ENDPOINT_URL`; each test provisions its
-//! own queue, dead-letter queue and table, and checks the stats invariants at its end.
+//! Here, against the local AWS emulator over HTTP (moto or LocalStack): the API router and
+//! the worker with the real DynamoDB and SQS adapters, and the real `data-processor`
+//! binary for crash and shutdown tests. `make test` starts the emulator and sets
+//! `AWS_ENDPOINT_URL`; each test provisions its own queue, dead-letter queue and table,
+//! and checks the stats invariants at its end.
+//!
+//! - [`schedules`]: the EventBridge Scheduler adapter and the local runner on the emulator.
+//! - [`in_memory`]: scheduled runs through the local runner, the worker and the API over
+//!   the in-memory adapters (no emulator needed).
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -17,19 +22,22 @@ use axum::http::{Request, StatusCode};
 use data_processor::tasks::{Registry, TaskContext, TaskError, registry};
 use data_processor::{Outcome, Worker, WorkerSettings};
 use http_body_util::BodyExt;
+use job_core::application::jobs::queue_job;
 use job_core::job::{Job, JobSource, JobStatus};
 use job_core::message::JobMessage;
-use job_core::provision::{Plan, Provisioned, provision};
 use job_core::queue::{JobQueue, SqsQueue};
 use job_core::retry::RetryPolicy;
 use job_core::store::{DynamoDbStore, JobStore};
+use job_core::tasks::catalog;
 use lambdas::AppState;
+use local_dev::provision::{Plan, Provisioned, provision};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-mod common;
+mod in_memory;
+mod schedules;
 
 const RETRY_BASE: Duration = Duration::from_millis(300);
 
@@ -72,7 +80,7 @@ async fn env(max_receive_count: u32, visibility: Duration) -> Env {
     let app = lambdas::routes::all(AppState {
         store: store.clone(),
         queue: queue.clone(),
-        tasks: registry(),
+        tasks: catalog(),
         max_attempts: 3,
         schedules: None,
     });
@@ -295,7 +303,7 @@ async fn failing_job_fails_after_three_attempts_with_growing_delays() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_error_fails_with_one_attempt() {
     let env = env(5, Duration::from_secs(30)).await;
-    // Input the API would refuse (422), written straight to the store and queue.
+    // Input the API would refuse (422), queued without the API's checks.
     let job = Job::new(
         Uuid::now_v7(),
         "sleep",
@@ -305,11 +313,7 @@ async fn permanent_error_fails_with_one_attempt() {
         None,
         chrono::Utc::now(),
     );
-    env.store.apply(&job.register()).await.unwrap();
-    env.queue
-        .send(&JobMessage::for_job(job.job_id, &job.task, &job.input).to_json())
-        .await
-        .unwrap();
+    queue_job(&*env.store, &*env.queue, &job).await.unwrap();
     env.jobs.lock().unwrap().push(job.job_id);
     let worker = env.worker(registry(), settings(Duration::from_secs(30)));
     let done = env.drain_until_done(&worker, job.job_id, Duration::from_secs(20)).await;
@@ -346,11 +350,7 @@ async fn panics_and_timeouts_are_failed_attempts() {
             None,
             chrono::Utc::now(),
         );
-        env.store.apply(&job.register()).await.unwrap();
-        env.queue
-            .send(&JobMessage::for_job(job.job_id, task, &Value::Null).to_json())
-            .await
-            .unwrap();
+        queue_job(&*env.store, &*env.queue, &job).await.unwrap();
         env.jobs.lock().unwrap().push(job.job_id);
         let done = env.drain_until_done(&worker, job.job_id, Duration::from_secs(20)).await;
         assert_eq!(done["status"], "FAILED", "{done}");
@@ -535,5 +535,5 @@ async fn once_mode_handles_one_message_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_are_created_listed_deleted_and_fired_locally() {
     let (sdk, prefix) = emulator().await;
-    common::schedules::create_get_list_delete_against_emulator(&sdk, &prefix).await;
+    schedules::create_get_list_delete_against_emulator(&sdk, &prefix).await;
 }

@@ -1,0 +1,15 @@
+//! The use cases: what the API and the worker do with the ports, in one place.
+//!
+//! Each function takes the ports it needs ([`crate::store::JobStore`],
+//! [`crate::queue::JobQueue`], [`crate::schedules::ScheduleStore`]) and the task contract,
+//! and returns a domain error; HTTP handlers parse a request, call one of these and map
+//! the result, and the worker and the tests call the same functions.
+//!
+//! - [`jobs`]: submit a job (validate, register, send, undo on failure, replay on a
+//!   repeated idempotency key), register a scheduled run, look a job up.
+//! - [`schedules`]: create (with its validation rules), read, list and delete schedules.
+//! - [`stats`]: read the counters.
+
+pub mod jobs;
+pub mod schedules;
+pub mod stats;

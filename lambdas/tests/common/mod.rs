@@ -1,3 +1,0 @@
-//! Helpers shared by the emulator-backed test files.
-
-pub mod schedules;

@@ -1,0 +1,17 @@
+//! Local-only tooling, never deployed: what a laptop run and the tests need in place of
+//! what AWS and the CDK app provide.
+//!
+//! - [`provision`]: creates the queue, dead-letter queue, table and schedule group on an
+//!   emulator (the `provision` binary); on AWS the CDK app owns them.
+//! - [`local_runner`] and [`clock`]: a stand-in for EventBridge Scheduler's firing, which
+//!   emulators lack (the `schedule-runner` binary), with the clock tests move by hand.
+//! - [`emulator`]: the guard that keeps these tools off AWS.
+//! - The `local-api` binary serves every route of the API on one local socket.
+//!
+//! The system tests (`tests/system/`) run the API, the worker and these tools against the
+//! local emulator.
+
+pub mod clock;
+pub mod emulator;
+pub mod local_runner;
+pub mod provision;

@@ -1,0 +1,255 @@
+//! The whole system over the in-memory adapters: schedules fired by the local runner,
+//! run by the worker and shown by the API, each run registered and counted once however
+//! often its message is delivered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use chrono::{DateTime, Utc};
+use data_processor::tasks::registry;
+use data_processor::{Outcome, Worker, WorkerSettings};
+use http_body_util::BodyExt;
+use job_core::job::{JobSource, JobStatus, id_for_schedule_execution};
+use job_core::message::JobMessage;
+use job_core::queue::{JobQueue, MemoryQueue};
+use job_core::retry::RetryPolicy;
+use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleStore};
+use job_core::store::{JobStore, MemoryStore};
+use job_core::tasks::catalog;
+use lambdas::AppState;
+use local_dev::clock::ManualClock;
+use local_dev::local_runner::{Fired, LocalRunner};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+fn settings() -> WorkerSettings {
+    WorkerSettings {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+        },
+        attempt_timeout: Duration::from_secs(10),
+        visibility_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(1),
+        receive_wait: Duration::ZERO,
+    }
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+/// A nightly schedule fired once by the local runner, its message delivered twice.
+async fn fired_twice(queue: &Arc<MemoryQueue>) -> Fired {
+    let schedules = Arc::new(MemoryScheduleStore::new());
+    let schedule = Schedule {
+        name: "nightly".into(),
+        cron: "0 2 * * *".into(),
+        expression: "cron(0 2 * * ? *)".into(),
+        timezone: "Europe/Berlin".into(),
+        task: "sleep".into(),
+        input: json!({"ms": 1}),
+        created: at("2026-01-05T10:00:30Z"),
+        enabled: true,
+    };
+    schedules.create(&schedule).await.unwrap();
+    let clock = Arc::new(ManualClock::new(schedule.created));
+    let mut runner = LocalRunner::new(schedules, queue.clone(), clock.clone());
+    clock.set(at("2026-01-06T01:00:10Z")); // 02:00 in Berlin is 01:00 UTC in winter
+    let mut fired = runner.tick().await.unwrap();
+    assert_eq!(fired.len(), 1);
+    let body = queue.bodies().pop().unwrap();
+    queue.send(&body).await.unwrap();
+    fired.pop().unwrap()
+}
+
+async fn assert_one_job_counted_once(store: &MemoryStore, fired: &Fired) -> Uuid {
+    let jobs = store.jobs();
+    assert_eq!(jobs.len(), 1, "one job registered");
+    let job = &jobs[0];
+    assert_eq!(job.job_id, id_for_schedule_execution("nightly", &fired.execution_id));
+    assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 1));
+    assert_eq!(
+        job.source,
+        JobSource::Schedule {
+            name: "nightly".into(),
+            execution_id: fired.execution_id.clone(),
+            scheduled_time: "2026-01-06T01:00:00Z".into(),
+        }
+    );
+    let stats = store.stats(Utc::now()).await.unwrap();
+    assert_eq!(
+        (
+            stats.total.submitted,
+            stats.total.succeeded,
+            stats.total.failed,
+            stats.total.retries
+        ),
+        (1, 1, 0, 0)
+    );
+    job.job_id
+}
+
+#[tokio::test]
+async fn a_scheduled_message_delivered_twice_registers_and_runs_one_job() {
+    let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+    let fired = fired_twice(&queue).await;
+    let worker = Worker::new(
+        store.clone(),
+        queue.clone(),
+        registry(),
+        settings(),
+        CancellationToken::new(),
+    );
+    let first = worker.run_once().await.unwrap();
+    let second = worker.run_once().await.unwrap();
+    let job_id = assert_one_job_counted_once(&store, &fired).await;
+    assert_eq!(first, Some(Outcome::Succeeded(job_id)));
+    assert_eq!(second, Some(Outcome::Duplicate(job_id)));
+    assert!(queue.bodies().is_empty(), "both copies deleted");
+}
+
+#[tokio::test]
+async fn two_workers_given_the_same_scheduled_run_at_once_run_it_once() {
+    let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+    let fired = fired_twice(&queue).await;
+    let worker = || {
+        Worker::new(
+            store.clone(),
+            queue.clone(),
+            registry(),
+            settings(),
+            CancellationToken::new(),
+        )
+    };
+    let (a, b) = (worker(), worker());
+    let (x, y) = tokio::join!(a.run_once(), b.run_once());
+    let job_id = assert_one_job_counted_once(&store, &fired).await;
+    let mut outcomes = vec![x.unwrap().unwrap(), y.unwrap().unwrap()];
+    outcomes.sort_by_key(|o| !matches!(o, Outcome::Succeeded(_)));
+    assert_eq!(outcomes[0], Outcome::Succeeded(job_id));
+    // The other copy found the job finished (deleted) or held by the first (hidden).
+    assert!(
+        matches!(outcomes[1], Outcome::Duplicate(id) | Outcome::Deferred(id) if id == job_id),
+        "{outcomes:?}"
+    );
+}
+
+struct Harness {
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    schedules: Arc<MemoryScheduleStore>,
+    app: Router,
+}
+
+/// Every route over in-memory adapters, as the local server serves them.
+fn harness() -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let schedules = Arc::new(MemoryScheduleStore::new());
+    let app = lambdas::routes::all(AppState {
+        store: store.clone(),
+        queue: queue.clone(),
+        schedules: Some(schedules.clone()),
+        tasks: catalog(),
+        max_attempts: 3,
+    });
+    Harness {
+        store,
+        queue,
+        schedules,
+        app,
+    }
+}
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+async fn create(app: &Router, body: Value) -> (StatusCode, HeaderMap, Value) {
+    let request = Request::post("/jobs/schedule")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    call(app, request).await
+}
+
+fn time(value: &Value) -> DateTime<chrono::FixedOffset> {
+    DateTime::parse_from_rfc3339(value.as_str().unwrap_or_else(|| panic!("not a time: {value}"))).unwrap()
+}
+
+#[tokio::test]
+async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
+    let h = harness();
+    let request = json!({"cron": "* * * * *", "name": "tick", "task": "sleep", "input": {"ms": 1}});
+    let (_, _, created) = create(&h.app, request).await;
+    let first_run = time(&created["nextRuns"][0]["utc"]).to_utc();
+
+    // The local runner, on a clock it is told, fires the first run into the queue.
+    let created_at = h.schedules.get("tick").await.unwrap().unwrap().created;
+    let clock = Arc::new(ManualClock::new(created_at));
+    let mut runner = LocalRunner::new(h.schedules.clone(), h.queue.clone(), clock.clone());
+    clock.set(first_run);
+    let fired = runner.tick().await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].scheduled_time, first_run);
+    assert!(runner.tick().await.unwrap().is_empty());
+    // The queue delivers the message twice.
+    let body = h.queue.bodies().pop().unwrap();
+    h.queue.send(&body).await.unwrap();
+
+    let settings = WorkerSettings {
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+        },
+        attempt_timeout: Duration::from_secs(10),
+        visibility_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(1),
+        receive_wait: Duration::ZERO,
+    };
+    let worker = Worker::new(
+        h.store.clone(),
+        h.queue.clone(),
+        registry(),
+        settings,
+        CancellationToken::new(),
+    );
+    let job_id = id_for_schedule_execution("tick", &fired[0].execution_id);
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Succeeded(job_id)));
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Duplicate(job_id)));
+    assert!(h.queue.bodies().is_empty());
+
+    let (status, _, job) = call(&h.app, get(&format!("/jobs/{job_id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["status"], "SUCCEEDED");
+    assert_eq!(job["task"], "sleep");
+    let scheduled = first_run.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        job["source"],
+        json!({"type": "schedule", "name": "tick", "executionId": fired[0].execution_id, "scheduledTime": scheduled})
+    );
+    let (_, _, stats) = call(&h.app, get("/jobs/stats")).await;
+    assert_eq!(
+        (&stats["submitted"], &stats["succeeded"]),
+        (&json!(1), &json!(1)),
+        "{stats}"
+    );
+    let message = JobMessage::parse(&body).unwrap();
+    assert_eq!(message.schedule.unwrap().scheduled_time, scheduled);
+}
