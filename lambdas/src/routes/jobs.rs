@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, object_or_null};
 use crate::state::AppState;
 
 /// Longest accepted idempotency key.
@@ -28,11 +28,13 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 pub struct SubmitJob {
     /// Task to run (default `process-data`).
     pub task: Option<String>,
-    /// The task's input.
-    #[serde(default)]
+    /// The task's input, whose fields the task defines; absent or `null` for none.
+    #[serde(default, deserialize_with = "object_or_null")]
     #[schema(value_type = Option<Object>)]
     pub input: Value,
-    /// Requests with the same key create one job; a retry returns it.
+    /// Requests with the same key create one job; a retry returns it. 1 to 128 characters,
+    /// no control characters.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -47,21 +49,28 @@ pub struct Submitted {
 
 /// Queue a job.
 #[utoipa::path(
-    post, path = "/jobs", tag = "jobs",
-    request_body(content = Option<SubmitJob>, description = "optional; an empty body runs the default task"),
+    post, path = "/jobs", tag = "jobs", operation_id = "submitJob",
+    request_body(content = Option<SubmitJob>, description = "optional; an empty body or `null` runs the default task"),
     responses(
         (status = 202, description = "queued (or, for a repeated idempotency key, the existing job)", body = Submitted,
-         headers(("Location" = String, description = "the job's URL"))),
+         headers(("Location" = String, description = "the job's URL")),
+         links(("getJob" = (operation_id = "getJob", parameters(("id" = "$response.body#/jobId")),
+                            description = "the job just queued")))),
         (status = 400, description = "malformed JSON, unknown field or task, bad idempotency key", body = ErrorBody),
         (status = 409, description = "idempotency key already used for a different request", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
         (status = 422, description = "input does not fit the task", body = ErrorBody),
-        (status = 503, description = "store or queue unavailable; retry", body = ErrorBody),
+        (status = 503, description = "store or queue unavailable; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
-pub async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<SubmitJob>) -> Result<Response, ApiError> {
-    let request = body.unwrap_or_default();
+pub async fn submit(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Option<SubmitJob>>,
+) -> Result<Response, ApiError> {
+    // An empty body and `null` both mean "no options".
+    let request = body.flatten().unwrap_or_default();
     let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
     check_task(&state, &task, &request.input)?;
     let key = request.idempotency_key.map(validate_key).transpose()?;
@@ -134,10 +143,11 @@ pub(crate) fn check_task(state: &AppState, task: &str, input: &Value) -> Result<
 }
 
 fn validate_key(key: String) -> Result<String, ApiError> {
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || key.chars().any(char::is_control) {
+    let len = key.chars().count();
+    if len == 0 || len > MAX_IDEMPOTENCY_KEY_LEN || key.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
-            format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes without control characters"),
+            format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters without control characters"),
         ));
     }
     Ok(key)
@@ -153,12 +163,13 @@ fn accepted(job_id: Uuid, status: JobStatus) -> Response {
 
 /// Look up a job.
 #[utoipa::path(
-    get, path = "/jobs/{id}", tag = "jobs",
+    get, path = "/jobs/{id}", tag = "jobs", operation_id = "getJob",
     params(("id" = String, Path, description = "job id")),
     responses(
         (status = 200, description = "the job", body = Job),
         (status = 404, description = "no such job", body = ErrorBody),
-        (status = 503, description = "store unavailable; retry", body = ErrorBody),
+        (status = 503, description = "store unavailable; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {
