@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, HTTP and system tests (against the local AWS emulator,
 # started here and stopped on exit), the crates' dependency boundaries, the end-to-end
-# check of `make run`, the cdk8s chart's tests with the offline validators, and the linters.
+# check of `make run`, the API's conformance to its OpenAPI document (schemathesis
+# against `make run`), the cdk8s chart's tests with the offline validators, and the linters.
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
@@ -55,6 +56,9 @@ cargo test --workspace
 
 step "end to end: make run, then the README's curl flow"
 bash scripts/e2e.sh
+
+step "API conformance: OpenAPI document validated, schemathesis against make run"
+bash scripts/conformance.sh
 
 ensure_tools_venv
 

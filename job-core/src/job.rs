@@ -88,7 +88,8 @@ pub struct Job {
     #[schema(value_type = String, format = Uuid)]
     pub job_id: Uuid,
     pub task: String,
-    #[schema(value_type = Object)]
+    /// The task's input; `null` for none.
+    #[schema(value_type = Object, nullable)]
     pub input: Value,
     pub status: JobStatus,
     /// Attempts started so far.
@@ -108,8 +109,9 @@ pub struct Job {
     pub next_attempt_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// What the task returned (any JSON value the task defines).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub result: Option<Value>,
     /// Optimistic-concurrency version, bumped by every change.
     #[serde(skip)]

@@ -3,7 +3,9 @@
 use axum::body::to_bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
@@ -71,4 +73,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             }
         })
     }
+}
+
+/// `deserialize_with` for a task input: a JSON object or `null`, as the document says;
+/// anything else does not fit the schema.
+pub fn object_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+    Ok(Option::<Map<String, Value>>::deserialize(deserializer)?.map_or(Value::Null, Value::Object))
 }

@@ -1,13 +1,21 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document, generated from the handlers' annotations and, for the `task`
+//! fields, from the task registry this server runs.
 
 use axum::Json;
+use axum::extract::State;
+use job_core::tasks::TaskCatalog;
+use serde_json::Value;
 use utoipa::OpenApi;
+
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Job API",
-        description = "Queue jobs that run as containers, schedule them with cron, read their state and aggregate stats."
+        description = "Queue jobs that run as containers, schedule them with cron, read their state and aggregate stats.\n\n\
+            Every error has the body `ErrorBody` (`{\"error\": {\"code\", \"message\"}}`), also for a path that does \
+            not exist (404) and a method a path does not support (405, with an `Allow` header)."
     ),
     paths(
         crate::routes::jobs::submit,
@@ -22,7 +30,148 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
+/// Request bodies whose `task` field names a task of the registry.
+const TASK_FIELDS: [&str; 2] = ["SubmitJob", "CreateSchedule"];
+
 /// `GET /openapi.json`.
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(State(state): State<AppState>) -> Json<Value> {
+    Json(document_for(&state.tasks))
+}
+
+/// The document for a server running `tasks`: [`ApiDoc`] with each `task` field limited to
+/// the registered task names (or `null`, the default task), each name described.
+pub fn document_for(tasks: &TaskCatalog) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the generated document is plain data");
+    let names: Vec<Value> = tasks
+        .names()
+        .into_iter()
+        .map(Value::from)
+        .chain([Value::Null])
+        .collect();
+    let listed: Vec<String> = tasks
+        .describe()
+        .into_iter()
+        .map(|(name, description)| format!("`{name}`: {description}"))
+        .collect();
+    for schema in TASK_FIELDS {
+        if let Some(Value::Object(task)) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/task")) {
+            task.insert("enum".to_owned(), Value::Array(names.clone()));
+            let description = task.get("description").and_then(Value::as_str).unwrap_or_default();
+            let description = format!("{description} One of: {}.", listed.join("; "));
+            task.insert("description".to_owned(), Value::String(description));
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use job_core::tasks::catalog;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Every operation in the document: (path, method, operation).
+    fn operations(doc: &Value) -> Vec<(&str, &str, &Value)> {
+        let mut found = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                found.push((path.as_str(), method.as_str(), operation));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = document_for(&catalog());
+        let ops = operations(&doc);
+        let ids: BTreeSet<&str> = ops
+            .iter()
+            .map(|(_, _, op)| op["operationId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), ops.len(), "{ids:?}");
+    }
+
+    #[test]
+    fn links_name_existing_operations_and_their_parameters() {
+        let doc = document_for(&catalog());
+        let ops = operations(&doc);
+        let mut links = 0;
+        for (_, _, op) in &ops {
+            for response in op["responses"].as_object().unwrap().values() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let (_, _, target_op) = ops
+                        .iter()
+                        .find(|(_, _, o)| o["operationId"] == target)
+                        .unwrap_or_else(|| panic!("link {name} names no operation"));
+                    let params: Vec<&Value> = target_op["parameters"].as_array().unwrap().iter().collect();
+                    for (param, expression) in link["parameters"].as_object().unwrap() {
+                        assert!(
+                            params.iter().any(|p| p["name"] == param.as_str()),
+                            "link {name}: {param}"
+                        );
+                        assert!(
+                            expression.as_str().unwrap().starts_with("$response.body#/"),
+                            "link {name}"
+                        );
+                    }
+                }
+            }
+        }
+        // submitJob → getJob; createSchedule → getSchedule, deleteSchedule.
+        assert_eq!(links, 3);
+    }
+
+    #[test]
+    fn every_error_response_has_the_error_body_and_503_says_when_to_retry() {
+        let doc = document_for(&catalog());
+        for (path, method, op) in operations(&doc) {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if status.as_str() >= "400" {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+                if status == "503" {
+                    assert!(response["headers"]["Retry-After"].is_object(), "{method} {path}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn task_fields_list_the_registered_tasks() {
+        let doc = document_for(&catalog());
+        for schema in TASK_FIELDS {
+            let task = &doc["components"]["schemas"][schema]["properties"]["task"];
+            assert_eq!(
+                task["enum"],
+                json!(["fail", "flaky", "process-data", "sleep", null]),
+                "{schema}"
+            );
+            assert!(
+                task["description"].as_str().unwrap().contains("`sleep`: waits"),
+                "{schema}"
+            );
+        }
+    }
+
+    #[test]
+    fn inputs_are_nullable_objects_where_the_api_may_show_null() {
+        let doc = document_for(&catalog());
+        let schemas = &doc["components"]["schemas"];
+        for schema in ["SubmitJob", "CreateSchedule", "ScheduleView", "Job"] {
+            assert_eq!(
+                schemas[schema]["properties"]["input"]["type"],
+                json!(["object", "null"]),
+                "{schema}"
+            );
+        }
+    }
 }

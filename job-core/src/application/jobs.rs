@@ -37,7 +37,7 @@ pub enum SubmitError {
     /// Unknown task, or input that does not fit it.
     #[error(transparent)]
     Task(#[from] ValidationError),
-    #[error("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes without control characters")]
+    #[error("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters without control characters")]
     InvalidIdempotencyKey,
     #[error("idempotencyKey {key:?} was already used for a different request (job {job_id})")]
     IdempotencyKeyReused { key: String, job_id: Uuid },
@@ -73,7 +73,8 @@ pub async fn submit(
 }
 
 fn check_idempotency_key(key: String) -> Result<String, SubmitError> {
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || key.chars().any(char::is_control) {
+    let len = key.chars().count();
+    if len == 0 || len > MAX_IDEMPOTENCY_KEY_LEN || key.chars().any(char::is_control) {
         return Err(SubmitError::InvalidIdempotencyKey);
     }
     Ok(key)

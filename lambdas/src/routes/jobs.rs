@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, object_or_null};
 use crate::state::AppState;
 
 /// The body of `POST /jobs`; every field is optional.
@@ -22,11 +22,13 @@ use crate::state::AppState;
 pub struct SubmitJob {
     /// Task to run (default `process-data`).
     pub task: Option<String>,
-    /// The task's input.
-    #[serde(default)]
+    /// The task's input, whose fields the task defines; absent or `null` for none.
+    #[serde(default, deserialize_with = "object_or_null")]
     #[schema(value_type = Option<Object>)]
     pub input: Value,
-    /// Requests with the same key create one job; a retry returns it.
+    /// Requests with the same key create one job; a retry returns it. 1 to 128 characters,
+    /// no control characters.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -41,21 +43,28 @@ pub struct Submitted {
 
 /// Queue a job.
 #[utoipa::path(
-    post, path = "/jobs", tag = "jobs",
-    request_body(content = Option<SubmitJob>, description = "optional; an empty body runs the default task"),
+    post, path = "/jobs", tag = "jobs", operation_id = "submitJob",
+    request_body(content = Option<SubmitJob>, description = "optional; an empty body or `null` runs the default task"),
     responses(
         (status = 202, description = "queued (or, for a repeated idempotency key, the existing job)", body = Submitted,
-         headers(("Location" = String, description = "the job's URL"))),
+         headers(("Location" = String, description = "the job's URL")),
+         links(("getJob" = (operation_id = "getJob", parameters(("id" = "$response.body#/jobId")),
+                            description = "the job just queued")))),
         (status = 400, description = "malformed JSON, unknown field or task, bad idempotency key", body = ErrorBody),
         (status = 409, description = "idempotency key already used for a different request", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
         (status = 422, description = "input does not fit the task", body = ErrorBody),
-        (status = 503, description = "store or queue unavailable; retry", body = ErrorBody),
+        (status = 503, description = "store or queue unavailable; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
-pub async fn submit(State(state): State<AppState>, JsonBody(body): JsonBody<SubmitJob>) -> Result<Response, ApiError> {
-    let body = body.unwrap_or_default();
+pub async fn submit(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Option<SubmitJob>>,
+) -> Result<Response, ApiError> {
+    // An empty body and `null` both mean "no options".
+    let body = body.flatten().unwrap_or_default();
     let request = SubmitRequest {
         task: body.task,
         input: body.input,
@@ -75,12 +84,13 @@ fn accepted_response(Accepted { job_id, status }: Accepted) -> Response {
 
 /// Look up a job.
 #[utoipa::path(
-    get, path = "/jobs/{id}", tag = "jobs",
+    get, path = "/jobs/{id}", tag = "jobs", operation_id = "getJob",
     params(("id" = String, Path, description = "job id")),
     responses(
         (status = 200, description = "the job", body = Job),
         (status = 404, description = "no such job", body = ErrorBody),
-        (status = 503, description = "store unavailable; retry", body = ErrorBody),
+        (status = 503, description = "store unavailable; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, ApiError> {

@@ -163,6 +163,7 @@ async fn invalid_requests_are_400_and_create_nothing() {
         (json!({}), "invalid_request", "cron"),
         (json!({"cron": "* * * * *", "tz": "UTC"}), "invalid_request", "tz"),
         (json!({"cron": 5}), "invalid_request", "string"),
+        (json!({"cron": "* * * * *", "input": [1]}), "invalid_request", "map"),
     ];
     for (request, code, needle) in cases {
         let (status, _, body) = create(&h.app, request.clone()).await;

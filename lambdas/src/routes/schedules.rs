@@ -21,7 +21,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, object_or_null};
 use crate::state::{AppState, SCHEDULER_ROLE_VAR};
 
 /// The body of `POST /jobs/schedule`.
@@ -33,14 +33,15 @@ pub struct CreateSchedule {
     pub cron: String,
     /// Task to run (default `process-data`).
     pub task: Option<String>,
-    /// The task's input.
-    #[serde(default)]
+    /// The task's input, whose fields the task defines; absent or `null` for none.
+    #[serde(default, deserialize_with = "object_or_null")]
     #[schema(value_type = Option<Object>)]
     pub input: Value,
     /// IANA time zone the cron is evaluated in (default `UTC`).
     #[schema(example = "Europe/Berlin")]
     pub timezone: Option<String>,
     /// 1 to 64 of `0-9 a-z A-Z - _ .`; generated (`job-…`) when absent.
+    #[schema(pattern = "^[0-9A-Za-z._-]{1,64}$")]
     pub name: Option<String>,
 }
 
@@ -75,7 +76,8 @@ pub struct ScheduleView {
     pub expression: String,
     pub timezone: String,
     pub task: String,
-    #[schema(value_type = Object)]
+    /// The task's input; `null` for none.
+    #[schema(value_type = Object, nullable)]
     pub input: Value,
     pub enabled: bool,
 }
@@ -140,18 +142,25 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
 
 /// Schedule a job with cron syntax.
 #[utoipa::path(
-    post, path = "/jobs/schedule", tag = "schedules",
+    post, path = "/jobs/schedule", tag = "schedules", operation_id = "createSchedule",
     request_body = CreateSchedule,
     responses(
         (status = 201, description = "created", body = ScheduleDetail,
-         headers(("Location" = String, description = "the schedule's URL"))),
+         headers(("Location" = String, description = "the schedule's URL")),
+         links(
+             ("getSchedule" = (operation_id = "getSchedule", parameters(("name" = "$response.body#/name")),
+                               description = "the schedule just created")),
+             ("deleteSchedule" = (operation_id = "deleteSchedule", parameters(("name" = "$response.body#/name")),
+                                  description = "remove the schedule just created")),
+         )),
         (status = 400, description = "malformed JSON, unknown field or task, invalid cron, time zone or name, \
             a cron that restricts both day fields, an expression that never runs, input too large", body = ErrorBody),
         (status = 409, description = "a schedule with this name exists", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
         (status = 422, description = "input does not fit the task", body = ErrorBody),
-        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody),
+        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
 pub async fn create(
@@ -182,10 +191,11 @@ pub async fn create(
 
 /// List the schedules.
 #[utoipa::path(
-    get, path = "/jobs/schedules", tag = "schedules",
+    get, path = "/jobs/schedules", tag = "schedules", operation_id = "listSchedules",
     responses(
         (status = 200, description = "every schedule, sorted by name", body = ScheduleList),
-        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody),
+        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<ScheduleList>, ApiError> {
@@ -202,12 +212,13 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ScheduleList>, A
 
 /// Look up a schedule.
 #[utoipa::path(
-    get, path = "/jobs/schedules/{name}", tag = "schedules",
+    get, path = "/jobs/schedules/{name}", tag = "schedules", operation_id = "getSchedule",
     params(("name" = String, Path, description = "schedule name")),
     responses(
         (status = 200, description = "the schedule and its next runs", body = ScheduleDetail),
         (status = 404, description = "no such schedule", body = ErrorBody),
-        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody),
+        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
 pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<ScheduleDetail>, ApiError> {
@@ -218,12 +229,13 @@ pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Res
 
 /// Remove a schedule. Jobs it already queued still run.
 #[utoipa::path(
-    delete, path = "/jobs/schedules/{name}", tag = "schedules",
+    delete, path = "/jobs/schedules/{name}", tag = "schedules", operation_id = "deleteSchedule",
     params(("name" = String, Path, description = "schedule name")),
     responses(
         (status = 204, description = "deleted"),
         (status = 404, description = "no such schedule", body = ErrorBody),
-        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody),
+        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {

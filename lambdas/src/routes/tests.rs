@@ -102,6 +102,30 @@ async fn empty_post_queues_the_default_task() {
 }
 
 #[tokio::test]
+async fn null_body_queues_the_default_task_as_an_empty_one_does() {
+    let h = harness();
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), "null")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["jobId"].as_str().unwrap();
+    let (_, _, job) = call(&h.app, get(&format!("/jobs/{id}"))).await;
+    assert_eq!(job["task"], "process-data");
+    assert_eq!(job["input"], Value::Null, "shown as null, as the document says");
+}
+
+#[tokio::test]
+async fn input_that_is_not_an_object_or_null_is_400() {
+    let h = harness();
+    for input in ["5", "\"x\"", "[1024]", "true"] {
+        let body = format!(r#"{{"task":"process-data","input":{input}}}"#);
+        let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), body)).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), r#"{"input":null}"#)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(h.queue.bodies().len() == 1, "only the null input was queued");
+}
+
+#[tokio::test]
 async fn curl_form_content_type_with_json_body_is_accepted() {
     let h = harness();
     let body = r#"{"task":"sleep","input":{"ms":1}}"#;
@@ -202,6 +226,15 @@ async fn idempotency_key_returns_the_same_job_and_queues_once() {
     let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), other)).await;
     assert_error(status, &body, StatusCode::CONFLICT, "idempotency_key_reused");
 
+    // The limit counts characters, as the document's maxLength does.
+    let long =
+        json!({ "idempotencyKey": "ü".repeat(job_core::application::jobs::MAX_IDEMPOTENCY_KEY_LEN) }).to_string();
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), long)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let longer =
+        json!({ "idempotencyKey": "ü".repeat(job_core::application::jobs::MAX_IDEMPOTENCY_KEY_LEN + 1) }).to_string();
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), longer)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
     let bad = r#"{"idempotencyKey":""}"#;
     let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), bad)).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_idempotency_key");

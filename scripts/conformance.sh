@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# API conformance: starts `localstack/run.sh` (what `make run` runs) on free ports, checks
+# the OpenAPI document it serves with openapi-spec-validator, then lets schemathesis test
+# every operation in that document against it: every check, every phase (examples,
+# coverage, fuzzing, stateful along the document's links). Any finding, error or warning
+# fails the run. Stops everything it started on exit.
+#
+# The run is driven by the document, so a route added later is covered once it is in the
+# document. Settings (environment):
+#   CONFORMANCE_SEED          the generator's seed (default: fixed, so CI is reproducible);
+#                             `random` explores new inputs
+#   CONFORMANCE_MAX_EXAMPLES  test cases per operation and phase (default in the config file)
+set -euo pipefail
+# shellcheck source=localstack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
+cd "$ROOT"
+
+CONFORMANCE_VENV="$ROOT/.venv/conformance"
+ensure_venv "$CONFORMANCE_VENV" schemathesis "$ROOT/scripts/conformance-requirements.txt"
+
+out="$ROOT/.local/test-logs/conformance"
+rm -rf "$out"
+mkdir -p "$out"
+log="$out/run.log"
+fail() {
+  echo "conformance: $*" >&2
+  echo "--- run log (tail):" >&2
+  tail -n 40 "$log" >&2
+  exit 1
+}
+
+# What run.sh would build and install first, so its start below is quick to wait for.
+ensure_emulator_venv
+cargo build --quiet --bins
+
+api="127.0.0.1:$(free_port)"
+# Job control on, so the background run.sh gets the SIGINT that stops it (as in e2e.sh).
+set -m
+env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$(free_port)" bash localstack/run.sh >"$log" 2>&1 &
+run_pid=$!
+trap 'kill -INT "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
+wait_for_http "http://$api/openapi.json" 120 || fail "the API did not come up"
+
+echo "conformance: OpenAPI document (openapi-spec-validator)"
+curl -sSf "http://$api/openapi.json" -o "$out/openapi.json"
+"$CONFORMANCE_VENV/bin/openapi-spec-validator" "$out/openapi.json"
+
+seed=${CONFORMANCE_SEED:-20261201}
+seed_args=(--seed "$seed")
+if [[ $seed == random ]]; then
+  seed_args=()
+fi
+max_examples=()
+if [[ -n ${CONFORMANCE_MAX_EXAMPLES:-} ]]; then
+  max_examples=(--max-examples "$CONFORMANCE_MAX_EXAMPLES")
+fi
+
+echo "conformance: schemathesis against http://$api (all checks, all phases)"
+start=$SECONDS
+status=0
+# The timeout only guards against a hang; a normal run takes a fraction of it.
+timeout 900 "$CONFORMANCE_VENV/bin/schemathesis" --no-color --config-file "$ROOT/scripts/schemathesis.toml" \
+  run "http://$api/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful \
+  "${seed_args[@]}" "${max_examples[@]}" \
+  --report junit --report-dir "$out" | tee "$out/schemathesis.log" || status=$?
+echo "conformance: schemathesis took $((SECONDS - start)) s (exit $status; report in ${out#"$ROOT"/})"
+if ((status != 0)); then
+  fail "schemathesis reported findings or errors (see above)"
+fi
+# The stateful phase must have followed every link of the document (create a job, then
+# read it; create a schedule, then read and delete it), not silently run nothing.
+links=$(grep -Eo 'API Links: +[0-9]+ covered / [0-9]+ selected' "$out/schemathesis.log" || true)
+read -r covered selected < <(sed -E 's/[^0-9]+([0-9]+)[^0-9]+([0-9]+).*/\1 \2/' <<<"$links")
+if [[ -z $links || $covered == 0 || $covered != "$selected" ]]; then
+  fail "the stateful phase did not follow every API link (${links:-no link summary})"
+fi
+echo "conformance: passed; the stateful phase followed $covered of $selected API links"
