@@ -2,7 +2,8 @@
 # Runs every test: Rust unit, HTTP and system tests (against the local AWS emulator,
 # started here and stopped on exit), the crates' dependency boundaries, the end-to-end
 # check of `make run`, the API's conformance to its OpenAPI document (schemathesis
-# against `make run`), the cdk8s chart's tests with the offline validators, and the linters.
+# against `make run`), the cdk8s chart's tests with the offline validators, the CDK
+# app's tests, and the linters.
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
@@ -69,6 +70,17 @@ step "cdk8s chart: synth, schema checks against the upstream CRDs, kubernetes-va
   CDK8S_CHECK_UPGRADE=false npx cdk8s synth >/dev/null
   PATH="$TOOLS_VENV/bin:$PATH" npm test
 )
+
+step "infra-cdk: cdk synth with cdk-nag, template assertions, cfn-lint, checkov, one arm64 Lambda build"
+(
+  cd infra-cdk
+  # After the cdk8s step: the app installs the chart package (file:../cdk8s) as a copy.
+  npm ci --no-audit --no-fund --loglevel=error
+  PATH="$TOOLS_VENV/bin:$PATH" npm test
+)
+
+step "workflows: zizmor"
+"$TOOLS_VENV/bin/zizmor" --offline .github/workflows
 
 step "container image: hadolint, build, run as Kubernetes would"
 "$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile

@@ -15,3 +15,5 @@ pub mod clock;
 pub mod emulator;
 pub mod local_runner;
 pub mod provision;
+#[cfg(test)]
+mod shared_settings_tests;

@@ -1,0 +1,106 @@
+/**
+ * The HTTP API (API Gateway v2): every route of the local router, each sent to
+ * the Lambda of its route group; IAM (SigV4) authorization by default or a JWT
+ * authorizer; stage throttling and JSON access logs.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** One route: method, path (API Gateway syntax) and the function that serves it. */
+export interface ApiRoute {
+  readonly method: apigwv2.HttpMethod;
+  readonly path: string;
+  readonly handler: lambda.IFunction;
+}
+
+/** How callers authenticate. */
+export type ApiAuthorization =
+  | { readonly type: 'iam' }
+  | { readonly type: 'jwt'; readonly issuer: string; readonly audience: string[] };
+
+/** Props of {@link JobApi}. */
+export interface JobApiProps {
+  readonly routes: ApiRoute[];
+  /** @default IAM (SigV4) */
+  readonly authorization?: ApiAuthorization;
+  /** Steady-state requests per second for the stage. @default 50 */
+  readonly throttleRateLimit?: number;
+  /** Burst for the stage. @default 100 */
+  readonly throttleBurstLimit?: number;
+  /** Access log retention. @default one month */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The API, its `$default` stage and access log group. */
+export class JobApi extends Construct {
+  public readonly httpApi: apigwv2.HttpApi;
+  public readonly stage: apigwv2.HttpStage;
+  public readonly accessLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: JobApiProps) {
+    super(scope, id);
+    const auth = props.authorization ?? { type: 'iam' };
+    const authorizer =
+      auth.type === 'iam'
+        ? new HttpIamAuthorizer()
+        : new HttpJwtAuthorizer('Jwt', auth.issuer, { jwtAudience: auth.audience });
+    this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      description: 'Job API: submit, inspect and schedule jobs',
+      createDefaultStage: false,
+      defaultAuthorizer: authorizer,
+    });
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new apigwv2.HttpStage(this, 'Stage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.throttleRateLimit ?? 50, burstLimit: props.throttleBurstLimit ?? 100 },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
+        format: apigw.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            time: '$context.requestTime',
+            ip: '$context.identity.sourceIp',
+            caller: '$context.identity.caller',
+            userArn: '$context.identity.userArn',
+            method: '$context.httpMethod',
+            path: '$context.path',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latencyMs: '$context.responseLatency',
+            integrationLatencyMs: '$context.integrationLatency',
+            integrationError: '$context.integrationErrorMessage',
+            authorizerError: '$context.authorizer.error',
+          }),
+        ),
+      },
+    });
+    const integrations = new Map<lambda.IFunction, HttpLambdaIntegration>();
+    for (const route of props.routes) {
+      let integration = integrations.get(route.handler);
+      if (!integration) {
+        integration = new HttpLambdaIntegration(`Integration${integrations.size}`, route.handler, {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+        });
+        integrations.set(route.handler, integration);
+      }
+      this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+  }
+
+  /** The stage's invoke URL. */
+  get url(): string {
+    return this.stage.url;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The app's settings from CDK context (`-c key=value` or cdk.json): parsed,
+ * checked, and turned into {@link JobsStackProps}. Every value has a default,
+ * so a plain `cdk synth` works once `make lambdas` has run.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { Node } from 'constructs';
+import { readFileSync } from 'fs';
+import { join, resolve } from 'path';
+import { ApiAuthorization } from './api/job-api';
+import { DEFAULT_LAMBDA_DIR } from './api/lambda-bundles';
+import { JobsStackProps } from './jobs-stack';
+
+/** A context value that cannot be used; the message names it. */
+export class ContextError extends Error {
+  constructor(key: string, problem: string) {
+    super(`context value ${key}: ${problem}`);
+    this.name = 'ContextError';
+  }
+}
+
+/** The stack name and its props. */
+export interface AppConfig {
+  readonly stackName: string;
+  readonly props: JobsStackProps;
+}
+
+/** Reads the context of `node` (the app's). */
+export function readAppConfig(node: Node): AppConfig {
+  const str = (key: string): string | undefined => {
+    const value = node.tryGetContext(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw new ContextError(key, `expected a string, got ${JSON.stringify(value)}`);
+    }
+    return String(value);
+  };
+  const int = (key: string, min: number, max: number): number | undefined => {
+    const value = str(key);
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ContextError(key, `expected a whole number in [${min}, ${max}], got ${value}`);
+    }
+    return n;
+  };
+  const bool = (key: string): boolean | undefined => {
+    const value = str(key);
+    if (value === undefined) return undefined;
+    if (value !== 'true' && value !== 'false') throw new ContextError(key, `expected true or false, got ${value}`);
+    return value === 'true';
+  };
+  const list = (key: string): string[] | undefined =>
+    str(key)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+
+  const stackName = str('stackName') ?? 'JobsApi';
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,99}$/.test(stackName)) {
+    throw new ContextError('stackName', 'letters, digits and hyphens, starting with a letter (it also names the cluster)');
+  }
+  const imageTag = str('imageTag') ?? workspaceVersion();
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(imageTag)) {
+    throw new ContextError('imageTag', `not a valid image tag: ${imageTag}`);
+  }
+
+  let apiAuthorization: ApiAuthorization = { type: 'iam' };
+  const auth = str('apiAuth') ?? 'iam';
+  if (auth === 'jwt') {
+    const issuer = str('jwtIssuer');
+    const audience = list('jwtAudience');
+    if (!issuer?.startsWith('https://')) throw new ContextError('jwtIssuer', 'apiAuth=jwt needs an https:// issuer URL');
+    if (!audience?.length) throw new ContextError('jwtAudience', 'apiAuth=jwt needs at least one audience');
+    apiAuthorization = { type: 'jwt', issuer, audience };
+  } else if (auth !== 'iam') {
+    throw new ContextError('apiAuth', `expected iam or jwt, got ${auth}`);
+  }
+
+  const removal = str('tableRemovalPolicy') ?? 'retain';
+  if (removal !== 'retain' && removal !== 'destroy') {
+    throw new ContextError('tableRemovalPolicy', `expected retain or destroy, got ${removal}`);
+  }
+
+  return {
+    stackName,
+    props: {
+      lambdaDir: resolve(str('lambdaDir') ?? DEFAULT_LAMBDA_DIR),
+      imageTag,
+      apiAuthorization,
+      apiThrottleRateLimit: int('apiThrottleRateLimit', 1, 10_000),
+      apiThrottleBurstLimit: int('apiThrottleBurstLimit', 1, 5_000),
+      tableDeletionProtection: bool('tableDeletionProtection'),
+      tableRemovalPolicy: removal === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      pointInTimeRecovery: bool('pointInTimeRecovery'),
+      clusterAdminRoleArn: str('clusterAdminRoleArn'),
+      clusterPublicEndpointCidrs: list('clusterPublicEndpointCidrs'),
+      natGateways: int('natGateways', 1, 2),
+      maxWorkers: int('maxWorkers', 1, 1000),
+      workerNodeCpuLimit: str('workerNodeCpuLimit'),
+      workerNodeMemoryLimit: str('workerNodeMemoryLimit'),
+      alarmTopicArn: str('alarmTopicArn'),
+    },
+  };
+}
+
+/** The Rust workspace's version (Cargo.toml at the repository root): the default image tag. */
+export function workspaceVersion(cargoToml: string = join(__dirname, '..', '..', 'Cargo.toml')): string {
+  const text = readFileSync(cargoToml, 'utf8');
+  const section = text.split(/^\[/m).find((s) => s.startsWith('workspace.package]'));
+  const version = section?.match(/^version\s*=\s*"([^"]+)"/m)?.[1];
+  if (!version) throw new Error(`${cargoToml} has no [workspace.package] version`);
+  return version;
+}

@@ -1,0 +1,40 @@
+/** The DynamoDB table of jobs and counters, shaped as job-core's store uses it. */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { QueueSettings } from '../queue-settings';
+
+/** Props of {@link JobTable}. */
+export interface JobTableProps {
+  /** Key and TTL attribute names. */
+  readonly settings: QueueSettings;
+  /** What happens to the table when it leaves the stack. @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /** DynamoDB deletion protection. @default true */
+  readonly deletionProtection?: boolean;
+  /** Point-in-time recovery (35 days of continuous backups). @default true */
+  readonly pointInTimeRecovery?: boolean;
+}
+
+/**
+ * On-demand table with one string partition key; jobs and counter shards are
+ * items of it. Day counters expire through the TTL attribute.
+ */
+export class JobTable extends Construct {
+  public readonly table: dynamodb.Table;
+
+  constructor(scope: Construct, id: string, props: JobTableProps) {
+    super(scope, id);
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: props.settings.table.partitionKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: props.settings.table.timeToLiveAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
+      deletionProtection: props.deletionProtection ?? true,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      // The AWS managed key (aws/dynamodb): encrypted at rest with a KMS key and an
+      // audit trail, usable by every role the stack grants, no key policy to keep.
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    });
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The whole system in one stack: data (table, queues), API (HTTP API and one
+ * Rust Lambda per route group), Scheduler, the worker image repository, the
+ * EKS cluster with KEDA, Karpenter and the job workers, and the dashboard with
+ * its alarms. Env-agnostic: no lookups, no account or region in the template.
+ */
+import { CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { resolveWorkerSettings } from 'jobs-cdk8s';
+import { ApiAuthorization, JobApi } from './api/job-api';
+import { RustFunction } from './api/rust-function';
+import { JobCluster } from './cluster/job-cluster';
+import { JobWorkers } from './cluster/job-workers';
+import { Karpenter } from './cluster/karpenter';
+import { Keda } from './cluster/keda';
+import { JobQueues } from './data/job-queues';
+import { JobTable } from './data/job-table';
+import { WorkerRepository } from './images/worker-repository';
+import { acknowledgeFindings } from './nag-acknowledgments';
+import { JobDashboard } from './observability/job-dashboard';
+import { JobMetrics } from './observability/job-metrics';
+import { loadQueueSettings } from './queue-settings';
+import { JobScheduler } from './scheduling/job-scheduler';
+
+/** Item actions of the jobs-api Lambda (job-core's DynamoDB store, as `POST /jobs` and `GET /jobs/{id}` use it). */
+export const JOBS_API_TABLE_ACTIONS = [
+  // GET /jobs/{id}, and the idempotency-key lookup.
+  'dynamodb:GetItem',
+  // Registration is a TransactWriteItems of a Put (the job) and two Updates (counters);
+  // withdrawing it (the queue is down) is a Delete and the same Updates.
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+];
+/** GET /jobs/stats reads counter items with BatchGetItem, never a scan. */
+export const STATS_API_TABLE_ACTIONS = ['dynamodb:BatchGetItem'];
+/** The schedules routes' Scheduler calls (job-core/src/schedules/scheduler.rs). */
+export const SCHEDULES_API_SCHEDULE_ACTIONS = ['scheduler:CreateSchedule', 'scheduler:GetSchedule', 'scheduler:DeleteSchedule'];
+
+/** Props of {@link JobsStack}. */
+export interface JobsStackProps extends StackProps {
+  /** Directory with `<binary>/bootstrap.zip` from `make lambdas`. */
+  readonly lambdaDir: string;
+  /** Tag of the data-processor image in the stack's repository. */
+  readonly imageTag: string;
+  /** API authorization. @default IAM */
+  readonly apiAuthorization?: ApiAuthorization;
+  /** @default 50 requests/s, burst 100 */
+  readonly apiThrottleRateLimit?: number;
+  readonly apiThrottleBurstLimit?: number;
+  /** Table deletion protection. @default true */
+  readonly tableDeletionProtection?: boolean;
+  /** Table removal policy. @default RETAIN */
+  readonly tableRemovalPolicy?: RemovalPolicy;
+  /** Point-in-time recovery. @default true */
+  readonly pointInTimeRecovery?: boolean;
+  /** Role ARN given cluster-admin through an access entry. @default none */
+  readonly clusterAdminRoleArn?: string;
+  /** CIDRs allowed to the public cluster endpoint. @default any */
+  readonly clusterPublicEndpointCidrs?: string[];
+  /** NAT gateways. @default 1 */
+  readonly natGateways?: number;
+  /** Most job pods at once (KEDA maxReplicaCount). @default 20 */
+  readonly maxWorkers?: number;
+  /** Karpenter job pool limits. @default '32' CPUs, '64Gi' */
+  readonly workerNodeCpuLimit?: string;
+  readonly workerNodeMemoryLimit?: string;
+  /** Alarm notifications. @default none */
+  readonly alarmTopicArn?: string;
+  /** Log retention of every log group. @default one month */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+export class JobsStack extends Stack {
+  constructor(scope: Construct, id: string, props: JobsStackProps) {
+    super(scope, id, props);
+    const settings = loadQueueSettings();
+    const worker = resolveWorkerSettings({ visibilityTimeoutSecs: settings.visibilityTimeoutSecs });
+    const clusterName = this.stackName;
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+
+    // Data
+    const table = new JobTable(this, 'Jobs', {
+      settings,
+      deletionProtection: props.tableDeletionProtection,
+      removalPolicy: props.tableRemovalPolicy,
+      pointInTimeRecovery: props.pointInTimeRecovery,
+    }).table;
+    const queues = new JobQueues(this, 'Queues', { settings });
+    const scheduler = new JobScheduler(this, 'Scheduler', {
+      groupName: this.stackName,
+      queue: queues.queue,
+      deadLetterQueue: queues.scheduleDeadLetterQueue,
+    });
+
+    // API
+    const environment: Record<string, string> = {
+      JOBS_QUEUE_URL: queues.queue.queueUrl,
+      JOBS_QUEUE_ARN: queues.queue.queueArn,
+      JOBS_TABLE_NAME: table.tableName,
+      JOBS_SCHEDULE_GROUP: scheduler.groupName,
+      JOBS_SCHEDULER_ROLE_ARN: scheduler.role.roleArn,
+      JOBS_SCHEDULE_DLQ_ARN: queues.scheduleDeadLetterQueue.queueArn,
+      JOBS_MAX_ATTEMPTS: String(worker.maxAttempts),
+      JOBS_VISIBILITY_TIMEOUT_SECS: String(worker.visibilityTimeoutSecs),
+      RUST_LOG: worker.rustLog,
+    };
+    const fn = (fnId: string, binary: string, description: string) =>
+      new RustFunction(this, fnId, { binary, bundleDir: props.lambdaDir, environment, description, logRetention });
+    const jobsApi = fn('JobsApi', 'jobs-api', 'POST /jobs, GET /jobs/{id}, GET /openapi.json');
+    const statsApi = fn('StatsApi', 'stats-api', 'GET /jobs/stats');
+    const schedulesApi = fn('SchedulesApi', 'schedules-api', 'POST /jobs/schedule, GET /jobs/schedules, GET and DELETE /jobs/schedules/{name}');
+
+    jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: JOBS_API_TABLE_ACTIONS, resources: [table.tableArn] }));
+    jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queues.queue.queueArn] }));
+    statsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: STATS_API_TABLE_ACTIONS, resources: [table.tableArn] }));
+    schedulesApi.function.addToRolePolicy(
+      new iam.PolicyStatement({ actions: SCHEDULES_API_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }),
+    );
+    schedulesApi.function.addToRolePolicy(
+      // ListSchedules supports no resource-level permissions: "*" is the only resource IAM
+      // accepts. The code lists with the group's name as filter.
+      new iam.PolicyStatement({ actions: ['scheduler:ListSchedules'], resources: ['*'] }),
+    );
+    schedulesApi.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [scheduler.role.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      }),
+    );
+
+    const { GET, POST, DELETE } = apigwv2.HttpMethod;
+    const api = new JobApi(this, 'Api', {
+      authorization: props.apiAuthorization,
+      throttleRateLimit: props.apiThrottleRateLimit,
+      throttleBurstLimit: props.apiThrottleBurstLimit,
+      logRetention,
+      routes: [
+        { method: POST, path: '/jobs', handler: jobsApi.function },
+        { method: GET, path: '/jobs/{id}', handler: jobsApi.function },
+        { method: GET, path: '/openapi.json', handler: jobsApi.function },
+        { method: GET, path: '/jobs/stats', handler: statsApi.function },
+        { method: POST, path: '/jobs/schedule', handler: schedulesApi.function },
+        { method: GET, path: '/jobs/schedules', handler: schedulesApi.function },
+        { method: GET, path: '/jobs/schedules/{name}', handler: schedulesApi.function },
+        { method: DELETE, path: '/jobs/schedules/{name}', handler: schedulesApi.function },
+      ],
+    });
+
+    // Images and cluster
+    const repository = new WorkerRepository(this, 'WorkerImages').repository;
+    const cluster = new JobCluster(this, 'Cluster', {
+      clusterName,
+      natGateways: props.natGateways,
+      adminRoleArn: props.clusterAdminRoleArn,
+      publicEndpointCidrs: props.clusterPublicEndpointCidrs,
+      logRetention,
+    });
+    const common = {
+      cluster: cluster.cluster,
+      clusterName,
+      podIdentityAgent: cluster.podIdentityAgent,
+      systemNodes: cluster.systemNodes,
+    };
+    const karpenter = new Karpenter(this, 'Karpenter', common);
+    const keda = new Keda(this, 'Keda', { ...common, queue: queues.queue });
+    const maxWorkers = props.maxWorkers ?? 20;
+    new JobWorkers(this, 'Workers', {
+      cluster: cluster.cluster,
+      clusterName,
+      queue: queues.queue,
+      table,
+      repository,
+      imageTag: props.imageTag,
+      nodeRole: karpenter.nodeRole,
+      worker,
+      scaling: { maxReplicaCount: maxWorkers },
+      nodeCpuLimit: props.workerNodeCpuLimit ?? '32',
+      nodeMemoryLimit: props.workerNodeMemoryLimit ?? '64Gi',
+      dependsOn: [karpenter.chart, keda.chart],
+    });
+
+    // Observability
+    const metrics = new JobMetrics(this, 'Metrics', {
+      jobsApiLogs: jobsApi.logGroup,
+      workerLogs: cluster.applicationLogGroup,
+      lambdaLogs: { 'jobs-api': jobsApi.logGroup, 'stats-api': statsApi.logGroup, 'schedules-api': schedulesApi.logGroup },
+    });
+    const dashboard = new JobDashboard(this, 'Monitoring', {
+      queue: queues.queue,
+      deadLetterQueue: queues.deadLetterQueue,
+      scheduleDeadLetterQueue: queues.scheduleDeadLetterQueue,
+      httpApi: api.httpApi,
+      functions: { 'jobs-api': jobsApi.function, 'stats-api': statsApi.function, 'schedules-api': schedulesApi.function },
+      metrics,
+      alarmTopicArn: props.alarmTopicArn,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the job API (SigV4, service execute-api)' });
+    new CfnOutput(this, 'QueueUrl', { value: queues.queue.queueUrl });
+    new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'ClusterName', { value: cluster.cluster.clusterName });
+    new CfnOutput(this, 'RepositoryUri', { value: repository.repositoryUri, description: 'Push the data-processor image here' });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${dashboard.dashboard.dashboardName}`,
+    });
+    new CfnOutput(this, 'KubeconfigCommand', {
+      value: `aws eks update-kubeconfig --name ${clusterName} --region ${this.region}`,
+    });
+
+    acknowledgeFindings(this);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Job counts as CloudWatch metrics, from the JSON log lines the API and the
+ * worker already write (tracing's JSON format: the event's fields under
+ * `fields`). Lambda logs are the lines as written; container logs arrive
+ * through the CloudWatch add-on's Fluent Bit, which parses a JSON line into
+ * `log_processed`.
+ */
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Namespace of the metrics. */
+export const METRIC_NAMESPACE = 'JobsApi';
+
+/** Props of {@link JobMetrics}. */
+export interface JobMetricsProps {
+  /** The jobs-api Lambda's log group ("job queued"). */
+  readonly jobsApiLogs: logs.ILogGroup;
+  /** The container log group of the cluster (worker lines). */
+  readonly workerLogs: logs.ILogGroup;
+  /** The Lambda log groups, for cold starts. */
+  readonly lambdaLogs: Record<string, logs.ILogGroup>;
+}
+
+export class JobMetrics extends Construct {
+  public readonly submitted: cloudwatch.MathExpression;
+  public readonly succeeded: cloudwatch.Metric;
+  public readonly failed: cloudwatch.Metric;
+  public readonly retries: cloudwatch.Metric;
+  public readonly coldStarts: Record<string, cloudwatch.Metric>;
+
+  constructor(scope: Construct, id: string, props: JobMetricsProps) {
+    super(scope, id);
+    const filter = (filterId: string, logGroup: logs.ILogGroup, pattern: logs.IFilterPattern, metricName: string) => {
+      new logs.MetricFilter(this, filterId, {
+        logGroup,
+        filterPattern: pattern,
+        metricNamespace: METRIC_NAMESPACE,
+        metricName,
+        metricValue: '1',
+        unit: cloudwatch.Unit.COUNT,
+      });
+      return new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName, statistic: 'Sum' });
+    };
+    const worker = (field: string) => `$.log_processed.fields.${field}`;
+
+    const apiSubmitted = filter('ApiSubmitted', props.jobsApiLogs, logs.FilterPattern.literal('{ $.fields.message = "job queued" }'), 'JobsSubmittedApi');
+    const scheduledSubmitted = filter(
+      'ScheduledSubmitted',
+      props.workerLogs,
+      logs.FilterPattern.literal(`{ ${worker('message')} = "scheduled job registered" }`),
+      'JobsSubmittedScheduled',
+    );
+    this.submitted = new cloudwatch.MathExpression({
+      expression: 'FILL(api, 0) + FILL(scheduled, 0)',
+      usingMetrics: { api: apiSubmitted, scheduled: scheduledSubmitted },
+      label: 'submitted',
+    });
+    this.succeeded = filter(
+      'Succeeded',
+      props.workerLogs,
+      logs.FilterPattern.literal(`{ ${worker('message')} = "job finished" && ${worker('status')} = "SUCCEEDED" }`),
+      'JobsSucceeded',
+    );
+    this.failed = filter(
+      'Failed',
+      props.workerLogs,
+      logs.FilterPattern.literal(
+        `{ (${worker('message')} = "job finished" && ${worker('status')} = "FAILED") || ${worker('message')} = "job failed: its last attempt was lost" }`,
+      ),
+      'JobsFailed',
+    );
+    // A retry is an attempt started after a failed one: attempt number 2 or more.
+    this.retries = filter(
+      'Retries',
+      props.workerLogs,
+      logs.FilterPattern.literal(`{ ${worker('message')} = "attempt started" && ${worker('attempt')} > 1 }`),
+      'JobRetries',
+    );
+    // Lambda's REPORT line carries "Init Duration" only after a cold start.
+    this.coldStarts = {};
+    for (const [name, logGroup] of Object.entries(props.lambdaLogs)) {
+      this.coldStarts[name] = filter(
+        `ColdStarts${name}`,
+        logGroup,
+        logs.FilterPattern.allTerms('REPORT', 'Init Duration'),
+        `ColdStarts-${name}`,
+      );
+    }
+  }
+}

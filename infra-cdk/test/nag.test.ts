@@ -1,0 +1,48 @@
+/**
+ * cdk-nag: the whole app passed AwsSolutionsChecks in the shared synth (a
+ * finding fails it). Here: the checks really run (an unacknowledged finding
+ * fails a synth), and every acknowledgment is on a construct that exists and
+ * says why.
+ */
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { acknowledgeFindings, NAG_ACKNOWLEDGMENTS } from '../lib/nag-acknowledgments';
+import { CDK_OUT, SYNTH_DIR } from './support/paths';
+
+test('an unacknowledged finding fails synth', () => {
+  const app = new App({ outdir: join(SYNTH_DIR, 'nag-probe') });
+  const stack = new Stack(app, 'Probe');
+  new sqs.Queue(stack, 'PlainQueue', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  expect(() => app.synth()).toThrow();
+});
+
+test('every acknowledgment is recorded on its construct in the app synth', () => {
+  const metadata: Record<string, { type: string; data: Record<string, string> }[]> = JSON.parse(
+    readFileSync(join(CDK_OUT, 'JobsApi.metadata.json'), 'utf8'),
+  );
+  const recorded = Object.entries(metadata).flatMap(([path, entries]) =>
+    entries
+      .filter((e) => e.type === 'aws:cdk:acknowledged-rules')
+      .flatMap((e) => Object.entries(e.data).map(([id, reason]) => `${path} ${id.replace(/^(Annotation|CloudFormation-Validate)::/, '')} ${reason}`)),
+  );
+  for (const ack of NAG_ACKNOWLEDGMENTS) {
+    expect(recorded).toContain(`/JobsApi/${ack.path} ${ack.id.replace(/^(Annotation|CloudFormation-Validate)::/, '')} ${ack.reason}`);
+  }
+});
+
+test('every acknowledgment has a reason a reviewer can check', () => {
+  for (const ack of NAG_ACKNOWLEDGMENTS) {
+    expect({ id: ack.id, long: ack.reason.length >= 40 }).toEqual({ id: ack.id, long: true });
+  }
+});
+
+test('an acknowledgment for a construct that is gone fails loudly', () => {
+  const stack = new Stack(new App(), 'Empty');
+  expect(() => acknowledgeFindings(stack, [{ path: 'Nope/Resource', id: 'AwsSolutions-SQS3', reason: 'x'.repeat(50) }])).toThrow(
+    /Nope\/Resource, which is not in the stack/,
+  );
+});
