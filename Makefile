@@ -6,6 +6,7 @@ help:
 	@echo "make run      run the API, workers and a local AWS emulator (Ctrl-C stops all)"
 	@echo "make test     run every test (starts and stops what the tests need)"
 	@echo "make lambdas  build the Lambda zips (arm64) into target/lambda/"
+	@echo "make image    build the worker container image (data-processor:dev); prints name and size"
 	@echo "make clean    remove build output, virtual environments and logs"
 
 run:
@@ -16,6 +17,9 @@ test:
 
 lambdas:
 	cargo lambda build --release --arm64 --output-format zip --bin jobs-api --bin stats-api --bin schedules-api
+
+image:
+	bash scripts/image.sh
 
 clean:
 	cargo clean

@@ -50,7 +50,8 @@ step "cdk8s chart: synth, schema checks against the upstream CRDs, kubernetes-va
 )
 
 step "container image: hadolint, build, run as Kubernetes would"
-"$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile
+"$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile data-processor/prebuilt.Dockerfile
+python3 scripts/image-layout-test.py
 if ensure_docker "$LOGS/dockerd.log"; then
   [[ -n $DOCKERD_PID ]] && pids+=("$DOCKERD_PID")
   bash scripts/container-test.sh
