@@ -50,7 +50,7 @@ step "cdk8s chart: synth, schema checks against the upstream CRDs, kubernetes-va
 )
 
 step "container image: hadolint, build, run as Kubernetes would"
-"$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile data-processor/prebuilt.Dockerfile
+"$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile data-processor/prebuilt.Dockerfile localstack/provision.Dockerfile
 python3 scripts/image-layout-test.py
 if ensure_docker "$LOGS/dockerd.log"; then
   [[ -n $DOCKERD_PID ]] && pids+=("$DOCKERD_PID")
@@ -61,6 +61,17 @@ elif [[ ${CI:-} == true ]]; then
 else
   skipped+=("container image test (no Docker engine)")
   echo "SKIPPED: the container image test did not run"
+fi
+
+step "LocalStack compose file"
+if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; then
+  bash scripts/compose-test.sh
+elif [[ ${CI:-} == true ]]; then
+  echo "error: validating localstack/compose.yaml needs Docker Compose (docker-compose)" >&2
+  exit 1
+else
+  skipped+=("compose file validation (no Docker Compose)")
+  echo "SKIPPED: localstack/compose.yaml was not validated (no Docker Compose)"
 fi
 
 step "shell scripts (ShellCheck)"
