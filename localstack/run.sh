@@ -8,7 +8,8 @@
 #   JOBS_API_ADDR        where the API listens (default 127.0.0.1:3000)
 #   EMULATOR_PORT        where the emulator listens (default 4566, LocalStack's port)
 #   AWS_ENDPOINT_URL     use an emulator that already runs (e.g. LocalStack) instead
-#   WORKER_CONCURRENCY   jobs the local worker runs at once (default 4)
+#   WORKER_CONCURRENCY   jobs the local worker runs at once (default 4); 0 starts no local
+#                        worker, for workers elsewhere (the kind cluster of `make kind-up`)
 #   JOBS_*               any worker/API setting (see job-core/src/config.rs)
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -75,7 +76,11 @@ while IFS='=' read -r name value; do
   export "$name=$value"
 done <<<"$provisioned"
 
-start_component "$LOGS/worker.log" "$BIN/data-processor" --concurrency "$WORKER_CONCURRENCY"
+if [[ $WORKER_CONCURRENCY == 0 ]]; then
+  echo "==> no local worker (WORKER_CONCURRENCY=0): jobs wait for workers elsewhere, e.g. make kind-up's cluster"
+else
+  start_component "$LOGS/worker.log" "$BIN/data-processor" --concurrency "$WORKER_CONCURRENCY"
+fi
 # Emulators store schedules but never fire them: this local stand-in does.
 start_component "$LOGS/schedule-runner.log" "$BIN/schedule-runner"
 start_component "$LOGS/api.log" "$BIN/local-api"

@@ -63,7 +63,7 @@ else
   echo "SKIPPED: the container image test did not run"
 fi
 
-step "LocalStack compose file"
+step "LocalStack compose file; the kind + KEDA script with stub tools"
 if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; then
   bash scripts/compose-test.sh
 elif [[ ${CI:-} == true ]]; then
@@ -73,6 +73,7 @@ else
   skipped+=("compose file validation (no Docker Compose)")
   echo "SKIPPED: localstack/compose.yaml was not validated (no Docker Compose)"
 fi
+bash scripts/kind-test.sh
 
 step "shell scripts (ShellCheck)"
 "$TOOLS_VENV/bin/shellcheck" localstack/*.sh scripts/*.sh .ci/run cdk8s/scripts/*.sh
