@@ -42,12 +42,13 @@ trap 'stop_requested=1; exit 0' INT TERM HUP
 # start_component LOG CMD...: starts CMD in the background in its own process group, so
 # that Ctrl-C, which the terminal sends to the whole foreground group, reaches only this
 # script; the cleanup above then stops the components in order. Without this a component
-# that exits on SIGINT by itself would look like one that stopped unexpectedly.
+# that exits on SIGINT by itself would look like one that stopped unexpectedly. Its input
+# and output stay off the terminal (a background group touching it could be stopped).
 start_component() {
   local log=$1
   shift
   set -m
-  "$@" </dev/null 2>>"$log" &
+  "$@" </dev/null >>"$log" 2>&1 &
   pids+=("$!")
   set +m
 }
