@@ -1,12 +1,15 @@
 # The front door. `make run` runs the whole system on this machine; `make test` runs every test.
 
-.PHONY: run test lambdas image cdk8s-synth cdk-synth clean help
+.PHONY: run test lambdas cdk-synth image kind-up kind-down cdk8s-synth clean help
 
 help:
 	@echo "make run      run the API, workers and a local AWS emulator (Ctrl-C stops all)"
 	@echo "make test     run every test (starts and stops what the tests need)"
 	@echo "make lambdas  build the Lambda zips (arm64) into target/lambda/"
 	@echo "make cdk-synth  synthesize the CDK app (needs make lambdas) into infra-cdk/cdk.out/"
+	@echo "make image    build the worker container image (data-processor:dev); prints name and size"
+	@echo "make kind-up  kind cluster with KEDA, LocalStack, the image and the chart (Docker and internet)"
+	@echo "make kind-down  delete that cluster and stop LocalStack"
 	@echo "make clean    remove build output, virtual environments and logs"
 
 run:
@@ -20,6 +23,15 @@ lambdas:
 
 cdk-synth:
 	cd infra-cdk && npm ci --no-audit --no-fund && npx cdk synth --quiet
+
+image:
+	bash scripts/image.sh
+
+kind-up:
+	bash localstack/kind.sh up
+
+kind-down:
+	bash localstack/kind.sh down
 
 clean:
 	cargo clean

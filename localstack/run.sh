@@ -8,7 +8,8 @@
 #   JOBS_API_ADDR        where the API listens (default 127.0.0.1:3000)
 #   EMULATOR_PORT        where the emulator listens (default 4566, LocalStack's port)
 #   AWS_ENDPOINT_URL     use an emulator that already runs (e.g. LocalStack) instead
-#   WORKER_CONCURRENCY   jobs the local worker runs at once (default 4)
+#   WORKER_CONCURRENCY   jobs the local worker runs at once (default 4); 0 starts no local
+#                        worker, for workers elsewhere (the kind cluster of `make kind-up`)
 #   JOBS_*               any worker/API setting (see job-core/src/config.rs)
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -22,16 +23,35 @@ LOGS="$ROOT/.local/logs"
 mkdir -p "$LOGS"
 
 pids=()
+stop_requested=""
 # shellcheck disable=SC2329  # invoked by the EXIT trap
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   if ((${#pids[@]})); then
     echo "==> stopping"
     stop_pids "${pids[@]}"
   fi
+  if [[ -n $stop_requested ]]; then
+    echo "stopped"
+  fi
 }
 trap cleanup EXIT
-trap 'exit 0' INT TERM  # Ctrl-C is the normal way to stop
+# Ctrl-C (or SIGTERM, or the terminal closing) is the normal way to stop: exit 0.
+trap 'stop_requested=1; exit 0' INT TERM HUP
+
+# start_component LOG CMD...: starts CMD in the background in its own process group, so
+# that Ctrl-C, which the terminal sends to the whole foreground group, reaches only this
+# script; the cleanup above then stops the components in order. Without this a component
+# that exits on SIGINT by itself would look like one that stopped unexpectedly. Its input
+# and output stay off the terminal (a background group touching it could be stopped).
+start_component() {
+  local log=$1
+  shift
+  set -m
+  "$@" </dev/null >>"$log" 2>&1 &
+  pids+=("$!")
+  set +m
+}
 
 if port_in_use "${JOBS_API_ADDR##*:}"; then
   echo "error: ${JOBS_API_ADDR} is in use; stop what runs there or set JOBS_API_ADDR" >&2
@@ -57,13 +77,14 @@ while IFS='=' read -r name value; do
   export "$name=$value"
 done <<<"$provisioned"
 
-"$BIN/data-processor" --concurrency "$WORKER_CONCURRENCY" 2>>"$LOGS/worker.log" &
-pids+=("$!")
+if [[ $WORKER_CONCURRENCY == 0 ]]; then
+  echo "==> no local worker (WORKER_CONCURRENCY=0): jobs wait for workers elsewhere, e.g. make kind-up's cluster"
+else
+  start_component "$LOGS/worker.log" "$BIN/data-processor" --concurrency "$WORKER_CONCURRENCY"
+fi
 # Emulators store schedules but never fire them: this local stand-in does.
-"$BIN/schedule-runner" 2>>"$LOGS/schedule-runner.log" &
-pids+=("$!")
-"$BIN/local-api" 2>>"$LOGS/api.log" &
-pids+=("$!")
+start_component "$LOGS/schedule-runner.log" "$BIN/schedule-runner"
+start_component "$LOGS/api.log" "$BIN/local-api"
 if ! wait_for_http "http://$JOBS_API_ADDR/openapi.json" 30; then
   echo "error: the API did not start; see $LOGS/api.log" >&2
   exit 1
@@ -84,7 +105,7 @@ cat <<MSG
   Ctrl-C stops everything.
 MSG
 
-# Stop when any part stops.
+# Stop when any part stops by itself (Ctrl-C only reaches this script, see start_component).
 set +e
 wait -n "${pids[@]}"
 status=$?

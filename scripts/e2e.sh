@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end check of the front door: starts `localstack/run.sh` (what `make run` runs) on
-# free ports, runs the README's curl flow against it, then stops it with Ctrl-C (SIGINT)
-# and checks that nothing it started is left running.
+# End-to-end check of the front door: starts `make run` on free ports, runs the README's
+# curl flow against it, then stops it the way a terminal's Ctrl-C does (SIGINT to the whole
+# process group) and checks that it stopped cleanly and that nothing it started is left.
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
@@ -17,12 +17,26 @@ fail() {
   exit 1
 }
 
-# A fresh emulator of run.sh's own, not the test suite's. Job control on, so the
-# background run.sh does not ignore SIGINT the way non-interactive background jobs do.
-set -m
-env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$(free_port)" bash localstack/run.sh >"$log" 2>&1 &
+# A fresh emulator of run.sh's own, not the test suite's. `make run` gets a session and
+# process group of its own, like a terminal's foreground job (its id is make's pid), with
+# SIGINT handled by default (a background job of a script would start with it ignored).
+env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$(free_port)" \
+  setsid env --default-signal=INT make --no-print-directory run >"$log" 2>&1 </dev/null &
 run_pid=$!
-trap 'kill -INT "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
+# Whatever is still in the session (make, run.sh and everything run.sh started).
+left_running() {
+  ps -o pid=,args= -s "$run_pid" || true
+}
+# shellcheck disable=SC2329  # invoked by the EXIT trap
+stop_run() {
+  kill -INT -- "-$run_pid" 2>/dev/null || true
+  wait "$run_pid" 2>/dev/null || true
+  local pid
+  for pid in $(ps -o pid= -s "$run_pid"); do
+    kill "$pid" 2>/dev/null || true
+  done
+}
+trap stop_run EXIT
 
 wait_for_http "http://$api/openapi.json" 120 || fail "the API did not come up"
 
@@ -42,11 +56,24 @@ stats=$(curl -sS "http://$api/jobs/stats")
   fail "unexpected stats: $stats"
 echo "e2e: job $job_id SUCCEEDED; submit→SUCCEEDED ${elapsed_ms} ms (polled every 50 ms); stats $(jq -c '{submitted,succeeded,failed,retries,inFlight}' <<<"$stats")"
 
-kill -INT "$run_pid"
-wait "$run_pid" || true
+# Ctrl-C: the terminal sends SIGINT to the foreground process group.
+kill -INT -- "-$run_pid"
+set +e
+wait "$run_pid"
+status=$?
+set -e
+# run.sh ends with 0; make then re-raises the SIGINT on itself, as GNU make does after any
+# interrupted recipe, so the shell sees 130. A failing recipe would make it exit 2 instead.
+((status == 130)) || fail "make run exited $status after Ctrl-C, expected 130 (interrupted, recipe exit 0)"
+grep -qx "stopped" "$log" || fail "run.sh did not say it stopped"
+! grep -qE '^error|\*\*\* .*Error' "$log" || fail "Ctrl-C was reported as an error"
+deadline=$((SECONDS + 10))
+while [[ -n $(left_running) ]] && ((SECONDS < deadline)); do
+  sleep 0.2
+done
+[[ -z $(left_running) ]] || fail "still running after Ctrl-C: $(left_running)"
 trap - EXIT
 if port_in_use "${api##*:}"; then
   fail "the API still listens after Ctrl-C"
 fi
-grep -q "stopping" "$log" || fail "run.sh did not stop its components"
-echo "e2e: Ctrl-C stopped everything"
+echo "e2e: Ctrl-C stopped everything: run.sh said 'stopped', make ended by the SIGINT (130), nothing left"

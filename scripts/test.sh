@@ -83,7 +83,8 @@ step "workflows: zizmor"
 "$TOOLS_VENV/bin/zizmor" --offline .github/workflows
 
 step "container image: hadolint, build, run as Kubernetes would"
-"$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile
+"$TOOLS_VENV/bin/hadolint" data-processor/Dockerfile data-processor/prebuilt.Dockerfile localstack/provision.Dockerfile
+python3 scripts/image-layout-test.py
 if ensure_docker "$LOGS/dockerd.log"; then
   [[ -n $DOCKERD_PID ]] && pids+=("$DOCKERD_PID")
   bash scripts/container-test.sh
@@ -94,6 +95,18 @@ else
   skipped+=("container image test (no Docker engine)")
   echo "SKIPPED: the container image test did not run"
 fi
+
+step "LocalStack compose file; the kind + KEDA script with stub tools"
+if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; then
+  bash scripts/compose-test.sh
+elif [[ ${CI:-} == true ]]; then
+  echo "error: validating localstack/compose.yaml needs Docker Compose (docker-compose)" >&2
+  exit 1
+else
+  skipped+=("compose file validation (no Docker Compose)")
+  echo "SKIPPED: localstack/compose.yaml was not validated (no Docker Compose)"
+fi
+bash scripts/kind-test.sh
 
 step "shell scripts (ShellCheck)"
 "$TOOLS_VENV/bin/shellcheck" localstack/*.sh scripts/*.sh .ci/run cdk8s/scripts/*.sh

@@ -11,6 +11,8 @@ export * from './node-class';
 export * from './node-pool';
 export * from './quantity';
 export * from './scaled-job';
+export * from './local-chart';
 export * from './service-account';
+export * from './static-credentials';
 export * from './trigger-authentication';
 export * from './worker-settings';

@@ -15,12 +15,14 @@ import { JobNodeClass } from './node-class';
 import { JobNodePool, NodePoolCapacity } from './node-pool';
 import { parseQuantity } from './quantity';
 import {
+  ImagePullPolicy,
   JobOptions,
   ScalingOptions,
   WorkerResources,
   WorkerScaledJob,
 } from './scaled-job';
 import { WorkerServiceAccount } from './service-account';
+import { StaticCredentialsOptions, StaticCredentialsSecret } from './static-credentials';
 import { QueueTriggerAuthentication } from './trigger-authentication';
 import { requireNonEmpty, resolveWorkerSettings, WorkerSettings } from './worker-settings';
 
@@ -80,6 +82,11 @@ export interface JobWorkerChartProps {
   readonly region: string;
   /** Worker image: repository plus tag or digest. */
   readonly image: ContainerImage;
+  /**
+   * Pull policy of the worker image; `Never` for an image loaded into the
+   * nodes by hand (`kind load`). @default 'IfNotPresent'
+   */
+  readonly imagePullPolicy?: ImagePullPolicy;
 
   /** Worker tunables (retries, timeouts, shutdown grace, log level). @default the worker's defaults */
   readonly worker?: WorkerSettings;
@@ -93,8 +100,24 @@ export interface JobWorkerChartProps {
   readonly job?: JobOptions;
   /** Identity of the worker and of KEDA. @default EKS Pod Identity, SA 'data-processor' */
   readonly identity?: WorkerIdentityOptions;
-  /** The dedicated Karpenter node pool. */
-  readonly nodes: JobNodesOptions;
+  /**
+   * The dedicated Karpenter node pool, or `false` for a cluster without
+   * Karpenter (kind): no NodePool or EC2NodeClass, and the job pods run on
+   * any Linux node.
+   */
+  readonly nodes: JobNodesOptions | false;
+  /**
+   * AWS endpoint for a cluster outside AWS (LocalStack): the worker's
+   * `AWS_ENDPOINT_URL` and the SQS trigger's `awsEndpoint`.
+   * @default AWS itself
+   */
+  readonly awsEndpointUrl?: string;
+  /**
+   * Static credentials (an emulator's test keys) in a Secret, used by the
+   * worker and by KEDA instead of pod identity. Never for a real account.
+   * @default none: EKS Pod Identity
+   */
+  readonly staticCredentials?: StaticCredentialsOptions;
   /** The job pods' NetworkPolicy. @default created, egress to DNS, 443 and the pod identity agent */
   readonly networkPolicy?: NetworkPolicyOptions;
 }
@@ -115,16 +138,18 @@ export class JobWorkerChart extends Chart {
   public readonly workerNamespace?: WorkerNamespace;
   /** The worker's ServiceAccount. */
   public readonly serviceAccount: WorkerServiceAccount;
+  /** The static credentials' Secret, when `staticCredentials` is set. */
+  public readonly credentialsSecret?: StaticCredentialsSecret;
   /** KEDA's authentication for the SQS trigger. */
   public readonly triggerAuthentication: QueueTriggerAuthentication;
   /** The ScaledJob. */
   public readonly scaledJob: WorkerScaledJob;
   /** The job pods' NetworkPolicy, unless disabled. */
   public readonly networkPolicy?: WorkerNetworkPolicy;
-  /** The EC2NodeClass. */
-  public readonly nodeClass: JobNodeClass;
-  /** The NodePool. */
-  public readonly nodePool: JobNodePool;
+  /** The EC2NodeClass, unless `nodes` is false. */
+  public readonly nodeClass?: JobNodeClass;
+  /** The NodePool, unless `nodes` is false. */
+  public readonly nodePool?: JobNodePool;
 
   constructor(scope: Construct, id: string, props: JobWorkerChartProps) {
     // Chart-level `namespace` is not used: it would also stamp a namespace on
@@ -138,7 +163,8 @@ export class JobWorkerChart extends Chart {
     const labels = (component: Component) => standardLabels({ name: appName, partOf, component });
     const worker = resolveWorkerSettings(props.worker);
     const identity = props.identity ?? {};
-    const poolName = props.nodes.poolName ?? appName;
+    const nodes = props.nodes === false ? undefined : props.nodes;
+    const poolName = nodes?.poolName ?? appName;
 
     if (props.createNamespace ?? true) {
       this.workerNamespace = new WorkerNamespace(this, 'Namespace', {
@@ -154,11 +180,21 @@ export class JobWorkerChart extends Chart {
       irsaRoleArn: identity.irsaRoleArn,
     });
 
+    if (props.staticCredentials) {
+      this.credentialsSecret = new StaticCredentialsSecret(this, 'CredentialsSecret', {
+        ...props.staticCredentials,
+        secretName: props.staticCredentials.secretName ?? `${appName}-aws-credentials`,
+        namespace: this.namespaceName,
+        labels: labels('worker'),
+      });
+    }
+
     this.triggerAuthentication = new QueueTriggerAuthentication(this, 'TriggerAuthentication', {
       name: `${appName}-sqs`,
       namespace: this.namespaceName,
       labels: labels('autoscaler'),
       roleArn: identity.kedaRoleArn,
+      credentialsSecretName: this.credentialsSecret?.name,
     });
 
     const podLabels = standardLabels({ name: appName, partOf, component: 'worker', managed: false });
@@ -178,8 +214,10 @@ export class JobWorkerChart extends Chart {
       job: props.job,
       serviceAccountName: this.serviceAccount.name,
       triggerAuthenticationName: this.triggerAuthentication.name,
-      nodePoolName: poolName,
-      taintValue: appName,
+      dedicatedNodes: nodes ? { nodePoolName: poolName, taintValue: appName } : undefined,
+      awsEndpointUrl: props.awsEndpointUrl,
+      credentialsSecretName: this.credentialsSecret?.name,
+      imagePullPolicy: props.imagePullPolicy,
     });
 
     if (props.networkPolicy?.enabled ?? true) {
@@ -192,36 +230,47 @@ export class JobWorkerChart extends Chart {
       });
     }
 
-    this.nodeClass = new JobNodeClass(this, 'NodeClass', {
-      name: poolName,
-      labels: labels('node-capacity'),
-      clusterName: props.nodes.clusterName,
-      nodeRoleName: props.nodes.nodeRoleName,
-      amiAlias: props.nodes.amiAlias,
-      dataVolumeSize: props.nodes.dataVolumeSize,
-      kmsKeyId: props.nodes.kmsKeyId,
-      tags: props.nodes.tags,
-    });
+    if (nodes) {
+      [this.nodeClass, this.nodePool] = this.createNodeCapacity(nodes, poolName, labels('node-capacity'), appName);
+      this.checkPoolFitsReplicas(props.scaling.maxReplicaCount, nodes);
+    }
+  }
 
-    this.nodePool = new JobNodePool(this, 'NodePool', {
+  /** The Karpenter EC2NodeClass and NodePool for the job pods. */
+  private createNodeCapacity(
+    nodes: JobNodesOptions,
+    poolName: string,
+    labels: Record<string, string>,
+    appName: string,
+  ): [JobNodeClass, JobNodePool] {
+    const nodeClass = new JobNodeClass(this, 'NodeClass', {
       name: poolName,
-      labels: labels('node-capacity'),
-      nodeClassName: this.nodeClass.name,
+      labels,
+      clusterName: nodes.clusterName,
+      nodeRoleName: nodes.nodeRoleName,
+      amiAlias: nodes.amiAlias,
+      dataVolumeSize: nodes.dataVolumeSize,
+      kmsKeyId: nodes.kmsKeyId,
+      tags: nodes.tags,
+    });
+    const nodePool = new JobNodePool(this, 'NodePool', {
+      name: poolName,
+      labels,
+      nodeClassName: nodeClass.name,
       taintValue: appName,
       // A node being drained waits for a running job's whole deadline plus its
       // shutdown grace before pods are deleted.
       drainGraceSecs: this.scaledJob.activeDeadlineSecs + this.scaledJob.terminationGraceSecs,
-      cpuLimit: props.nodes.cpuLimit,
-      memoryLimit: props.nodes.memoryLimit,
-      architectures: props.nodes.architectures,
-      instanceCategories: props.nodes.instanceCategories,
-      minInstanceGeneration: props.nodes.minInstanceGeneration,
-      maxInstanceCpu: props.nodes.maxInstanceCpu,
-      consolidateAfter: props.nodes.consolidateAfter,
-      expireAfter: props.nodes.expireAfter,
+      cpuLimit: nodes.cpuLimit,
+      memoryLimit: nodes.memoryLimit,
+      architectures: nodes.architectures,
+      instanceCategories: nodes.instanceCategories,
+      minInstanceGeneration: nodes.minInstanceGeneration,
+      maxInstanceCpu: nodes.maxInstanceCpu,
+      consolidateAfter: nodes.consolidateAfter,
+      expireAfter: nodes.expireAfter,
     });
-
-    this.checkPoolFitsReplicas(props);
+    return [nodeClass, nodePool];
   }
 
   /**
@@ -229,12 +278,11 @@ export class JobWorkerChart extends Chart {
    * pods' requests: KEDA would create Jobs whose pods stay Pending forever.
    * Skipped for values that are not literal quantities (deploy-time tokens).
    */
-  private checkPoolFitsReplicas(props: JobWorkerChartProps): void {
-    const replicas = props.scaling.maxReplicaCount;
+  private checkPoolFitsReplicas(replicas: number, nodes: JobNodesOptions): void {
     const res = this.scaledJob.resources;
     const pairs: [string, string, string][] = [
-      ['cpu', res.cpuRequest, props.nodes.cpuLimit],
-      ['memory', res.memoryRequest, props.nodes.memoryLimit],
+      ['cpu', res.cpuRequest, nodes.cpuLimit],
+      ['memory', res.memoryRequest, nodes.memoryLimit],
     ];
     for (const [what, request, limit] of pairs) {
       const perPod = parseQuantity(request);

@@ -7,6 +7,7 @@
 import { Construct } from 'constructs';
 import {
   ScaledJob,
+  ScaledJobSpecJobTargetRefTemplateSpecContainersEnv as ContainerEnv,
   ScaledJobSpecJobTargetRefTemplateSpecContainersResourcesLimits as ResourceLimit,
   ScaledJobSpecJobTargetRefTemplateSpecContainersResourcesRequests as ResourceRequest,
   ScaledJobSpecJobTargetRefTemplateSpecVolumesEmptyDirSizeLimit as EmptyDirSizeLimit,
@@ -16,6 +17,7 @@ import {
 } from '../imports/keda.sh';
 import { ContainerImage, imageReference } from './image';
 import { DEDICATED_TAINT_KEY, DO_NOT_DISRUPT_ANNOTATION, KARPENTER_NODEPOOL_LABEL } from './labels';
+import { ACCESS_KEY_ID_KEY, SECRET_ACCESS_KEY_KEY } from './static-credentials';
 import {
   jobActiveDeadlineSecs,
   podTerminationGraceSecs,
@@ -112,11 +114,28 @@ export interface WorkerScaledJobProps {
   readonly serviceAccountName: string;
   /** TriggerAuthentication the SQS trigger uses. */
   readonly triggerAuthenticationName: string;
-  /** NodePool the job pods must run on (node selector). */
-  readonly nodePoolName: string;
-  /** Value of the dedicated-node taint the job pods tolerate. */
-  readonly taintValue: string;
+  /**
+   * NodePool the job pods must run on (node selector), with the value of the
+   * dedicated-node taint they tolerate. Unset: the pods run on any Linux node
+   * (a cluster without Karpenter, such as kind).
+   */
+  readonly dedicatedNodes?: { readonly nodePoolName: string; readonly taintValue: string };
+  /**
+   * AWS endpoint for every call, outside AWS (LocalStack): the worker's
+   * `AWS_ENDPOINT_URL` and the trigger's `awsEndpoint`. @default AWS itself
+   */
+  readonly awsEndpointUrl?: string;
+  /**
+   * Secret with static keys for the worker (environment from the Secret).
+   * @default none: pod identity
+   */
+  readonly credentialsSecretName?: string;
+  /** Pull policy of the worker image. @default 'IfNotPresent' */
+  readonly imagePullPolicy?: ImagePullPolicy;
 }
+
+/** When the kubelet pulls the worker image. */
+export type ImagePullPolicy = 'IfNotPresent' | 'Always' | 'Never';
 
 /** The ScaledJob, with its derived timings exposed for checks and docs. */
 export class WorkerScaledJob extends Construct {
@@ -158,10 +177,27 @@ export class WorkerScaledJob extends Construct {
 
     this.activeDeadlineSecs = jobActiveDeadlineSecs(props.worker, job.startupAllowanceSecs);
     this.terminationGraceSecs = podTerminationGraceSecs(props.worker);
-    const env = workerEnvironment(
+    const env: ContainerEnv[] = workerEnvironment(
       { queueUrl: props.queueUrl, tableName: props.tableName, region: props.region, extraEnv: props.extraEnv },
       props.worker,
     );
+    const reserved = (name: string, why: string) => {
+      if (env.some((e) => e.name === name)) {
+        throw new Error(`extraEnv may not set ${name}; ${why}`);
+      }
+    };
+    if (props.awsEndpointUrl !== undefined) {
+      requireNonEmpty('awsEndpointUrl', props.awsEndpointUrl);
+      reserved('AWS_ENDPOINT_URL', 'awsEndpointUrl sets it');
+      env.push({ name: 'AWS_ENDPOINT_URL', value: props.awsEndpointUrl });
+    }
+    if (props.credentialsSecretName !== undefined) {
+      for (const key of [ACCESS_KEY_ID_KEY, SECRET_ACCESS_KEY_KEY]) {
+        reserved(key, 'staticCredentials sets it');
+        env.push({ name: key, valueFrom: { secretKeyRef: { name: props.credentialsSecretName, key } } });
+      }
+    }
+    const dedicated = props.dedicatedNodes;
 
     this.apiObject = new ScaledJob(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
@@ -208,6 +244,7 @@ export class WorkerScaledJob extends Construct {
               queueURL: props.queueUrl,
               awsRegion: props.region,
               // One message per Job.
+              ...(props.awsEndpointUrl !== undefined ? { awsEndpoint: props.awsEndpointUrl } : {}),
               queueLength: '1',
               activationQueueLength: '0',
               // In-flight messages belong to running Jobs (see scalingStrategy).
@@ -254,12 +291,12 @@ export class WorkerScaledJob extends Construct {
               // the "finish the attempt or release the message" step short.
               terminationGracePeriodSeconds: this.terminationGraceSecs,
               nodeSelector: {
-                [KARPENTER_NODEPOOL_LABEL]: props.nodePoolName,
+                ...(dedicated ? { [KARPENTER_NODEPOOL_LABEL]: dedicated.nodePoolName } : {}),
                 'kubernetes.io/os': 'linux',
               },
-              tolerations: [
-                { key: DEDICATED_TAINT_KEY, operator: 'Equal', value: props.taintValue, effect: 'NoSchedule' },
-              ],
+              tolerations: dedicated
+                ? [{ key: DEDICATED_TAINT_KEY, operator: 'Equal', value: dedicated.taintValue, effect: 'NoSchedule' }]
+                : undefined,
               securityContext: {
                 runAsNonRoot: true,
                 runAsUser: WORKER_UID,
@@ -273,7 +310,7 @@ export class WorkerScaledJob extends Construct {
                   image: imageReference(props.image),
                   // Tags are immutable (or a digest is used), so a cached image
                   // is the right image; skips a registry round trip per job.
-                  imagePullPolicy: 'IfNotPresent',
+                  imagePullPolicy: props.imagePullPolicy ?? 'IfNotPresent',
                   args: ['--once'],
                   env,
                   resources: {

@@ -3,13 +3,16 @@
  * attributes with AWS credentials from pod identity provider `aws` (the
  * KEDA operator's own EKS Pod Identity or IRSA role, optionally assuming
  * another role). The deprecated `aws-eks` provider and the trigger-metadata
- * `identityOwner` are not used.
+ * `identityOwner` are not used. Outside AWS (kind against LocalStack) it can
+ * read static keys from a Secret instead (`secretTargetRef`).
  */
 import { Construct } from 'constructs';
 import {
   TriggerAuthentication,
+  TriggerAuthenticationSpec,
   TriggerAuthenticationSpecPodIdentityProvider,
 } from '../imports/keda.sh';
+import { ACCESS_KEY_ID_KEY, SECRET_ACCESS_KEY_KEY } from './static-credentials';
 
 /** Props of {@link QueueTriggerAuthentication}. */
 export interface QueueTriggerAuthenticationProps {
@@ -25,9 +28,14 @@ export interface QueueTriggerAuthenticationProps {
    * pod directly.
    */
   readonly roleArn?: string;
+  /**
+   * Secret with static keys (see StaticCredentialsSecret) to use instead of
+   * pod identity. Excludes `roleArn`.
+   */
+  readonly credentialsSecretName?: string;
 }
 
-/** TriggerAuthentication using `podIdentity.provider: aws`. */
+/** TriggerAuthentication using `podIdentity.provider: aws`, or static keys from a Secret. */
 export class QueueTriggerAuthentication extends Construct {
   /** The TriggerAuthentication API object. */
   public readonly apiObject: TriggerAuthentication;
@@ -37,14 +45,21 @@ export class QueueTriggerAuthentication extends Construct {
   constructor(scope: Construct, id: string, props: QueueTriggerAuthenticationProps) {
     super(scope, id);
     this.name = props.name;
+    if (props.credentialsSecretName !== undefined && props.roleArn !== undefined) {
+      throw new Error('a KEDA role to assume (identity.kedaRoleArn) needs pod identity; drop it or the static credentials');
+    }
+    const spec: TriggerAuthenticationSpec =
+      props.credentialsSecretName === undefined
+        ? { podIdentity: { provider: TriggerAuthenticationSpecPodIdentityProvider.AWS, roleArn: props.roleArn } }
+        : {
+            secretTargetRef: [
+              { parameter: 'awsAccessKeyID', name: props.credentialsSecretName, key: ACCESS_KEY_ID_KEY },
+              { parameter: 'awsSecretAccessKey', name: props.credentialsSecretName, key: SECRET_ACCESS_KEY_KEY },
+            ],
+          };
     this.apiObject = new TriggerAuthentication(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
-      spec: {
-        podIdentity: {
-          provider: TriggerAuthenticationSpecPodIdentityProvider.AWS,
-          roleArn: props.roleArn,
-        },
-      },
+      spec,
     });
   }
 }

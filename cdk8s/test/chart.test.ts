@@ -12,7 +12,7 @@ import {
   JobWorkerChartProps,
   WORKER_ENV_NAMES,
 } from '../src';
-import { buildChart, Manifest, only, synthManifests, testProps } from './support/synth';
+import { buildChart, Manifest, only, synthManifests, testNodes, testProps } from './support/synth';
 
 const ACCOUNT_ID = /(?<![0-9])[0-9]{12}(?![0-9])/;
 const CLUSTER_SCOPED = new Set(['Namespace', 'NodePool', 'EC2NodeClass']);
@@ -368,7 +368,7 @@ describe('NodePool', () => {
   test('architecture defaults to amd64 and follows props', () => {
     expect(requirement(nodePool, 'kubernetes.io/arch').values).toEqual(['amd64']);
     const multi = only(
-      synthManifests(testProps({ nodes: { ...testProps().nodes, architectures: ['arm64', 'amd64'] } })),
+      synthManifests(testProps({ nodes: { ...testNodes(), architectures: ['arm64', 'amd64'] } })),
       'NodePool',
     );
     expect(requirement(multi, 'kubernetes.io/arch').values).toEqual(['arm64', 'amd64']);
@@ -432,7 +432,7 @@ describe('EC2NodeClass', () => {
       expect(mapping.ebs).toMatchObject({ encrypted: true, volumeType: 'gp3', deleteOnTermination: true });
     }
     const kmsKeyId = 'alias/jobs-nodes';
-    const withKey = only(synthManifests(testProps({ nodes: { ...testProps().nodes, kmsKeyId } })), 'EC2NodeClass');
+    const withKey = only(synthManifests(testProps({ nodes: { ...testNodes(), kmsKeyId } })), 'EC2NodeClass');
     for (const mapping of withKey.spec.blockDeviceMappings) {
       expect(mapping.ebs.kmsKeyID).toBe(kmsKeyId);
     }
@@ -440,7 +440,6 @@ describe('EC2NodeClass', () => {
 });
 
 describe('props checks', () => {
-  const base = testProps();
   const cases: [string, Partial<JobWorkerChartProps>, RegExp][] = [
     ['empty queue URL', { queueUrl: ' ' }, /queueUrl is required/],
     ['empty table name', { tableName: '' }, /tableName is required/],
@@ -453,12 +452,12 @@ describe('props checks', () => {
     ['zero replicas', { scaling: { maxReplicaCount: 0 } }, /maxReplicaCount must be an integer >= 1/],
     ['zero attempts', { worker: { maxAttempts: 0 } }, /maxAttempts/],
     ['max delay below base delay', { worker: { retryBaseDelayMs: 5000, retryMaxDelayMs: 1000 } }, /retryMaxDelayMs/],
-    ['unpinned AMI', { nodes: { ...base.nodes, amiAlias: 'bottlerocket@latest' } }, /must pin a Bottlerocket release/],
-    ['role ARN instead of name', { nodes: { ...base.nodes, nodeRoleName: 'arn:aws:iam::x:role/y' } }, /role name, not its ARN/],
-    ['bad duration', { nodes: { ...base.nodes, consolidateAfter: '2 minutes' } }, /consolidateAfter/],
-    ['reserved node tag', { nodes: { ...base.nodes, tags: { 'karpenter.sh/nodepool': 'x' } } }, /Karpenter owns it/],
+    ['unpinned AMI', { nodes: { ...testNodes(), amiAlias: 'bottlerocket@latest' } }, /must pin a Bottlerocket release/],
+    ['role ARN instead of name', { nodes: { ...testNodes(), nodeRoleName: 'arn:aws:iam::x:role/y' } }, /role name, not its ARN/],
+    ['bad duration', { nodes: { ...testNodes(), consolidateAfter: '2 minutes' } }, /consolidateAfter/],
+    ['reserved node tag', { nodes: { ...testNodes(), tags: { 'karpenter.sh/nodepool': 'x' } } }, /Karpenter owns it/],
     ['pool too small for the replicas (cpu)', { scaling: { maxReplicaCount: 100 } }, /cpuLimit \(16\) cannot hold/],
-    ['pool too small for the replicas (memory)', { nodes: { ...base.nodes, memoryLimit: '1Gi' } }, /memoryLimit \(1Gi\) cannot hold/],
+    ['pool too small for the replicas (memory)', { nodes: { ...testNodes(), memoryLimit: '1Gi' } }, /memoryLimit \(1Gi\) cannot hold/],
   ];
   test.each(cases)('rejects %s', (_name, overrides, message) => {
     expect(() => buildChart(testProps(overrides))).toThrow(message);
@@ -469,7 +468,7 @@ describe('props checks', () => {
     const m = synthManifests(
       testProps({
         image: { repository: token, digest: token },
-        nodes: { ...base.nodes, cpuLimit: token, memoryLimit: token },
+        nodes: { ...testNodes(), cpuLimit: token, memoryLimit: token },
       }),
     );
     expect(containerOf(m).image).toBe(`${token}@${token}`);

@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import { CRDS_DIR } from './support/paths';
 import { CrdValidator, loadCrdValidators, validatorFor } from './support/crd-schema';
-import { Manifest, only, synthManifests, testProps } from './support/synth';
+import { Manifest, only, synthManifests, testLocalProps, testNodes, testProps } from './support/synth';
 
 const CUSTOM_GROUPS = /^(keda\.sh|karpenter\.sh|karpenter\.k8s\.aws)\//;
 const crdsPresent = fs.existsSync(CRDS_DIR);
@@ -50,7 +50,7 @@ if (!crdsPresent && process.env.CI === 'true') {
           image: { repository: 'registry.test/jobs/data-processor', digest: `sha256:${'d'.repeat(64)}` },
           extraEnv: { AWS_ENDPOINT_URL: 'http://emulator.test:4566' },
           nodes: {
-            ...testProps().nodes,
+            ...testNodes(),
             architectures: ['arm64', 'amd64'],
             kmsKeyId: 'alias/jobs-nodes',
             tags: { team: 'jobs' },
@@ -59,11 +59,13 @@ if (!crdsPresent && process.env.CI === 'true') {
           },
         }),
       ],
+      ['the local chart (kind + LocalStack)', testLocalProps()],
     ])('with %s', (_name, props) => {
       const custom = synthManifests(props).filter((m) => CUSTOM_GROUPS.test(m.apiVersion));
+      const expected = ['ScaledJob', 'TriggerAuthentication', ...(props.nodes === false ? [] : ['EC2NodeClass', 'NodePool'])];
 
-      test('there are four custom resources', () => {
-        expect(custom.map((m) => m.kind).sort()).toEqual(['EC2NodeClass', 'NodePool', 'ScaledJob', 'TriggerAuthentication']);
+      test(`there are ${expected.length} custom resources`, () => {
+        expect(custom.map((m) => m.kind).sort()).toEqual(expected.sort());
       });
 
       test.each(custom.map((m) => [m.kind, m] as const))('%s is valid', (_kind, manifest) => {

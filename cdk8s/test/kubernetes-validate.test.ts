@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
-import { jobFromScaledJob, Manifest, only, synthManifests, testProps } from './support/synth';
+import { jobFromScaledJob, Manifest, only, synthManifests, testLocalProps, testProps } from './support/synth';
 import { requireTool, runTool } from './support/tools';
 
 const TOOL = 'kubernetes-validate';
@@ -54,13 +54,15 @@ describe.each([
       networkPolicy: { extraEgressTcpPorts: [4566] },
     }),
   ],
+  ['the local chart (kind + LocalStack)', testLocalProps()],
 ])('core objects with %s', (_name, props) => {
   const manifests = synthManifests(props);
   const core = manifests.filter((m) => !CUSTOM_GROUPS.test(m.apiVersion));
   const job = jobFromScaledJob(only(manifests, 'ScaledJob'));
 
   test('there are core objects to check', () => {
-    expect(core.map((m) => m.kind).sort()).toEqual(['Namespace', 'NetworkPolicy', 'ServiceAccount']);
+    const expected = ['Namespace', 'NetworkPolicy', 'ServiceAccount', ...(props.staticCredentials ? ['Secret'] : [])];
+    expect(core.map((m) => m.kind).sort()).toEqual(expected.sort());
   });
 
   test.each([...core, job].map((m) => [`${m.kind} ${m.metadata.name}`, m] as const))('%s validates strictly', (name, manifest) => {

@@ -1,9 +1,19 @@
 /** Synthesizes the chart with test props and gives helpers to pick objects out. */
 import { Testing } from 'cdk8s';
-import { JobWorkerChart, JobWorkerChartProps } from '../../src';
+import { JobNodesOptions, JobWorkerChart, JobWorkerChartProps, localChartProps } from '../../src';
 
 /** A Kubernetes manifest as plain JSON. */
 export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; [k: string]: any }; [k: string]: any };
+
+/** The test node pool (made-up names). */
+export function testNodes(): JobNodesOptions {
+  return {
+    clusterName: 'jobs-test-cluster',
+    nodeRoleName: 'jobs-test-node-role',
+    cpuLimit: '16',
+    memoryLimit: '64Gi',
+  };
+}
 
 /**
  * Props with made-up values and no AWS account id anywhere: the tests check
@@ -17,14 +27,17 @@ export function testProps(overrides: Partial<JobWorkerChartProps> = {}): JobWork
     region: 'eu-central-1',
     image: { repository: 'registry.test/jobs/data-processor', tag: '1.2.3' },
     scaling: { maxReplicaCount: 12 },
-    nodes: {
-      clusterName: 'jobs-test-cluster',
-      nodeRoleName: 'jobs-test-node-role',
-      cpuLimit: '16',
-      memoryLimit: '64Gi',
-    },
+    nodes: testNodes(),
     ...overrides,
   };
+}
+
+/** The local chart's props (kind + LocalStack), with what `provision` prints against LocalStack. */
+export function testLocalProps(): JobWorkerChartProps {
+  return localChartProps({
+    queueUrl: 'http://localhost.localstack.cloud:4566/000000000000/local-jobs',
+    tableName: 'local-jobs',
+  });
 }
 
 /** Builds the chart (throws what the chart throws). */
