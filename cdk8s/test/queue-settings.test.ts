@@ -1,6 +1,6 @@
 /**
  * The worker's default visibility timeout is the queue's, from the settings file the
- * CDK app and job-core's provisioning also read (settings/queue.json at the repository
+ * CDK app and local provisioning (local-dev) also read (settings/queue.json at the repository
  * root), so the three cannot drift apart silently.
  */
 import { readFileSync } from 'fs';

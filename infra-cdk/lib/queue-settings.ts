@@ -1,5 +1,5 @@
 /**
- * The queue and table settings shared with job-core's provisioning and the cdk8s
+ * The queue and table settings shared with local provisioning (local-dev) and the cdk8s
  * chart's worker defaults: one JSON file at the repository root
  * (`settings/queue.json`), read here and checked by a test in each package.
  */
