@@ -19,7 +19,7 @@ impl AwsAdapters {
     /// Loads the SDK configuration from the environment ([`crate::aws::sdk_config`]).
     pub async fn load(config: Config) -> Self {
         Self {
-            sdk: crate::aws::sdk_config().await,
+            sdk: crate::aws::sdk_config_with(config.aws_timeouts).await,
             config,
         }
     }
@@ -36,6 +36,7 @@ impl AwsAdapters {
     /// The SQS job queue (`JOBS_QUEUE_URL`).
     pub fn queue(&self) -> SqsQueue {
         SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), &self.config.queue_url)
+            .with_timeouts(self.config.aws_timeouts)
     }
 
     /// The schedules of `JOBS_SCHEDULE_GROUP`, to read and delete.

@@ -16,10 +16,15 @@
 //! | `JOBS_SHUTDOWN_GRACE_SECS` | `25` | on SIGTERM, how long a running attempt may still take |
 //! | `JOBS_RECEIVE_WAIT_SECS` | `20` | SQS long-poll wait |
 //! | `JOBS_STATS_SHARDS` | `4` | counter shards (raise only; a read is 8 items per shard) |
+//! | `JOBS_AWS_ATTEMPT_TIMEOUT_SECS` | `5` | one attempt of an AWS call (the long poll adds its wait) |
+//! | `JOBS_AWS_OPERATION_TIMEOUT_SECS` | `15` | an AWS call with the SDK's retries |
+//! | `JOBS_DLQ_URL` | none | the job queue's dead-letter queue; required by the reconciler |
+//! | `JOBS_RECONCILE_INTERVAL_SECS` | `30` | how often the local reconciler runs (on AWS, its schedule's rate) |
 //! | `AWS_ENDPOINT_URL` | none | send every AWS call to an emulator instead |
 
 use std::time::Duration;
 
+use crate::aws::AwsTimeouts;
 use crate::retry::RetryPolicy;
 
 /// A configuration problem found at start-up; the message names the variable.
@@ -50,6 +55,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub receive_wait: Duration,
     pub stats_shards: u32,
+    pub aws_timeouts: AwsTimeouts,
+    pub dlq_url: Option<String>,
+    pub reconcile_interval: Duration,
 }
 
 impl Config {
@@ -86,6 +94,15 @@ impl Config {
                 reason: format!("must not be below JOBS_RETRY_BASE_DELAY_MS ({base})"),
             });
         }
+        let attempt = number("JOBS_AWS_ATTEMPT_TIMEOUT_SECS", 5, 1, 300)?;
+        let operation = number("JOBS_AWS_OPERATION_TIMEOUT_SECS", 15, 1, 900)?;
+        if operation < attempt {
+            return Err(ConfigError::Invalid {
+                var: "JOBS_AWS_OPERATION_TIMEOUT_SECS",
+                value: operation.to_string(),
+                reason: format!("must not be below JOBS_AWS_ATTEMPT_TIMEOUT_SECS ({attempt})"),
+            });
+        }
         Ok(Self {
             queue_url: required("JOBS_QUEUE_URL")?,
             queue_arn: get("JOBS_QUEUE_ARN"),
@@ -103,6 +120,13 @@ impl Config {
             shutdown_grace: Duration::from_secs(number("JOBS_SHUTDOWN_GRACE_SECS", 25, 0, 3_600)?),
             receive_wait: Duration::from_secs(number("JOBS_RECEIVE_WAIT_SECS", 20, 0, 20)?),
             stats_shards: number("JOBS_STATS_SHARDS", 4, 1, 12)? as u32,
+            aws_timeouts: AwsTimeouts {
+                attempt: Duration::from_secs(attempt),
+                operation: Duration::from_secs(operation),
+                ..AwsTimeouts::default()
+            },
+            dlq_url: get("JOBS_DLQ_URL"),
+            reconcile_interval: Duration::from_secs(number("JOBS_RECONCILE_INTERVAL_SECS", 30, 1, 3_600)?),
         })
     }
 }
@@ -137,6 +161,29 @@ mod tests {
         assert_eq!(cfg.visibility_timeout, Duration::from_secs(30));
         assert_eq!(cfg.schedule_group, "jobs");
         assert_eq!(cfg.stats_shards, 4);
+        assert_eq!(cfg.aws_timeouts, AwsTimeouts::default());
+    }
+
+    #[test]
+    fn aws_timeouts_are_read_and_checked() {
+        let base = [("JOBS_QUEUE_URL", "http://q"), ("JOBS_TABLE_NAME", "t")];
+        let cfg = Config::from_lookup(lookup(&[
+            base[0],
+            base[1],
+            ("JOBS_AWS_ATTEMPT_TIMEOUT_SECS", "2"),
+            ("JOBS_AWS_OPERATION_TIMEOUT_SECS", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.aws_timeouts.attempt, Duration::from_secs(2));
+        assert_eq!(cfg.aws_timeouts.operation, Duration::from_secs(7));
+        let err = Config::from_lookup(lookup(&[
+            base[0],
+            base[1],
+            ("JOBS_AWS_ATTEMPT_TIMEOUT_SECS", "9"),
+            ("JOBS_AWS_OPERATION_TIMEOUT_SECS", "3"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("JOBS_AWS_OPERATION_TIMEOUT_SECS"), "{err}");
     }
 
     #[test]

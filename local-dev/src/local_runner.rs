@@ -139,8 +139,12 @@ impl LocalRunner {
                 _ = &mut shutdown => return,
                 _ = ticker.tick() => {}
             }
-            if let Err(err) = self.tick().await {
-                warn!(error = %err, "schedule runner tick failed; trying again next tick");
+            // A tick's AWS calls end by their timeouts; shutdown need not wait for them.
+            tokio::select! {
+                _ = &mut shutdown => return,
+                ticked = self.tick() => if let Err(err) = ticked {
+                    warn!(error = %err, "schedule runner tick failed; trying again next tick");
+                }
             }
         }
     }

@@ -8,13 +8,14 @@ use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use super::{JobQueue, QueueError, Received};
-use crate::aws::{describe, is_transient};
+use crate::aws::{AwsTimeouts, describe, is_transient};
 
 /// The SQS adapter of [`JobQueue`].
 #[derive(Clone)]
 pub struct SqsQueue {
     client: Client,
     queue_url: String,
+    timeouts: AwsTimeouts,
 }
 
 impl SqsQueue {
@@ -22,7 +23,19 @@ impl SqsQueue {
         Self {
             client,
             queue_url: queue_url.into(),
+            timeouts: AwsTimeouts::default(),
         }
+    }
+
+    /// The timeouts the client was built with: the long poll widens them by its wait.
+    pub fn with_timeouts(mut self, timeouts: AwsTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The queue's URL.
+    pub fn url(&self) -> &str {
+        &self.queue_url
     }
 }
 
@@ -55,14 +68,17 @@ impl JobQueue for SqsQueue {
     }
 
     async fn receive(&self, max: u32, wait: Duration, visibility: Duration) -> Result<Vec<Received>, QueueError> {
+        let wait = wait.min(Duration::from_secs(20));
         let out = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(max.clamp(1, 10) as i32)
-            .wait_time_seconds(secs(wait).min(20))
+            .wait_time_seconds(secs(wait))
             .visibility_timeout(secs(visibility))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .customize()
+            .config_override(aws_sdk_sqs::config::Builder::default().timeout_config(self.timeouts.for_long_poll(wait)))
             .send()
             .await
             .map_err(map_err)?;
