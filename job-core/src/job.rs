@@ -365,16 +365,33 @@ impl Job {
     }
 
     /// Gives the job up (worker shutting down) so the next worker may take it at once.
+    ///
+    /// A hand-back is not an attempt: an attempt interrupted while RUNNING is taken back,
+    /// so the next worker starts the same attempt number again, and the retry its start
+    /// counted (if it was not the first) is taken back with it. A job given back while
+    /// waiting out a retry delay keeps its attempts: the one before the delay did fail.
     pub fn release(&self, owner: &str, now: DateTime<Utc>) -> Change {
         let mut job = self.next(now);
         if let Some(lease) = job.lease.as_mut() {
             lease.expires_at = now;
         }
+        let mut counters = CounterDelta::default();
+        if self.status == JobStatus::Running {
+            job.attempts = self.attempts.saturating_sub(1);
+            counters.retries = -i64::from(self.attempts > 1);
+            if job.attempts == 0 {
+                job.status = JobStatus::Queued;
+                job.started_at = None;
+            } else {
+                job.status = JobStatus::Retrying;
+                job.next_attempt_at = Some(now);
+            }
+        }
         let expect = Expect::HeldBy {
             version: self.version,
             owner: owner.to_owned(),
         };
-        self.change(job, expect, CounterDelta::default(), now)
+        self.change(job, expect, counters, now)
     }
 }
 
@@ -539,11 +556,51 @@ mod tests {
     }
 
     #[test]
-    fn released_job_can_be_taken_at_once() {
+    fn a_hand_back_is_not_an_attempt() {
         let running = start(&queued(3), "w1", t(1)).job;
-        let released = running.release("w1", t(2)).job;
-        let change = start(&released, "w2", t(2));
-        assert_eq!(change.job.attempts, 2);
+        let released = running.release("w1", t(2));
+        assert_eq!(released.job.status, JobStatus::Queued);
+        assert_eq!(released.job.attempts, 0);
+        assert_eq!(released.counters, CounterDelta::default());
+        let change = start(&released.job, "w2", t(2));
+        assert_eq!(change.job.attempts, 1, "the same attempt number again");
+        assert_eq!(change.counters.retries, 0, "no retry counted");
+
+        // Three hand-backs in a row of a second attempt: still attempt 2, one retry in all.
+        let mut job = change.job;
+        job = job
+            .attempt_failed("w2", "x", decide(&job, false, Duration::ZERO), t(3))
+            .job;
+        let mut retries = 0;
+        for (i, owner) in ["w3", "w4", "w5"].into_iter().enumerate() {
+            let started = start(&job, owner, t(100 + i as i64));
+            assert_eq!(started.job.attempts, 2);
+            retries += started.counters.retries;
+            let back = started.job.release(owner, t(100 + i as i64));
+            assert_eq!(back.job.status, JobStatus::Retrying);
+            assert_eq!(back.job.attempts, 1);
+            retries += back.counters.retries;
+            job = back.job;
+        }
+        let last = start(&job, "w6", t(110));
+        assert_eq!(last.job.attempts, 2);
+        assert_eq!(
+            retries + last.counters.retries,
+            1,
+            "one retry for attempt 2, however often it was handed back"
+        );
+    }
+
+    #[test]
+    fn a_job_given_back_between_attempts_keeps_them() {
+        let running = start(&queued(3), "w1", t(1)).job;
+        let retrying = running
+            .attempt_failed("w1", "x", decide(&running, false, Duration::from_secs(5)), t(2))
+            .job;
+        let back = retrying.release("w1", t(3));
+        assert_eq!(back.job.attempts, 1);
+        assert_eq!(back.counters, CounterDelta::default());
+        assert_eq!(start(&back.job, "w2", t(8)).job.attempts, 2);
     }
 
     #[test]

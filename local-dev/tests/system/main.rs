@@ -507,7 +507,9 @@ async fn sigterm_gives_a_long_job_back_and_the_next_worker_finishes_it() {
     let worker = env.worker(registry(), settings(Duration::from_secs(30)));
     let done = env.drain_until_done(&worker, id, Duration::from_secs(15)).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
-    assert_eq!(done["attempts"], 2, "{done}");
+    assert_eq!(done["attempts"], 1, "a hand-back is not an attempt: {done}");
+    let stats = env.stats().await;
+    assert_eq!(stats["retries"], 0, "a hand-back counts no retry: {stats}");
     env.assert_invariants().await;
 }
 
