@@ -113,6 +113,10 @@ pub struct Job {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Value>)]
     pub result: Option<Value>,
+    /// When a message was last sent again for the job (an idempotent replay or the
+    /// reconciler); `None` while only the first submission sent one.
+    #[serde(skip)]
+    pub requeued_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version, bumped by every change.
     #[serde(skip)]
     pub version: u64,
@@ -192,6 +196,7 @@ impl Job {
             next_attempt_at: None,
             last_error: None,
             result: None,
+            requeued_at: None,
             version: 0,
             lease: None,
         }
@@ -255,6 +260,20 @@ impl Job {
             counters,
             at: self.created_at,
         }
+    }
+
+    /// Marks the job as sent again at `now` (by an idempotent replay or the reconciler),
+    /// if nobody changed or holds it meanwhile: whoever applies this change sends the
+    /// message, so concurrent re-senders send one message, and a withdraw of the
+    /// first submission (which expects the registered version) can no longer apply.
+    pub fn requeue(&self, now: DateTime<Utc>) -> Change {
+        let mut job = self.next(now);
+        job.requeued_at = Some(now);
+        let expect = Expect::Free {
+            version: self.version,
+            now,
+        };
+        self.change(job, expect, CounterDelta::default(), now)
     }
 
     /// What worker `owner` may do with this job at `now`, leasing it for `lease_for`.
@@ -619,6 +638,18 @@ mod tests {
         );
         assert_eq!(change.counters.retries, 1);
         assert!(change.job.next_attempt_at.is_none());
+    }
+
+    #[test]
+    fn a_requeue_blocks_the_withdraw_of_the_first_submission() {
+        let job = queued(3);
+        let requeued = job.requeue(t(1));
+        assert_eq!(requeued.expect, Expect::Free { version: 1, now: t(1) });
+        assert_eq!(requeued.job.requeued_at, Some(t(1)));
+        assert_eq!(requeued.job.version, 2);
+        assert_eq!(requeued.counters, CounterDelta::default());
+        // The withdraw expects version 1: a store refuses it once the requeue applied.
+        assert_eq!(job.withdraw(t(2)).expect, Expect::Free { version: 1, now: t(2) });
     }
 
     #[test]

@@ -38,14 +38,17 @@ const TIMEOUTS: AwsTimeouts = AwsTimeouts {
 };
 
 async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    // SAFETY: set before any client reads the environment; the tests of this file set the same values.
+    // SAFETY: every test of this file sets the same values.
     unsafe {
-        std::env::set_var("AWS_ENDPOINT_URL", endpoint);
         std::env::set_var("AWS_ACCESS_KEY_ID", "test");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
         std::env::set_var("AWS_REGION", "us-east-1");
     }
-    sdk_config_with(TIMEOUTS).await
+    sdk_config_with(TIMEOUTS)
+        .await
+        .into_builder()
+        .endpoint_url(endpoint)
+        .build()
 }
 
 #[tokio::test]
@@ -77,4 +80,18 @@ async fn calls_into_a_black_hole_end_by_their_deadlines() {
         took >= Duration::from_millis(2500) && took < Duration::from_secs(8),
         "ReceiveMessage took {took:?}"
     );
+}
+
+#[tokio::test]
+async fn a_send_to_a_refusing_endpoint_certainly_sent_nothing() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let endpoint = format!("http://{closed}");
+    let sdk = sdk(&endpoint).await;
+    let queue =
+        SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), format!("{endpoint}/123456789012/q")).with_timeouts(TIMEOUTS);
+    let sent = queue.send("{}").await;
+    assert!(matches!(sent, Err(QueueError::NotSent(_))), "{sent:?}");
 }

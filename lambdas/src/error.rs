@@ -111,7 +111,7 @@ impl From<StoreError> for ApiError {
 impl From<QueueError> for ApiError {
     fn from(err: QueueError) -> Self {
         match err {
-            QueueError::Unavailable(_) => Self::unavailable(&err),
+            QueueError::Unavailable(_) | QueueError::NotSent(_) => Self::unavailable(&err),
             QueueError::Other(_) => Self::internal(&err),
         }
     }

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use job_core::aws::describe;
+use job_core::store::{OPEN_JOBS_INDEX, OPEN_SHARD_ATTRIBUTE, OPEN_UPDATED_ATTRIBUTE};
 
 /// What to create.
 #[derive(Debug, Clone)]
@@ -158,6 +160,14 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
                 .build()
                 .map_err(|e| fail(step())(e.to_string()))?,
         )
+        // The sparse index of open jobs, which the reconciler queries.
+        .attribute_definitions(open_jobs_attribute(name, OPEN_SHARD_ATTRIBUTE, ScalarAttributeType::S)?)
+        .attribute_definitions(open_jobs_attribute(
+            name,
+            OPEN_UPDATED_ATTRIBUTE,
+            ScalarAttributeType::N,
+        )?)
+        .global_secondary_indexes(open_jobs_index(name)?)
         .send()
         .await;
     if let Err(err) = created {
@@ -180,6 +190,7 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    ensure_open_jobs_index(ddb, name).await?;
     let ttl = ddb
         .describe_time_to_live()
         .table_name(name)
@@ -203,6 +214,81 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
             .await
             .map_err(|e| fail(format!("enable TTL on {name}"))(describe(&e)))?;
     }
+    Ok(())
+}
+
+/// A key attribute of the open-jobs index.
+fn open_jobs_attribute(
+    table: &str,
+    name: &str,
+    kind: ScalarAttributeType,
+) -> Result<AttributeDefinition, ProvisionError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .map_err(|e| fail(format!("define the open-jobs index of {table}"))(e.to_string()))
+}
+
+/// The sparse index of jobs that are not terminal (keys only: the reconciler reads each job).
+fn open_jobs_index(table: &str) -> Result<GlobalSecondaryIndex, ProvisionError> {
+    let step = || format!("define the open-jobs index of {table}");
+    GlobalSecondaryIndex::builder()
+        .index_name(OPEN_JOBS_INDEX)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(OPEN_SHARD_ATTRIBUTE)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| fail(step())(e.to_string()))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(OPEN_UPDATED_ATTRIBUTE)
+                .key_type(KeyType::Range)
+                .build()
+                .map_err(|e| fail(step())(e.to_string()))?,
+        )
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .map_err(|e| fail(step())(e.to_string()))
+}
+
+/// Adds the open-jobs index to a table created before it existed.
+async fn ensure_open_jobs_index(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
+    let table = ddb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| fail(format!("describe table {name}"))(describe(&e)))?
+        .table;
+    let present = table
+        .iter()
+        .flat_map(|t| t.global_secondary_indexes())
+        .any(|i| i.index_name() == Some(OPEN_JOBS_INDEX));
+    if present {
+        return Ok(());
+    }
+    let index = open_jobs_index(name)?;
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(OPEN_JOBS_INDEX)
+        .set_key_schema(Some(index.key_schema().to_vec()))
+        .set_projection(index.projection().cloned())
+        .build()
+        .map_err(|e| fail(format!("add the open-jobs index to {name}"))(e.to_string()))?;
+    ddb.update_table()
+        .table_name(name)
+        .attribute_definitions(open_jobs_attribute(name, OPEN_SHARD_ATTRIBUTE, ScalarAttributeType::S)?)
+        .attribute_definitions(open_jobs_attribute(
+            name,
+            OPEN_UPDATED_ATTRIBUTE,
+            ScalarAttributeType::N,
+        )?)
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+        .send()
+        .await
+        .map_err(|e| fail(format!("add the open-jobs index to {name}"))(describe(&e)))?;
     Ok(())
 }
 

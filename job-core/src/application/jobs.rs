@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use serde_json::Value;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::job::{Job, JobSource, JobStatus, id_for_idempotency_key, id_for_schedule_execution};
@@ -80,33 +80,90 @@ fn check_idempotency_key(key: String) -> Result<String, SubmitError> {
     Ok(key)
 }
 
-/// Registers a new QUEUED `job` and sends its message. If the message cannot be sent,
-/// the registration is taken back, so the job is neither lost nor counted. If a job with
-/// its id exists (a repeated idempotency key), the existing job is the answer.
+/// Registers a new QUEUED `job` and sends its message.
+///
+/// The job id is known before anything is written, so no outcome stays unknown:
+/// - The registration's outcome is unknown (a timeout, a lost response): the job is read
+///   back. Registered: the submission is finished (message sent, `202`). Not there: the
+///   registration is tried once more, and fails with `503` only if that fails too.
+/// - A job with its id exists (a repeated idempotency key): it is the answer ([`replay`]).
+/// - The message may have been sent (the send's outcome is unknown): the job stands and
+///   is accepted; if the message was lost after all, the reconciler sends it once the
+///   job has made no progress for a while.
+/// - The message was certainly not sent ([`QueueError::NotSent`], or a refusal): the
+///   registration is taken back (`503`), unless someone else has taken the job on since
+///   (a replay re-sent it, a worker started it), in which case it stands and is accepted.
 pub async fn queue_job(store: &dyn JobStore, queue: &dyn JobQueue, job: &Job) -> Result<Accepted, SubmitError> {
     let job_id = job.job_id;
     let message = JobMessage::for_job(job_id, &job.task, &job.input).to_json();
     let registered = job.register();
-    match store.apply(&registered).await {
-        Ok(()) => {
-            if let Err(err) = queue.send(&message).await {
-                if let Err(undo) = store.apply(&registered.job.withdraw(Utc::now())).await {
-                    error!(%job_id, error = %undo, "could not withdraw a job whose message was not sent");
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match store.apply(&registered).await {
+            Ok(()) => return send_registered(store, queue, &registered.job, &message).await,
+            Err(StoreError::Conflict) => return replay(store, queue, job, &message).await,
+            Err(StoreError::Unavailable(reason)) => {
+                warn!(%job_id, error = %reason, "registration outcome unknown; reading the job back");
+                match store.get(job_id).await {
+                    Ok(Some(_)) => {
+                        info!(%job_id, "the registration had been written; finishing the submission");
+                        return replay(store, queue, job, &message).await;
+                    }
+                    Ok(None) if tries < 2 => continue,
+                    Ok(None) | Err(_) => return Err(StoreError::Unavailable(reason).into()),
                 }
-                return Err(err.into());
             }
-            info!(%job_id, task = %job.task, "job queued");
-            Ok(Accepted {
-                job_id,
-                status: JobStatus::Queued,
-            })
+            Err(err) => return Err(err.into()),
         }
-        Err(StoreError::Conflict) => replay(store, queue, job, &message).await,
-        Err(err) => Err(err.into()),
     }
 }
 
-/// A repeated idempotency key: the same request gets the existing job back.
+/// Sends the message of a job just registered; see [`queue_job`] for what a failure does.
+async fn send_registered(
+    store: &dyn JobStore,
+    queue: &dyn JobQueue,
+    job: &Job,
+    message: &str,
+) -> Result<Accepted, SubmitError> {
+    let job_id = job.job_id;
+    let accepted = Accepted {
+        job_id,
+        status: JobStatus::Queued,
+    };
+    match queue.send(message).await {
+        Ok(()) => {
+            info!(%job_id, task = %job.task, "job queued");
+            Ok(accepted)
+        }
+        Err(QueueError::Unavailable(reason)) => {
+            warn!(%job_id, error = %reason,
+                  "the message may not have been sent; the job stands, and the reconciler sends it if it was lost");
+            Ok(accepted)
+        }
+        Err(err) => match store.apply(&job.withdraw(Utc::now())).await {
+            Ok(()) => {
+                info!(%job_id, error = %err, "message not sent; registration taken back");
+                Err(err.into())
+            }
+            Err(StoreError::Conflict) => {
+                info!(%job_id, "message not sent, but the job was taken on meanwhile; it stands");
+                Ok(accepted)
+            }
+            Err(undo) => {
+                error!(%job_id, error = %undo, "could not withdraw a job whose message was not sent; the reconciler will send it");
+                Ok(accepted)
+            }
+        },
+    }
+}
+
+/// A repeated idempotency key (or a registration found after an unknown outcome): the
+/// same request gets the existing job back. A job still QUEUED that nobody re-sent yet
+/// gets its message sent once more (its first send may have failed): the replay marks
+/// the job first ([`Job::requeue`], a conditional write), so concurrent and later
+/// replays send nothing, and the first submission can no longer withdraw it. Duplicate
+/// messages are safe: workers skip messages for jobs already taken or finished.
 async fn replay(store: &dyn JobStore, queue: &dyn JobQueue, job: &Job, message: &str) -> Result<Accepted, SubmitError> {
     let existing = store.get(job.job_id).await?.ok_or(StoreError::Conflict)?;
     if existing.task != job.task || existing.input != job.input {
@@ -115,13 +172,21 @@ async fn replay(store: &dyn JobStore, queue: &dyn JobQueue, job: &Job, message: 
             job_id: existing.job_id,
         });
     }
-    if existing.status == JobStatus::Queued && existing.attempts == 0 {
-        // The first request may have failed to send its message; sending again is safe
-        // because workers skip messages for jobs already taken or finished.
-        queue.send(message).await?;
+    let job_id = existing.job_id;
+    if existing.status == JobStatus::Queued && existing.attempts == 0 && existing.requeued_at.is_none() {
+        match store.apply(&existing.requeue(Utc::now())).await {
+            Ok(()) => match queue.send(message).await {
+                Ok(()) => info!(%job_id, "job message sent again for a replayed submission"),
+                Err(err) => warn!(%job_id, error = %err, "could not send the job's message again; the reconciler will"),
+            },
+            Err(StoreError::Conflict) => {} // re-sent by another replay, or taken by a worker
+            Err(err) => {
+                warn!(%job_id, error = %err, "could not mark the job for sending again; the reconciler will send it")
+            }
+        }
     }
     Ok(Accepted {
-        job_id: existing.job_id,
+        job_id,
         status: existing.status,
     })
 }
@@ -162,5 +227,228 @@ pub async fn find_job(store: &dyn JobStore, id: &str) -> Result<Option<Job>, Sto
     match Uuid::parse_str(id) {
         Ok(job_id) => store.get(job_id).await,
         Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Submissions whose writes or sends fail in every way AWS lets them fail, through
+    //! fault-injecting wrappers of the in-memory adapters.
+
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use chrono::DateTime;
+    use serde_json::json;
+
+    use super::*;
+    use crate::queue::{MemoryQueue, Received};
+    use crate::stats::Stats;
+    use crate::store::MemoryStore;
+    use crate::tasks::catalog;
+
+    /// How the wrapped store's next `apply` calls fail.
+    #[derive(Clone, Copy, PartialEq)]
+    enum WriteFault {
+        /// Written, but the answer is lost.
+        CommitThenLose,
+        /// Not written, and the answer is a timeout.
+        LoseBeforeWrite,
+    }
+
+    #[derive(Default)]
+    struct FaultyStore {
+        inner: MemoryStore,
+        faults: Mutex<Vec<WriteFault>>,
+    }
+
+    #[async_trait]
+    impl JobStore for FaultyStore {
+        async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
+            self.inner.get(id).await
+        }
+        async fn apply(&self, change: &crate::job::Change) -> Result<(), StoreError> {
+            let fault = {
+                let mut faults = self.faults.lock().unwrap();
+                (!faults.is_empty()).then(|| faults.remove(0))
+            };
+            match fault {
+                None => self.inner.apply(change).await,
+                Some(WriteFault::CommitThenLose) => {
+                    self.inner.apply(change).await?;
+                    Err(StoreError::Unavailable("response lost".into()))
+                }
+                Some(WriteFault::LoseBeforeWrite) => Err(StoreError::Unavailable("timed out".into())),
+            }
+        }
+        async fn extend_lease(&self, id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+            self.inner.extend_lease(id, owner, until).await
+        }
+        async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+            self.inner.open_jobs_updated_before(cutoff, limit).await
+        }
+        async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
+            self.inner.stats(now).await
+        }
+    }
+
+    /// How the wrapped queue's sends fail.
+    #[derive(Clone, Copy, PartialEq)]
+    enum SendFault {
+        None,
+        /// Sent, but the answer is lost.
+        SendThenLose,
+        /// Certainly not sent.
+        Refuse,
+    }
+
+    struct FaultyQueue {
+        inner: MemoryQueue,
+        fault: Mutex<SendFault>,
+    }
+
+    impl FaultyQueue {
+        fn new(fault: SendFault) -> Self {
+            Self {
+                inner: MemoryQueue::new(),
+                fault: Mutex::new(fault),
+            }
+        }
+        fn messages(&self) -> usize {
+            self.inner.bodies().len()
+        }
+    }
+
+    #[async_trait]
+    impl JobQueue for FaultyQueue {
+        async fn send(&self, body: &str) -> Result<(), QueueError> {
+            let fault = *self.fault.lock().unwrap();
+            match fault {
+                SendFault::None => self.inner.send(body).await,
+                SendFault::SendThenLose => {
+                    self.inner.send(body).await?;
+                    Err(QueueError::Unavailable("response lost".into()))
+                }
+                SendFault::Refuse => Err(QueueError::NotSent("connection refused".into())),
+            }
+        }
+        async fn receive(&self, max: u32, wait: Duration, vis: Duration) -> Result<Vec<Received>, QueueError> {
+            self.inner.receive(max, wait, vis).await
+        }
+        async fn set_visibility(&self, receipt: &str, vis: Duration) -> Result<(), QueueError> {
+            self.inner.set_visibility(receipt, vis).await
+        }
+        async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+            self.inner.delete(receipt).await
+        }
+    }
+
+    fn request(key: Option<&str>) -> SubmitRequest {
+        SubmitRequest {
+            task: Some("sleep".into()),
+            input: json!({"ms": 1}),
+            idempotency_key: key.map(str::to_owned),
+        }
+    }
+
+    async fn submitted(store: &dyn JobStore) -> i64 {
+        store.stats(Utc::now()).await.unwrap().total.submitted
+    }
+
+    #[tokio::test]
+    async fn a_registration_whose_answer_was_lost_is_finished_not_503() {
+        let store = FaultyStore::default();
+        store.faults.lock().unwrap().push(WriteFault::CommitThenLose);
+        let queue = FaultyQueue::new(SendFault::None);
+        let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap();
+        assert_eq!(accepted.status, JobStatus::Queued);
+        assert_eq!(queue.messages(), 1, "the message was sent");
+        let job = store.get(accepted.job_id).await.unwrap().unwrap();
+        assert_eq!(job.status, JobStatus::Queued);
+        assert_eq!(submitted(&store).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_registration_that_did_not_happen_is_tried_again_then_503() {
+        let store = FaultyStore::default();
+        store.faults.lock().unwrap().push(WriteFault::LoseBeforeWrite);
+        let queue = FaultyQueue::new(SendFault::None);
+        let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await;
+        assert!(accepted.is_ok(), "a second try registers it");
+        assert_eq!(queue.messages(), 1);
+
+        let store = FaultyStore::default();
+        store.faults.lock().unwrap().extend([WriteFault::LoseBeforeWrite; 2]);
+        let err = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap_err();
+        assert!(matches!(err, SubmitError::Store(StoreError::Unavailable(_))), "{err:?}");
+        assert!(store.inner.jobs().is_empty());
+        assert_eq!(submitted(&store).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_send_that_may_have_happened_keeps_the_job() {
+        let store = FaultyStore::default();
+        let queue = FaultyQueue::new(SendFault::SendThenLose);
+        let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap();
+        assert!(store.get(accepted.job_id).await.unwrap().is_some(), "never withdrawn");
+        assert_eq!(queue.messages(), 1);
+        assert_eq!(submitted(&store).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_send_that_certainly_failed_withdraws_the_job_and_is_503() {
+        let store = FaultyStore::default();
+        let queue = FaultyQueue::new(SendFault::Refuse);
+        let err = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap_err();
+        assert!(matches!(err, SubmitError::Queue(QueueError::NotSent(_))), "{err:?}");
+        assert!(store.inner.jobs().is_empty());
+        assert_eq!(submitted(&store).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_withdraw_never_removes_a_job_a_replay_sent() {
+        let store = FaultyStore::default();
+        let queue = FaultyQueue::new(SendFault::Refuse);
+        // The first request registers; its send is refused. Before it withdraws, a replay
+        // of the same key comes in while the queue is back, marks the job and sends it.
+        let job_id = id_for_idempotency_key("k");
+        let job = Job::new(
+            job_id,
+            "sleep",
+            json!({"ms": 1}),
+            3,
+            JobSource::Api,
+            Some("k".into()),
+            Utc::now(),
+        );
+        store.apply(&job.register()).await.unwrap();
+        *queue.fault.lock().unwrap() = SendFault::None;
+        let replayed = submit(&store, &queue, &catalog(), 3, request(Some("k"))).await.unwrap();
+        assert_eq!(replayed.job_id, job_id);
+        assert_eq!(queue.messages(), 1);
+        // The first request's withdraw expects the registered version: it cannot apply.
+        let registered = job.register().job;
+        let undo = store.apply(&registered.withdraw(Utc::now())).await;
+        assert!(matches!(undo, Err(StoreError::Conflict)), "{undo:?}");
+        assert!(store.get(job_id).await.unwrap().is_some());
+        assert_eq!(submitted(&store).await, 1);
+    }
+
+    #[tokio::test]
+    async fn replays_of_a_key_do_not_multiply_messages() {
+        let store = FaultyStore::default();
+        let queue = FaultyQueue::new(SendFault::None);
+        for _ in 0..6 {
+            submit(&store, &queue, &catalog(), 3, request(Some("same")))
+                .await
+                .unwrap();
+        }
+        assert!(
+            queue.messages() <= 2,
+            "the first send and at most one re-send, not one per replay: {}",
+            queue.messages()
+        );
+        assert_eq!(submitted(&store).await, 1);
     }
 }

@@ -13,9 +13,15 @@ use async_trait::async_trait;
 /// Why a queue call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// The queue could not be reached or is throttling; the call may be retried.
+    /// The queue could not be reached, timed out or is throttling; the call may be
+    /// retried. For a send, the message may have been sent all the same (a response lost
+    /// on the way back).
     #[error("job queue unavailable: {0}")]
     Unavailable(String),
+    /// A send that certainly sent nothing: the connection was refused, or the queue
+    /// answered every attempt with an error. The call may be retried.
+    #[error("job queue unavailable, message not sent: {0}")]
+    NotSent(String),
     #[error("job queue error: {0}")]
     Other(String),
 }
@@ -33,7 +39,8 @@ pub struct Received {
 /// Where job messages wait for a worker.
 #[async_trait]
 pub trait JobQueue: Send + Sync {
-    /// Sends one message body.
+    /// Sends one message body. [`QueueError::NotSent`] says that nothing was sent; any other
+    /// error leaves it open.
     async fn send(&self, body: &str) -> Result<(), QueueError>;
 
     /// Receives up to `max` messages, waiting up to `wait` for the first, each hidden for `visibility`.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
@@ -50,21 +51,79 @@ where
     }
 }
 
+/// Attempts of one `SendMessage` (the SDK's standard retry mode makes 3 too).
+const SEND_ATTEMPTS: u32 = 3;
+
+/// Whether a failed attempt certainly delivered nothing: the queue refused the request
+/// (a 4xx answer: throttled, denied, invalid), the request was never built, or the
+/// connection was refused. A 5xx answer may come after the message was stored.
+fn certainly_not_sent<E>(err: &SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> bool
+where
+    E: std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(service) => service.raw().status().is_client_error(),
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::DispatchFailure(_) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+            while let Some(e) = source {
+                if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                    return io.kind() == std::io::ErrorKind::ConnectionRefused;
+                }
+                source = e.source();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
 fn secs(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 #[async_trait]
 impl JobQueue for SqsQueue {
+    /// Retries here rather than in the SDK, to know whether any attempt may have
+    /// delivered the message: only when none may have is the error [`QueueError::NotSent`].
+    /// The attempts together stay within the operation timeout.
     async fn send(&self, body: &str) -> Result<(), QueueError> {
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let deadline = tokio::time::Instant::now() + self.timeouts.operation;
+        let mut maybe_sent = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let call = self
+                .client
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(body)
+                .customize()
+                .config_override(aws_sdk_sqs::config::Builder::default().retry_config(RetryConfig::disabled()))
+                .send();
+            let err = match tokio::time::timeout_at(deadline, call).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(err)) => err,
+                Err(_) => {
+                    return Err(QueueError::Unavailable(format!(
+                        "SendMessage did not finish within {:?}",
+                        self.timeouts.operation
+                    )));
+                }
+            };
+            maybe_sent |= !certainly_not_sent(&err);
+            let retryable = is_transient(&err);
+            let pause = Duration::from_millis(50 << (2 * attempt));
+            if !retryable || attempt >= SEND_ATTEMPTS || tokio::time::Instant::now() + pause >= deadline {
+                return Err(match map_err(err) {
+                    QueueError::Unavailable(text) if !maybe_sent => QueueError::NotSent(text),
+                    QueueError::Unavailable(text) => QueueError::Unavailable(text),
+                    other if maybe_sent => QueueError::Unavailable(other.to_string()),
+                    other => other,
+                });
+            }
+            tokio::time::sleep(pause).await;
+        }
     }
 
     async fn receive(&self, max: u32, wait: Duration, visibility: Duration) -> Result<Vec<Received>, QueueError> {

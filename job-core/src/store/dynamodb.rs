@@ -8,6 +8,12 @@
 //!
 //! A change with counter updates is one `TransactWriteItems` (the job write carries the
 //! condition); a change without them is one conditional `PutItem`.
+//!
+//! The sparse global secondary index [`OPEN_JOBS_INDEX`] holds only jobs that are not
+//! terminal: only they carry its key attributes, `openShard` (partition, one of
+//! [`OPEN_JOBS_SHARDS`], so writes spread) and `openUpdatedAt` (sort, epoch ms of the last
+//! change). The reconciler queries it for jobs that made no progress for a while, never
+//! scanning the table; a job leaves the index when it ends.
 
 use std::collections::HashMap;
 
@@ -25,6 +31,15 @@ use super::{JobStore, StoreError};
 use crate::aws::{describe, is_transient};
 use crate::job::{Change, Expect, Job, JobSource, JobStatus, Lease, Write};
 use crate::stats::{Bucket, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
+
+/// The sparse index of jobs that are not terminal (see the module documentation).
+pub const OPEN_JOBS_INDEX: &str = "open-jobs";
+/// Its partition key attribute (string): the job's shard of the index.
+pub const OPEN_SHARD_ATTRIBUTE: &str = "openShard";
+/// Its sort key attribute (number): epoch milliseconds of the job's last change.
+pub const OPEN_UPDATED_ATTRIBUTE: &str = "openUpdatedAt";
+/// Partitions of the open-jobs index; the reconciler queries each.
+pub const OPEN_JOBS_SHARDS: u32 = 8;
 
 /// Day counters are kept this long after their day.
 const DAY_COUNTER_RETENTION_DAYS: u64 = 35;
@@ -87,11 +102,19 @@ fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
     optional("nextAttemptAt", job.next_attempt_at.map(|t| s(t.to_rfc3339())));
     optional("lastError", job.last_error.as_ref().map(s));
     optional("result", job.result.as_ref().map(|r| s(r.to_string())));
+    optional("requeuedAt", job.requeued_at.map(|t| s(t.to_rfc3339())));
     optional("leaseOwner", job.lease.as_ref().map(|l| s(&l.owner)));
     optional(
         "leaseExpiresAt",
         job.lease.as_ref().map(|l| n(l.expires_at.timestamp_millis())),
     );
+    if !job.status.is_terminal() {
+        item.insert(
+            OPEN_SHARD_ATTRIBUTE.to_owned(),
+            s(shard_for(job.job_id, OPEN_JOBS_SHARDS).to_string()),
+        );
+        item.insert(OPEN_UPDATED_ATTRIBUTE.to_owned(), n(job.updated_at.timestamp_millis()));
+    }
     item
 }
 
@@ -166,6 +189,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, StoreError> 
         next_attempt_at: r.opt_time("nextAttemptAt")?,
         last_error: r.opt_str("lastError"),
         result: r.opt_json("result")?,
+        requeued_at: r.opt_time("requeuedAt")?,
         version: r.num("version")?,
         lease,
     })
@@ -409,6 +433,44 @@ impl JobStore for DynamoDbStore {
         }
     }
 
+    async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let mut ids = Vec::new();
+        for shard in 0..OPEN_JOBS_SHARDS {
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                if ids.len() >= limit {
+                    return Ok(ids);
+                }
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(OPEN_JOBS_INDEX)
+                    .key_condition_expression("#shard = :shard AND #updated < :cutoff")
+                    .expression_attribute_names("#shard", OPEN_SHARD_ATTRIBUTE)
+                    .expression_attribute_names("#updated", OPEN_UPDATED_ATTRIBUTE)
+                    .expression_attribute_values(":shard", s(shard.to_string()))
+                    .expression_attribute_values(":cutoff", n(cutoff.timestamp_millis()))
+                    .limit(i32::try_from(limit - ids.len()).unwrap_or(i32::MAX).min(1000))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(map_err)?;
+                for item in out.items() {
+                    let id = Reader(item)
+                        .opt_str("pk")
+                        .and_then(|pk| pk.strip_prefix("JOB#").and_then(|id| id.parse::<Uuid>().ok()));
+                    ids.extend(id);
+                }
+                match out.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
         let days = shown_days(now);
         let mut buckets: HashMap<String, Bucket> = HashMap::new();
@@ -491,5 +553,20 @@ mod tests {
         ));
         item.insert("attempts".into(), s("many"));
         assert!(matches!(from_item(&item), Err(StoreError::Other(m)) if m.contains("attempts")));
+    }
+
+    #[test]
+    fn only_open_jobs_carry_the_open_index_keys() {
+        let mut job = Job::new(Uuid::now_v7(), "t", json!(null), 3, JobSource::Api, None, Utc::now());
+        for status in [JobStatus::Queued, JobStatus::Running, JobStatus::Retrying] {
+            job.status = status;
+            let item = to_item(&job);
+            assert!(item.contains_key(OPEN_SHARD_ATTRIBUTE) && item.contains_key(OPEN_UPDATED_ATTRIBUTE));
+        }
+        for status in [JobStatus::Succeeded, JobStatus::Failed] {
+            job.status = status;
+            let item = to_item(&job);
+            assert!(!item.contains_key(OPEN_SHARD_ATTRIBUTE) && !item.contains_key(OPEN_UPDATED_ATTRIBUTE));
+        }
     }
 }

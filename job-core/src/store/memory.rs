@@ -88,6 +88,17 @@ impl JobStore for MemoryStore {
         }
     }
 
+    async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(state
+            .jobs
+            .values()
+            .filter(|j| !j.status.is_terminal() && j.updated_at < cutoff)
+            .map(|j| j.job_id)
+            .take(limit)
+            .collect())
+    }
+
     async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
         let state = self.state.lock().unwrap();
         let daily = shown_days(now)

@@ -3,7 +3,7 @@
 mod dynamodb;
 mod memory;
 
-pub use dynamodb::DynamoDbStore;
+pub use dynamodb::{DynamoDbStore, OPEN_JOBS_INDEX, OPEN_JOBS_SHARDS, OPEN_SHARD_ATTRIBUTE, OPEN_UPDATED_ATTRIBUTE};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
@@ -38,6 +38,10 @@ pub trait JobStore: Send + Sync {
 
     /// Extends the lease of `owner` on a job it holds.
     async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Ids of jobs that are not terminal and last changed before `cutoff`, at most
+    /// `limit` of them (read from an index, never a scan; possibly a moment behind).
+    async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError>;
 
     /// Reads the counters: a constant number of items, never a scan.
     async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError>;

@@ -289,13 +289,13 @@ async fn openapi_document_lists_the_routes() {
     assert!(doc["paths"]["/jobs"]["post"]["responses"]["202"].is_object());
 }
 
-/// A queue that is down.
+/// A queue that is down: it refuses connections, so nothing is ever sent.
 struct DownQueue;
 
 #[async_trait]
 impl JobQueue for DownQueue {
     async fn send(&self, _: &str) -> Result<(), QueueError> {
-        Err(QueueError::Unavailable("connection refused".into()))
+        Err(QueueError::NotSent("connection refused".into()))
     }
     async fn receive(&self, _: u32, _: Duration, _: Duration) -> Result<Vec<Received>, QueueError> {
         Err(QueueError::Unavailable("connection refused".into()))
