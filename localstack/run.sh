@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine: the local AWS emulator (moto, no Docker needed),
-# the queue, dead-letter queue, table and schedule group, the workers, the API, and a
-# schedule runner that fires due schedules into the queue (the emulator never does).
+# the queue, dead-letter queue, table and schedule group, the workers, the API, a
+# schedule runner that fires due schedules into the queue (the emulator never does), and
+# the reconciler (stale jobs sent again, the dead-letter queue resolved).
 # Ctrl-C stops everything.
 #
 # Settings (environment):
@@ -84,6 +85,8 @@ else
 fi
 # Emulators store schedules but never fire them: this local stand-in does.
 start_component "$LOGS/schedule-runner.log" "$BIN/schedule-runner"
+# The reconciler: on AWS a Lambda on a rate() schedule; here a process.
+start_component "$LOGS/reconciler.log" "$BIN/reconciler"
 start_component "$LOGS/api.log" "$BIN/local-api"
 if ! wait_for_http "http://$JOBS_API_ADDR/openapi.json" 30; then
   echo "error: the API did not start; see $LOGS/api.log" >&2
@@ -96,7 +99,7 @@ cat <<MSG
   Emulator:  $AWS_ENDPOINT_URL
   Queue:     $JOBS_QUEUE_URL
   Table:     $JOBS_TABLE_NAME
-  Logs:      .local/logs/{api,worker,schedule-runner,emulator}.log (JSON lines)
+  Logs:      .local/logs/{api,worker,schedule-runner,reconciler,emulator}.log (JSON lines)
 
   Try:  curl -s -X POST http://$JOBS_API_ADDR/jobs
         curl -s http://$JOBS_API_ADDR/jobs/stats

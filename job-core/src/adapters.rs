@@ -39,6 +39,12 @@ impl AwsAdapters {
             .with_timeouts(self.config.aws_timeouts)
     }
 
+    /// The job queue's dead-letter queue (`JOBS_DLQ_URL`), if configured.
+    pub fn dead_letter_queue(&self) -> Option<SqsQueue> {
+        let url = self.config.dlq_url.as_ref()?;
+        Some(SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), url).with_timeouts(self.config.aws_timeouts))
+    }
+
     /// The schedules of `JOBS_SCHEDULE_GROUP`, to read and delete.
     pub fn schedule_reader(&self) -> EventBridgeScheduleStore {
         EventBridgeScheduleStore::new(aws_sdk_scheduler::Client::new(&self.sdk), &self.config.schedule_group)

@@ -276,6 +276,42 @@ impl Job {
         self.change(job, expect, CounterDelta::default(), now)
     }
 
+    /// Whether the job is open and made no progress for `stale_after`: no live lease,
+    /// and no change since. Such a job may have lost its message; the reconciler sends
+    /// it again.
+    pub fn is_stale(&self, now: DateTime<Utc>, stale_after: Duration) -> bool {
+        !self.status.is_terminal() && !self.lease_live(now) && self.updated_at + stale_after < now
+    }
+
+    /// Whether another attempt may start: the job is open and, if RUNNING, the running
+    /// attempt is not its last (a RUNNING job without a live lease lost that attempt).
+    pub fn has_attempts_left(&self) -> bool {
+        !self.status.is_terminal() && (self.status != JobStatus::Running || self.attempts < self.max_attempts)
+    }
+
+    /// Fails a job whose message was dead-lettered after `receives` receives while no
+    /// attempt was left (its last attempt was lost), if nobody changed or holds it.
+    pub fn fail_dead_lettered(&self, receives: u32, now: DateTime<Utc>) -> Change {
+        let mut job = self.next(now);
+        job.status = JobStatus::Failed;
+        job.finished_at = Some(now);
+        job.lease = None;
+        job.next_attempt_at = None;
+        job.last_error = Some(format!(
+            "attempt {} was lost and its message was dead-lettered after {receives} receives; no attempts are left",
+            self.attempts
+        ));
+        let counters = CounterDelta {
+            failed: 1,
+            ..CounterDelta::default()
+        };
+        let expect = Expect::Free {
+            version: self.version,
+            now,
+        };
+        self.change(job, expect, counters, now)
+    }
+
     /// What worker `owner` may do with this job at `now`, leasing it for `lease_for`.
     pub fn claim(&self, owner: &str, now: DateTime<Utc>, lease_for: Duration) -> Claim {
         if self.status.is_terminal() {

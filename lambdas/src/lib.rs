@@ -6,10 +6,13 @@
 //! - [`state`]: what handlers share (store, queue, schedules, task contract), built from the environment.
 //! - [`extract`] and [`error`]: JSON bodies in; domain errors out as `{"error": {"code", "message"}}`.
 //! - [`serve`]: runs a router on Lambda or on a local socket.
+//! - [`reconciler`]: runs the reconciler on Lambda (one pass per scheduled invocation) or
+//!   as a local process.
 
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod reconciler;
 pub mod routes;
 pub mod serve;
 pub mod state;

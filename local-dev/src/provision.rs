@@ -40,7 +40,7 @@ impl Plan {
             table_name: format!("{prefix}-jobs"),
             schedule_group: Some(prefix.to_owned()),
             visibility_timeout: Duration::from_secs(30),
-            max_receive_count: 5,
+            max_receive_count: 10,
         }
     }
 }

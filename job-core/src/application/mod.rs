@@ -7,9 +7,12 @@
 //!
 //! - [`jobs`]: submit a job (validate, register, send, undo on failure, replay on a
 //!   repeated idempotency key), register a scheduled run, look a job up.
+//! - [`reconcile`]: the reconciler's pass: stale jobs sent again, the dead-letter queue
+//!   resolved.
 //! - [`schedules`]: create (with its validation rules), read, list and delete schedules.
 //! - [`stats`]: read the counters.
 
 pub mod jobs;
+pub mod reconcile;
 pub mod schedules;
 pub mod stats;

@@ -7,6 +7,8 @@
 //! and checks the stats invariants at its end.
 //!
 //! - [`schedules`]: the EventBridge Scheduler adapter and the local runner on the emulator.
+//! - [`reconciler`]: the reconciler's pass against the emulator (the open-jobs index, the
+//!   dead-letter queue).
 //! - [`in_memory`]: scheduled runs through the local runner, the worker and the API over
 //!   the in-memory adapters (no emulator needed).
 
@@ -37,6 +39,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 mod in_memory;
+mod reconciler;
 mod schedules;
 
 const RETRY_BASE: Duration = Duration::from_millis(300);

@@ -1,0 +1,118 @@
+//! Runs the reconciler ([`job_core::application::reconcile`]): on AWS Lambda one pass per
+//! invocation (an EventBridge Scheduler `rate()` schedule invokes it; the event's content
+//! is ignored), elsewhere a pass every `JOBS_RECONCILE_INTERVAL_SECS` until SIGTERM/Ctrl-C
+//! (the local process of `make run`).
+//!
+//! Needs `JOBS_QUEUE_URL`, `JOBS_TABLE_NAME` and `JOBS_DLQ_URL`; a job counts as stale after
+//! `JOBS_VISIBILITY_TIMEOUT_SECS` plus [`ReconcileSettings::MARGIN`] without progress.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use job_core::adapters::AwsAdapters;
+use job_core::application::reconcile::{ReconcileSettings, Report, reconcile};
+use job_core::config::{Config, ConfigError};
+use job_core::queue::{JobQueue, SqsQueue};
+use job_core::store::{DynamoDbStore, JobStore};
+use lambda_http::{LambdaEvent, service_fn};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::BoxError;
+
+struct Reconciler {
+    store: DynamoDbStore,
+    queue: SqsQueue,
+    dlq: SqsQueue,
+    settings: ReconcileSettings,
+}
+
+impl Reconciler {
+    async fn pass(&self) -> Result<Report, BoxError> {
+        let report = reconcile(
+            &self.store as &dyn JobStore,
+            &self.queue as &dyn JobQueue,
+            Some(&self.dlq as &dyn JobQueue),
+            &self.settings,
+            Utc::now(),
+        )
+        .await?;
+        if report.acted() || report.errors > 0 || report.left_for_operator > 0 {
+            info!(
+                reconciler = true,
+                requeued = report.requeued,
+                redriven = report.redriven,
+                failed = report.failed,
+                leftovers_deleted = report.leftovers_deleted,
+                left_for_operator = report.left_for_operator,
+                errors = report.errors,
+                "reconciler pass"
+            );
+        }
+        Ok(report)
+    }
+}
+
+/// Builds the reconciler from the environment and runs it until shutdown (or, on
+/// Lambda, serves invocations).
+pub async fn run() -> Result<(), BoxError> {
+    job_core::telemetry::init();
+    let config = Config::from_env().map_err(StartupError)?;
+    let aws = AwsAdapters::load(config.clone()).await;
+    let dlq = aws
+        .dead_letter_queue()
+        .ok_or(StartupError(ConfigError::Missing("JOBS_DLQ_URL")))?;
+    let reconciler = Arc::new(Reconciler {
+        store: aws.store(),
+        queue: aws.queue(),
+        dlq,
+        settings: ReconcileSettings::for_visibility(config.visibility_timeout),
+    });
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+            let reconciler = Arc::clone(&reconciler);
+            async move { reconciler.pass().await }
+        }))
+        .await;
+    }
+    info!(
+        interval_secs = config.reconcile_interval.as_secs(),
+        stale_after_secs = reconciler.settings.stale_after.as_secs(),
+        "reconciler started"
+    );
+    let mut ticker = tokio::time::interval(config.reconcile_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let shutdown = job_core::shutdown::signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticker.tick() => {}
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            passed = reconciler.pass() => if let Err(err) = passed {
+                warn!(reconciler = true, error = %err, "reconciler pass failed; trying again next interval");
+            }
+        }
+    }
+    info!("reconciler stopped");
+    Ok(())
+}
+
+/// A configuration error at start-up, printed as its message.
+struct StartupError(ConfigError);
+
+impl std::fmt::Debug for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for StartupError {}
