@@ -1,6 +1,6 @@
 /**
  * The whole system in one stack: data (table, queues), API (HTTP API and one
- * Rust Lambda per route group), Scheduler, the worker image repository, the
+ * Rust Lambda per route group), Scheduler, the reconciler (a Lambda on a schedule), the worker image repository, the
  * EKS cluster with KEDA, Karpenter and the job workers, and the dashboard with
  * its alarms. Env-agnostic: no lookups, no account or region in the template.
  */
@@ -23,6 +23,7 @@ import { acknowledgeFindings } from './nag-acknowledgments';
 import { JobDashboard } from './observability/job-dashboard';
 import { JobMetrics } from './observability/job-metrics';
 import { loadQueueSettings } from './queue-settings';
+import { JobReconciler } from './reconcile/job-reconciler';
 import { JobScheduler } from './scheduling/job-scheduler';
 
 /** Item actions of the jobs-api Lambda (job-core's DynamoDB store, as `POST /jobs` and `GET /jobs/{id}` use it). */
@@ -30,7 +31,8 @@ export const JOBS_API_TABLE_ACTIONS = [
   // GET /jobs/{id}, and the idempotency-key lookup.
   'dynamodb:GetItem',
   // Registration is a TransactWriteItems of a Put (the job) and two Updates (counters);
-  // withdrawing it (the queue is down) is a Delete and the same Updates.
+  // withdrawing it (the message was certainly not sent) is a Delete and the same Updates;
+  // a replay marks the job with a PutItem before sending its message again.
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
@@ -106,6 +108,10 @@ export class JobsStack extends Stack {
       JOBS_SCHEDULE_DLQ_ARN: queues.scheduleDeadLetterQueue.queueArn,
       JOBS_MAX_ATTEMPTS: String(worker.maxAttempts),
       JOBS_VISIBILITY_TIMEOUT_SECS: String(worker.visibilityTimeoutSecs),
+      // Short AWS call deadlines, so a submission finishes (or fails cleanly) well within
+      // the function timeout even when DynamoDB or SQS hang.
+      JOBS_AWS_ATTEMPT_TIMEOUT_SECS: '2',
+      JOBS_AWS_OPERATION_TIMEOUT_SECS: '4',
       RUST_LOG: worker.rustLog,
     };
     const fn = (fnId: string, binary: string, description: string) =>
@@ -132,6 +138,16 @@ export class JobsStack extends Stack {
         conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
       }),
     );
+
+    // Every job reaches a terminal state: stale jobs sent again, the job DLQ resolved.
+    new JobReconciler(this, 'Reconciler', {
+      bundleDir: props.lambdaDir,
+      environment,
+      table,
+      queue: queues.queue,
+      deadLetterQueue: queues.deadLetterQueue,
+      logRetention,
+    });
 
     const { GET, POST, DELETE } = apigwv2.HttpMethod;
     const api = new JobApi(this, 'Api', {

@@ -188,8 +188,74 @@ describe('table', () => {
     expect(table.DeletionPolicy).toBe('Retain');
     expect(p.SSESpecification).toEqual({ SSEEnabled: true });
     expect(p.KeySchema).toEqual([{ AttributeName: settings.table.partitionKey, KeyType: 'HASH' }]);
-    expect(p.AttributeDefinitions).toEqual([{ AttributeName: settings.table.partitionKey, AttributeType: 'S' }]);
+    expect(p.AttributeDefinitions).toEqual(
+      expect.arrayContaining([{ AttributeName: settings.table.partitionKey, AttributeType: 'S' }]),
+    );
     expect(p.TimeToLiveSpecification).toEqual({ AttributeName: settings.table.timeToLiveAttribute, Enabled: true });
+  });
+});
+
+describe('open-jobs index', () => {
+  test('a sparse, keys-only index on the attributes only open jobs carry (job-core store), as local provisioning makes it', () => {
+    const p = table.Properties;
+    expect(p.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'open-jobs',
+        KeySchema: [
+          { AttributeName: 'openShard', KeyType: 'HASH' },
+          { AttributeName: 'openUpdatedAt', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+    expect(p.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'openShard', AttributeType: 'S' },
+        { AttributeName: 'openUpdatedAt', AttributeType: 'N' },
+      ]),
+    );
+    // The Rust side names the same index and attributes.
+    const store = readFileSync(join(REPO_DIR, 'job-core', 'src', 'store', 'dynamodb.rs'), 'utf8');
+    for (const name of ['"open-jobs"', '"openShard"', '"openUpdatedAt"']) {
+      expect(store).toContain(name);
+    }
+  });
+});
+
+describe('reconciler', () => {
+  const [fnId, fn] = one('AWS::Lambda::Function', 'ReconcilerFunction');
+  const [roleId] = one('AWS::IAM::Role', 'ReconcilerFunctionRole');
+
+  test('runs the reconciler bundle on arm64 with the DLQ URL and a timeout longer than a pass', () => {
+    expect(fn.Properties.Architectures).toEqual(['arm64']);
+    expect(refOf(fn.Properties.Environment.Variables.JOBS_DLQ_URL)).toBe(dlqId);
+    expect(refOf(fn.Properties.Environment.Variables.JOBS_QUEUE_URL)).toBe(queueId);
+    expect(fn.Properties.Timeout).toBeGreaterThanOrEqual(60);
+  });
+
+  test('may read, mark and fail jobs, query only the open-jobs index, send to the queue and work the DLQ, nothing else', () => {
+    const index = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/open-jobs']] });
+    const [logId] = one('AWS::Logs::LogGroup', 'ReconcilerFunctionLogs');
+    expect(grantsOfRole(roleId)).toEqual(
+      [
+        ...['GetItem', 'PutItem', 'UpdateItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
+        `dynamodb:Query ${index}`,
+        `sqs:SendMessage ${arn(queueId)}`,
+        ...['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility'].map((a) => `sqs:${a} ${arn(dlqId)}`),
+        `logs:CreateLogStream ${arn(logId)}`,
+        `logs:PutLogEvents ${arn(logId)}`,
+      ].sort(),
+    );
+  });
+
+  test('an EventBridge Scheduler rate() schedule invokes it through a role that may invoke only it', () => {
+    const [, schedule] = one('AWS::Scheduler::Schedule', 'ReconcilerSchedule');
+    expect(schedule.Properties.ScheduleExpression).toBe('rate(1 minute)');
+    expect(JSON.stringify(schedule.Properties.Target.Arn)).toBe(arn(fnId));
+    const schedulerRoleOfReconciler = refOf(schedule.Properties.Target.RoleArn) ?? schedule.Properties.Target.RoleArn['Fn::GetAtt'][0];
+    expect(grantsOfRole(schedulerRoleOfReconciler)).toEqual([`lambda:InvokeFunction ${arn(fnId)}`]);
+    const trust = template().Resources[schedulerRoleOfReconciler].Properties.AssumeRolePolicyDocument.Statement;
+    expect(trust[0].Principal).toEqual({ Service: 'scheduler.amazonaws.com' });
   });
 });
 

@@ -6,6 +6,9 @@
 //! - [`local_runner`] and [`clock`]: a stand-in for EventBridge Scheduler's firing, which
 //!   emulators lack (the `schedule-runner` binary), with the clock tests move by hand.
 //! - [`emulator`]: the guard that keeps these tools off AWS.
+//! - [`fault_proxy`]: a proxy in front of the emulator that injects what AWS and networks
+//!   do and emulators never do (refused, black-holed, slow and cut connections, AWS
+//!   errors); the `fault-proxy` binary, `make chaos` and the system tests use it.
 //! - The `local-api` binary serves every route of the API on one local socket.
 //!
 //! The system tests (`tests/system/`) run the API, the worker and these tools against the
@@ -13,6 +16,7 @@
 
 pub mod clock;
 pub mod emulator;
+pub mod fault_proxy;
 pub mod local_runner;
 pub mod provision;
 #[cfg(test)]

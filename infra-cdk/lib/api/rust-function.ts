@@ -21,7 +21,7 @@ export interface RustFunctionProps {
   readonly description: string;
   /** @default 256 MiB (also buys CPU for TLS start-up) */
   readonly memorySize?: number;
-  /** @default 10 s (API Gateway waits at most 30 s; the function timeout also bounds an AWS call that hangs, until the clients get operation timeouts) */
+  /** @default 10 s (API Gateway waits at most 30 s; every AWS call of the code has its own operation timeout, 15 s by default) */
   readonly timeout?: Duration;
   /** Log retention. @default one month */
   readonly logRetention?: logs.RetentionDays;

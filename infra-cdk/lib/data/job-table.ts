@@ -36,5 +36,13 @@ export class JobTable extends Construct {
       // audit trail, usable by every role the stack grants, no key policy to keep.
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
     });
+    // The sparse index of open jobs: only jobs that are not terminal carry its keys
+    // (job-core's store); the reconciler queries it for stale ones. Keys only.
+    this.table.addGlobalSecondaryIndex({
+      indexName: 'open-jobs',
+      partitionKey: { name: 'openShard', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'openUpdatedAt', type: dynamodb.AttributeType.NUMBER },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
   }
 }

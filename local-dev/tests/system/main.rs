@@ -7,6 +7,7 @@
 //! and checks the stats invariants at its end.
 //!
 //! - [`schedules`]: the EventBridge Scheduler adapter and the local runner on the emulator.
+//! - [`faults`]: ambiguous writes and a black-holed network, through the fault proxy.
 //! - [`reconciler`]: the reconciler's pass against the emulator (the open-jobs index, the
 //!   dead-letter queue).
 //! - [`in_memory`]: scheduled runs through the local runner, the worker and the API over
@@ -38,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+mod faults;
 mod in_memory;
 mod reconciler;
 mod schedules;

@@ -1,0 +1,455 @@
+//! A fault-injecting HTTP proxy for the local AWS emulator: what real AWS and real
+//! networks do that an emulator never does.
+//!
+//! Point `AWS_ENDPOINT_URL` at the proxy; it forwards every request to the emulator
+//! unless a [`Rule`] matches it. A rule applies a [`Fault`] to requests whose
+//! `X-Amz-Target` header contains its `target` (e.g. `TransactWriteItems`, `SendMessage`;
+//! none: every request), `times` times (none: until cleared):
+//!
+//! | fault | what the client sees |
+//! |---|---|
+//! | `refuse` | connection refused: the proxy stops listening, and drops pooled connections' requests |
+//! | `blackhole` | the connection is accepted and the request read, and nothing ever comes back |
+//! | `slow` | the answer, `delayMs` later |
+//! | `cut` | the request is forwarded (and takes effect), then the connection is closed without an answer |
+//! | `transactionConflict` | DynamoDB `TransactionCanceledException` with a `TransactionConflict` reason |
+//! | `throttling` | DynamoDB `ThrottlingException` |
+//! | `sqsOverLimit` | SQS `OverLimit` (403) |
+//! | `sqsInternalError` | SQS `InternalError` (500) |
+//!
+//! Tests drive it in process ([`FaultProxy::set`]); scripts through its control
+//! endpoint ([`control_router`]: `PUT /faults` with a JSON array of rules, `DELETE
+//! /faults`, `GET /faults` for the rules and the counts of requests forwarded and
+//! faults applied). The `fault-proxy` binary runs both.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, Request, Response, StatusCode, Uri};
+use axum::routing::get;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+/// What the proxy does to a matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "fault")]
+pub enum Fault {
+    Refuse,
+    Blackhole,
+    Slow {
+        #[serde(rename = "delayMs")]
+        delay_ms: u64,
+    },
+    Cut,
+    TransactionConflict,
+    Throttling,
+    SqsOverLimit,
+    SqsInternalError,
+}
+
+/// A fault, the requests it applies to, and how often.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    #[serde(flatten)]
+    pub fault: Fault,
+    /// A substring of the request's `X-Amz-Target` (the API operation); none: every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// How many requests it applies to; none: until cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+}
+
+impl Rule {
+    /// `fault` on every request until cleared.
+    pub fn always(fault: Fault) -> Self {
+        Self {
+            fault,
+            target: None,
+            times: None,
+        }
+    }
+
+    /// `fault` on the next `times` requests for operation `target`.
+    pub fn on(target: &str, fault: Fault, times: u32) -> Self {
+        Self {
+            fault,
+            target: Some(target.to_owned()),
+            times: Some(times),
+        }
+    }
+
+    fn matches(&self, target: &str) -> bool {
+        self.target.as_deref().is_none_or(|t| target.contains(t))
+    }
+}
+
+/// Counts of what the proxy did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub forwarded: u64,
+    pub faulted: u64,
+}
+
+struct Shared {
+    rules: Mutex<Vec<Rule>>,
+    forwarded: AtomicU64,
+    faulted: AtomicU64,
+    /// Whether the listener should be open (false while a `refuse` rule for all requests is set).
+    listening: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// The fault for a request to `target`, using up one of its times.
+    fn take(&self, target: &str) -> Option<Fault> {
+        let mut rules = self.rules.lock().unwrap();
+        let index = rules.iter().position(|r| r.matches(target))?;
+        let fault = rules[index].fault;
+        if let Some(times) = rules[index].times.as_mut() {
+            *times -= 1;
+            if *times == 0 {
+                rules.remove(index);
+            }
+        }
+        drop(rules);
+        self.refresh_listening();
+        Some(fault)
+    }
+
+    fn refresh_listening(&self) {
+        let refuse_all = self
+            .rules
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.fault == Fault::Refuse && r.target.is_none() && r.times.is_none());
+        self.listening.send_if_modified(|open| {
+            let changed = *open == refuse_all;
+            *open = !refuse_all;
+            changed
+        });
+    }
+}
+
+/// A running proxy; it stops when dropped.
+pub struct FaultProxy {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Listens on `listen` (port 0: any free port) and forwards to `upstream` (`http://host:port`).
+    pub async fn start(listen: SocketAddr, upstream: &str) -> std::io::Result<Self> {
+        let upstream: Uri = upstream.parse().map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("upstream {upstream:?}: {e}"))
+        })?;
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (listening, _) = watch::channel(true);
+        let shared = Arc::new(Shared {
+            rules: Mutex::new(Vec::new()),
+            forwarded: AtomicU64::new(0),
+            faulted: AtomicU64::new(0),
+            listening,
+        });
+        let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let task = tokio::spawn(accept_loop(listener, addr, Arc::clone(&shared), client, upstream));
+        Ok(Self { shared, addr, task })
+    }
+
+    /// Where clients connect: `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Replaces the rules.
+    pub fn set(&self, rules: Vec<Rule>) {
+        *self.shared.rules.lock().unwrap() = rules;
+        self.shared.refresh_listening();
+    }
+
+    /// Removes every rule: everything is forwarded again.
+    pub fn clear(&self) {
+        self.set(Vec::new());
+    }
+
+    /// The rules still in force.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.shared.rules.lock().unwrap().clone()
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            forwarded: self.shared.forwarded.load(Ordering::Relaxed),
+            faulted: self.shared.faulted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(
+    mut listener: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    upstream: Uri,
+) {
+    let mut open = shared.listening.subscribe();
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let (shared, client, upstream) = (Arc::clone(&shared), client.clone(), upstream.clone());
+                connections.spawn(async move {
+                    let service = service_fn(move |request| {
+                        handle(Arc::clone(&shared), client.clone(), upstream.clone(), request)
+                    });
+                    let served = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    if let Err(err) = served {
+                        debug!(error = %err, "proxied connection ended");
+                    }
+                });
+            }
+            _ = open.changed() => {
+                if !*open.borrow_and_update() {
+                    // Refuse: stop listening until the rule is cleared, then listen again.
+                    drop(listener);
+                    while !*open.borrow_and_update() {
+                        if open.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    listener = loop {
+                        match TcpListener::bind(addr).await {
+                            Ok(l) => break l,
+                            Err(err) => {
+                                warn!(%addr, error = %err, "fault proxy cannot listen again yet");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
+                    };
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Why the proxy closed a connection without an answer.
+#[derive(Debug, thiserror::Error)]
+enum Dropped {
+    #[error("refused")]
+    Refused,
+    #[error("cut after forwarding")]
+    Cut,
+    #[error("upstream failed: {0}")]
+    Upstream(String),
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    upstream: Uri,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let fault = shared.take(&target);
+    if fault.is_some() {
+        shared.faulted.fetch_add(1, Ordering::Relaxed);
+    }
+    match fault {
+        Some(Fault::Refuse) => return Err(Dropped::Refused),
+        Some(Fault::Blackhole) => std::future::pending::<()>().await,
+        Some(Fault::Slow { delay_ms }) => tokio::time::sleep(Duration::from_millis(delay_ms)).await,
+        Some(Fault::TransactionConflict) => return Ok(dynamodb_error(transaction_conflict())),
+        Some(Fault::Throttling) => {
+            return Ok(dynamodb_error(serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                "message": "Rate of requests exceeds the allowed throughput."
+            })));
+        }
+        Some(Fault::SqsOverLimit) => {
+            return Ok(sqs_error(
+                StatusCode::FORBIDDEN,
+                "OverLimit",
+                "Sender",
+                "Too many messages in flight.",
+            ));
+        }
+        Some(Fault::SqsInternalError) => {
+            return Ok(sqs_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "Receiver",
+                "Internal error.",
+            ));
+        }
+        Some(Fault::Cut) | None => {}
+    }
+    let response = forward(&client, &upstream, request).await?;
+    shared.forwarded.fetch_add(1, Ordering::Relaxed);
+    if fault == Some(Fault::Cut) {
+        return Err(Dropped::Cut);
+    }
+    Ok(response)
+}
+
+async fn forward(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    upstream: &Uri,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (mut parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| Dropped::Upstream(e.to_string()))?
+        .to_bytes();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    parts.uri = format!("{upstream}{}", path.trim_start_matches('/'))
+        .parse()
+        .map_err(|e| Dropped::Upstream(format!("{e}")))?;
+    let response = client
+        .request(Request::from_parts(parts, Full::new(body)))
+        .await
+        .map_err(|e| Dropped::Upstream(e.to_string()))?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| Dropped::Upstream(e.to_string()))?
+        .to_bytes();
+    Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+fn transaction_conflict() -> serde_json::Value {
+    serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict, None, None]",
+        "CancellationReasons": [
+            {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+            {"Code": "None"},
+            {"Code": "None"}
+        ]
+    })
+}
+
+fn dynamodb_error(body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
+    response
+}
+
+fn sqs_error(status: StatusCode, code: &str, fault: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({"__type": format!("com.amazonaws.sqs#{code}"), "message": message});
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
+    if let Ok(value) = HeaderValue::from_str(&format!("{code};{fault}")) {
+        headers.insert("x-amzn-query-error", value);
+    }
+    response
+}
+
+/// The control endpoint of a proxy.
+pub fn control_router(proxy: Arc<FaultProxy>) -> Router {
+    Router::new()
+        .route("/faults", get(list).put(replace).delete(clear))
+        .with_state(proxy)
+}
+
+#[derive(Serialize)]
+struct Status {
+    rules: Vec<Rule>,
+    counts: Counts,
+}
+
+async fn list(State(proxy): State<Arc<FaultProxy>>) -> axum::Json<Status> {
+    axum::Json(Status {
+        rules: proxy.rules(),
+        counts: proxy.counts(),
+    })
+}
+
+async fn replace(State(proxy): State<Arc<FaultProxy>>, body: Bytes) -> Response<Body> {
+    match serde_json::from_slice::<Vec<Rule>>(&body) {
+        Ok(rules) => {
+            proxy.set(rules);
+            Response::new(Body::from(serde_json::to_string(&proxy.rules()).unwrap_or_default()))
+        }
+        Err(err) => {
+            let mut response = Response::new(Body::from(format!(
+                "{{\"error\":{{\"code\":\"invalid_rules\",\"message\":{}}}}}",
+                serde_json::Value::String(format!("expected a JSON array of rules: {err}"))
+            )));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
+}
+
+async fn clear(State(proxy): State<Arc<FaultProxy>>) -> StatusCode {
+    proxy.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_read_as_scripts_write_them() {
+        let rules: Vec<Rule> = serde_json::from_str(
+            r#"[{"fault":"blackhole"},{"fault":"slow","delayMs":200,"target":"SendMessage","times":2},
+                {"fault":"transactionConflict","target":"TransactWriteItems","times":1}]"#,
+        )
+        .unwrap();
+        assert_eq!(rules[0], Rule::always(Fault::Blackhole));
+        assert_eq!(rules[1].fault, Fault::Slow { delay_ms: 200 });
+        assert_eq!(rules[2], Rule::on("TransactWriteItems", Fault::TransactionConflict, 1));
+    }
+
+    #[tokio::test]
+    async fn a_rule_applies_to_its_target_as_often_as_asked() {
+        let proxy = FaultProxy::start("127.0.0.1:0".parse().unwrap(), "http://127.0.0.1:9")
+            .await
+            .unwrap();
+        proxy.set(vec![Rule::on("SendMessage", Fault::Cut, 2)]);
+        assert_eq!(proxy.shared.take("DynamoDB_20120810.GetItem"), None);
+        assert_eq!(proxy.shared.take("AmazonSQS.SendMessage"), Some(Fault::Cut));
+        assert_eq!(proxy.shared.take("AmazonSQS.SendMessage"), Some(Fault::Cut));
+        assert_eq!(proxy.shared.take("AmazonSQS.SendMessage"), None);
+        assert!(proxy.rules().is_empty());
+    }
+}
