@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit, HTTP and system tests (against the local AWS emulator,
-# started here and stopped on exit), the crates' dependency boundaries, the end-to-end
-# check of `make run`, the API's conformance to its OpenAPI document (schemathesis
+# started here and stopped on exit), a short chaos run (scripts/chaos.sh), the crates'
+# dependency boundaries, the end-to-end check of `make run`, the API's conformance to its OpenAPI document (schemathesis
 # against `make run`), the cdk8s chart's tests with the offline validators, the CDK
 # app's tests, and the linters.
 set -euo pipefail
@@ -54,6 +54,9 @@ echo "emulator on $AWS_ENDPOINT_URL"
 step "Rust tests (unit, HTTP, system against the emulator)"
 cargo build --quiet --workspace --bins
 cargo test --workspace
+
+step "chaos, short: jobs under SIGKILLs and refused, black-holed and cut network (make chaos runs the long one)"
+CHAOS_JOBS=120 CHAOS_KILLS=8 CHAOS_PHASE_SECS=5 CHAOS_BOUND_SECS=180 bash scripts/chaos.sh
 
 step "end to end: make run, then the README's curl flow"
 bash scripts/e2e.sh
