@@ -11,7 +11,9 @@ in the environment:
   CHAOS_WORKERS   worker processes (default 3, each --concurrency 4)
   CHAOS_SEED      random seed (default: chosen and printed)
   CHAOS_PHASE_SECS  length of each fault phase (default 15)
-  CHAOS_BOUND_SECS  how long after the last fault every job must be terminal (default 240)
+  CHAOS_BOUND_SECS  how long after the last fault every job must be terminal (default 600)
+  CHAOS_AWS_TIMEOUTS  attempt/operation deadlines of every AWS call, seconds (default 10/30:
+                    the emulator serializes DynamoDB calls, so under load its answers are slow)
 Exit 0 when every check holds, 1 otherwise; the figures are printed either way.
 """
 
@@ -39,7 +41,8 @@ KILLS = int(os.environ.get("CHAOS_KILLS", "50"))
 WORKERS = int(os.environ.get("CHAOS_WORKERS", "3"))
 SEED = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 1_000_000))
 PHASE = float(os.environ.get("CHAOS_PHASE_SECS", "15"))
-BOUND = float(os.environ.get("CHAOS_BOUND_SECS", "240"))
+BOUND = float(os.environ.get("CHAOS_BOUND_SECS", "600"))
+ATTEMPT_TIMEOUT, OPERATION_TIMEOUT = os.environ.get("CHAOS_AWS_TIMEOUTS", "10/30").split("/")
 VISIBILITY = 6
 
 rng = random.Random(SEED)
@@ -130,8 +133,8 @@ def main():
         "JOBS_RETRY_BASE_DELAY_MS": "200",
         "JOBS_RETRY_MAX_DELAY_MS": "1000",
         "JOBS_ATTEMPT_TIMEOUT_SECS": "30",
-        "JOBS_AWS_ATTEMPT_TIMEOUT_SECS": "2",
-        "JOBS_AWS_OPERATION_TIMEOUT_SECS": "5",
+        "JOBS_AWS_ATTEMPT_TIMEOUT_SECS": ATTEMPT_TIMEOUT,
+        "JOBS_AWS_OPERATION_TIMEOUT_SECS": OPERATION_TIMEOUT,
         "JOBS_RECONCILE_INTERVAL_SECS": "5",
     }
     api_url = f"http://{api_addr}"
@@ -189,7 +192,7 @@ def main():
     started = time.time()
     kill_thread = threading.Thread(target=killer, daemon=True)
     kill_thread.start()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=8)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=4)
     submissions = [pool.submit(submit, (i, *item)) for i, item in enumerate(plan)]
 
     phases = []
@@ -307,7 +310,14 @@ def _up(url):
         return False
 
 
+def _stopped(signum, _frame):
+    stop_all()
+    os._exit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGINT, _stopped)
     try:
         code = main()
     finally:
