@@ -3,7 +3,8 @@
 #   - AWS requests one successful job costs end to end (API + worker), counted from the
 #     emulator's request log;
 #   - submit→SUCCEEDED latency over sequential jobs (p50, p95, max);
-#   - throughput of a burst of jobs with the default worker concurrency.
+#   - throughput of a burst of jobs with the default worker concurrency;
+#   - the emulator's TransactWriteItems cost by table size (localstack/emulator_bench.py).
 # Usage: scripts/bench.sh [SEQUENTIAL_JOBS] [BURST_JOBS]
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -65,3 +66,6 @@ echo "burst of $burst jobs ($accepted accepted): submitted in $submitted_ms ms, 
   "($((accepted * 1000 / total_ms)) jobs/s, worker concurrency ${WORKER_CONCURRENCY:-4})"
 stats=$(curl -s "http://$api/jobs/stats")
 echo "stats: $(jq -c '{submitted,succeeded,failed,retries,inFlight}' <<<"$stats")"
+
+# 4. The emulator's own transaction cost by table size, moto's rollback against ours.
+"$EMULATOR_VENV/bin/python" localstack/emulator_bench.py
