@@ -3,7 +3,9 @@
 #   - AWS requests one successful job costs end to end (API + worker), counted from the
 #     emulator's request log;
 #   - submit→SUCCEEDED latency over sequential jobs (p50, p95, max);
-#   - throughput of a burst of jobs with the default worker concurrency.
+#   - throughput of a burst of jobs with the default worker concurrency;
+#   - a Lambda binary's cold start (release build, local Runtime API stand-in) and zip sizes;
+#   - the emulator's TransactWriteItems cost by table size (localstack/emulator_bench.py).
 # Usage: scripts/bench.sh [SEQUENTIAL_JOBS] [BURST_JOBS]
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -17,7 +19,10 @@ log="$ROOT/.local/bench-run.log"
 emulator_log="$ROOT/.local/logs/emulator.log"
 mkdir -p "$ROOT/.local"
 set -m
-env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$(free_port)" bash localstack/run.sh >"$log" 2>&1 &
+# The Lambda binary measured in 4, built before the system starts.
+cargo build --quiet --release -p lambdas --bin stats-api
+emulator_port=$(free_port)
+env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$emulator_port" bash localstack/run.sh >"$log" 2>&1 &
 run_pid=$!
 trap 'kill -INT "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
 wait_for_http "http://$api/openapi.json" 180 || { cat "$log"; exit 1; }
@@ -65,3 +70,19 @@ echo "burst of $burst jobs ($accepted accepted): submitted in $submitted_ms ms, 
   "($((accepted * 1000 / total_ms)) jobs/s, worker concurrency ${WORKER_CONCURRENCY:-4})"
 stats=$(curl -s "http://$api/jobs/stats")
 echo "stats: $(jq -c '{submitted,succeeded,failed,retries,inFlight}' <<<"$stats")"
+
+# 4. Lambda cold start: a release build of stats-api, started through a local stand-in for
+#    the Lambda Runtime API, answering its first GET /jobs/stats from the same emulator.
+(
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$emulator_port" AWS_REGION=${AWS_REGION:-us-east-1}
+  export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+  while IFS='=' read -r name value; do export "$name=$value"; done < <(target/debug/provision local)
+  python3 scripts/lambda-cold-start.py target/release/stats-api 10
+)
+for zip in target/lambda/*/bootstrap.zip; do
+  [[ -e $zip ]] || { echo "Lambda zips: not built (make lambdas builds them)"; break; }
+  echo "Lambda zip $(basename "$(dirname "$zip")"): $(($(stat -c %s "$zip") / 1024)) KiB"
+done
+
+# 5. The emulator's own transaction cost by table size, moto's rollback against ours.
+"$EMULATOR_VENV/bin/python" localstack/emulator_bench.py

@@ -47,6 +47,8 @@ echo "lambdas links neither data-processor nor local-dev; data-processor links n
 
 step "starting the local AWS emulator"
 ensure_emulator_venv
+echo "emulator: item-level transaction rollback answers and leaves tables as moto's own"
+"$EMULATOR_VENV/bin/python" localstack/emulator_test.py
 start_emulator "$(free_port)" "$LOGS/emulator.log"
 pids+=("$EMULATOR_PID")
 echo "emulator on $AWS_ENDPOINT_URL"
