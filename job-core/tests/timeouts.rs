@@ -37,27 +37,32 @@ const TIMEOUTS: AwsTimeouts = AwsTimeouts {
     operation: Duration::from_millis(1500),
 };
 
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+/// Clients of `endpoint` with [`TIMEOUTS`]. The endpoint is set on each client's own
+/// configuration, which wins over `AWS_ENDPOINT_URL` (set when `make test` runs this).
+async fn clients(endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
     // SAFETY: every test of this file sets the same values.
     unsafe {
         std::env::set_var("AWS_ACCESS_KEY_ID", "test");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
         std::env::set_var("AWS_REGION", "us-east-1");
     }
-    sdk_config_with(TIMEOUTS)
-        .await
-        .into_builder()
-        .endpoint_url(endpoint)
-        .build()
+    let sdk = sdk_config_with(TIMEOUTS).await;
+    (
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(endpoint)
+                .build(),
+        ),
+        aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(endpoint).build()),
+    )
 }
 
 #[tokio::test]
 async fn calls_into_a_black_hole_end_by_their_deadlines() {
     let endpoint = black_hole().await;
-    let sdk = sdk(&endpoint).await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), "t", 1);
-    let queue =
-        SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), format!("{endpoint}/123456789012/q")).with_timeouts(TIMEOUTS);
+    let (ddb, sqs) = clients(&endpoint).await;
+    let store = DynamoDbStore::new(ddb, "t", 1);
+    let queue = SqsQueue::new(sqs, format!("{endpoint}/123456789012/q")).with_timeouts(TIMEOUTS);
 
     let started = Instant::now();
     let got = store.get(Uuid::now_v7()).await;
@@ -89,9 +94,8 @@ async fn a_send_to_a_refusing_endpoint_certainly_sent_nothing() {
         listener.local_addr().unwrap()
     };
     let endpoint = format!("http://{closed}");
-    let sdk = sdk(&endpoint).await;
-    let queue =
-        SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), format!("{endpoint}/123456789012/q")).with_timeouts(TIMEOUTS);
+    let (_, sqs) = clients(&endpoint).await;
+    let queue = SqsQueue::new(sqs, format!("{endpoint}/123456789012/q")).with_timeouts(TIMEOUTS);
     let sent = queue.send("{}").await;
     assert!(matches!(sent, Err(QueueError::NotSent(_))), "{sent:?}");
 }
