@@ -17,6 +17,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use job_core::application::jobs::register_scheduled_run;
 use job_core::config::Config;
@@ -24,7 +25,7 @@ use job_core::job::{Change, Claim, Job, JobStatus};
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, QueueError, Received};
 use job_core::retry::RetryPolicy;
-use job_core::store::{JobStore, StoreError};
+use job_core::store::{JobStore, StoreError, is_written_by};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -131,6 +132,14 @@ pub struct Worker {
 }
 
 const MAX_CONFLICTS: u32 = 5;
+
+/// Further tries of recording a change while the store is unavailable: 4, from 200 ms
+/// doubling to 2 s, jittered.
+const RECORD_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(200))
+    .with_max_delay(Duration::from_secs(2))
+    .with_max_times(4)
+    .with_jitter();
 
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
@@ -327,11 +336,29 @@ impl Worker {
     }
 
     /// Applies a change made by the lease holder; `false` if another worker took the job over.
+    ///
+    /// An outcome is worth a whole attempt, so a store that stays unavailable past its own
+    /// retries is tried again a few times more ([`RECORD_RETRY`]); and a failed condition
+    /// is checked against the stored record, since it may be this very write, applied on
+    /// an earlier try whose answer was lost.
     async fn record(&self, change: &Change) -> Result<bool, WorkerError> {
-        match self.store.apply(change).await {
+        let job_id = change.job.job_id;
+        let apply = || async { self.store.apply(change).await };
+        let applied = apply
+            .retry(RECORD_RETRY)
+            .sleep(tokio::time::sleep)
+            .when(|err| matches!(err, StoreError::Unavailable(_)))
+            .notify(|err, after| warn!(%job_id, error = %err, retry_in_ms = after.as_millis() as u64, "could not record; retrying"))
+            .await;
+        match applied {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => {
-                warn!(job_id = %change.job.job_id, "lease lost: another worker took the job over; dropping this outcome");
+                let stored = self.store.get(job_id).await?;
+                if is_written_by(stored.as_ref(), change) {
+                    info!(%job_id, "the write had been applied on an earlier try");
+                    return Ok(true);
+                }
+                warn!(%job_id, "lease lost: another worker took the job over; dropping this outcome");
                 Ok(false)
             }
             Err(err) => Err(err.into()),

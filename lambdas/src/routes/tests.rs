@@ -360,3 +360,53 @@ async fn unreachable_dynamodb_is_503() {
         assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
     }
 }
+
+#[tokio::test]
+async fn transaction_conflicts_past_the_retries_are_503_not_500() {
+    // DynamoDB's own answer to a transaction that meets another one on a counter item.
+    const CANCELLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict, None]"}"#;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        http::Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(CANCELLED)
+            .unwrap()
+    });
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .http_client(http)
+        .build();
+    let retry = job_core::store::WriteRetry {
+        retries: 3,
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    };
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), "jobs", 1).with_write_retry(retry);
+    let queue = Arc::new(MemoryQueue::new());
+    let app = super::all(AppState {
+        store: Arc::new(store),
+        queue: queue.clone(),
+        schedules: None,
+        tasks: catalog(),
+        max_attempts: 3,
+    });
+    let (status, headers, body) = call(&app, post("/jobs", None, Body::empty())).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "tried once and retried 3 times"
+    );
+    assert!(
+        queue.bodies().is_empty(),
+        "nothing queued for a job that was not registered"
+    );
+}

@@ -12,11 +12,13 @@ use chrono::{DateTime, Utc};
 use data_processor::tasks::registry;
 use data_processor::{Outcome, Worker, WorkerSettings};
 use http_body_util::BodyExt;
+use job_core::application::jobs::{SubmitRequest, submit};
 use job_core::job::{JobSource, JobStatus, id_for_schedule_execution};
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, MemoryQueue};
 use job_core::retry::RetryPolicy;
 use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleStore};
+use job_core::store::faulty::{Fault, FaultyStore};
 use job_core::store::{JobStore, MemoryStore};
 use job_core::tasks::catalog;
 use lambdas::AppState;
@@ -252,4 +254,43 @@ async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
     );
     let message = JobMessage::parse(&body).unwrap();
     assert_eq!(message.schedule.unwrap().scheduled_time, scheduled);
+}
+
+/// A job submitted through the use case, over `store` and `queue`.
+async fn submitted(store: &dyn JobStore, queue: &MemoryQueue, task: &str, input: Value) -> Uuid {
+    let request = SubmitRequest {
+        task: Some(task.into()),
+        input,
+        idempotency_key: None,
+    };
+    submit(store, queue, &catalog(), 3, request).await.unwrap().job_id
+}
+
+#[tokio::test]
+async fn a_successful_outcome_is_kept_when_its_write_is_refused_or_its_answer_lost() {
+    for fault in [Fault::Refuse, Fault::LoseResponse] {
+        let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+        let queue = Arc::new(MemoryQueue::new());
+        let job_id = submitted(&*store, &queue, "sleep", json!({"ms": 1})).await;
+        store.on_apply(|c| c.job.status == JobStatus::Succeeded, fault, 2);
+        let worker = Worker::new(
+            store.clone(),
+            queue.clone(),
+            registry(),
+            settings(),
+            CancellationToken::new(),
+        );
+        let outcome = worker.run_once().await.unwrap();
+        assert_eq!(outcome, Some(Outcome::Succeeded(job_id)), "{fault:?}");
+        assert!(store.injected() >= 1, "{fault:?}");
+        let job = store.get(job_id).await.unwrap().unwrap();
+        assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 1), "{fault:?}");
+        let stats = store.stats(Utc::now()).await.unwrap();
+        assert_eq!(
+            (stats.total.submitted, stats.total.succeeded, stats.total.retries),
+            (1, 1, 0),
+            "{fault:?}"
+        );
+        assert!(queue.bodies().is_empty(), "{fault:?}: message deleted");
+    }
 }
