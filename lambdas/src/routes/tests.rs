@@ -410,3 +410,17 @@ async fn transaction_conflicts_past_the_retries_are_503_not_500() {
         "nothing queued for a job that was not registered"
     );
 }
+
+#[tokio::test]
+async fn input_the_worker_would_refuse_is_refused_by_the_api_alike() {
+    let h = harness();
+    let request = post(
+        "/jobs",
+        Some("application/json"),
+        r#"{"task":"process-data","input":{"kib":1048577}}"#,
+    );
+    let (status, _, body) = call(&h.app, request).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
+    assert!(body["error"]["message"].as_str().unwrap().contains("kib"), "{body}");
+    assert!(h.queue.bodies().is_empty(), "nothing queued");
+}

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::{DateTime, Utc};
-use data_processor::tasks::registry;
+use data_processor::tasks::{TaskContext, TaskError, registry};
 use data_processor::{Outcome, Worker, WorkerSettings};
 use http_body_util::BodyExt;
 use job_core::application::jobs::{SubmitRequest, submit};
@@ -256,6 +256,35 @@ async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
     assert_eq!(message.schedule.unwrap().scheduled_time, scheduled);
 }
 
+/// A queue that notes when a receive returned: the message's visibility began before that.
+struct TimedQueue {
+    inner: Arc<MemoryQueue>,
+    received: std::sync::Mutex<Option<DateTime<Utc>>>,
+}
+
+#[async_trait::async_trait]
+impl JobQueue for TimedQueue {
+    async fn send(&self, body: &str) -> Result<(), job_core::queue::QueueError> {
+        self.inner.send(body).await
+    }
+    async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<job_core::queue::Received>, job_core::queue::QueueError> {
+        let received = self.inner.receive(max, wait, visibility).await;
+        *self.received.lock().unwrap() = Some(Utc::now());
+        received
+    }
+    async fn set_visibility(&self, receipt: &str, visibility: Duration) -> Result<(), job_core::queue::QueueError> {
+        self.inner.set_visibility(receipt, visibility).await
+    }
+    async fn delete(&self, receipt: &str) -> Result<(), job_core::queue::QueueError> {
+        self.inner.delete(receipt).await
+    }
+}
+
 /// A job submitted through the use case, over `store` and `queue`.
 async fn submitted(store: &dyn JobStore, queue: &MemoryQueue, task: &str, input: Value) -> Uuid {
     let request = SubmitRequest {
@@ -293,4 +322,148 @@ async fn a_successful_outcome_is_kept_when_its_write_is_refused_or_its_answer_lo
         );
         assert!(queue.bodies().is_empty(), "{fault:?}: message deleted");
     }
+}
+
+fn worker_over(
+    store: Arc<dyn JobStore>,
+    queue: Arc<MemoryQueue>,
+    tasks: data_processor::tasks::Registry,
+    settings: WorkerSettings,
+) -> Worker {
+    Worker::new(store, queue, tasks, settings, CancellationToken::new())
+}
+
+#[tokio::test]
+async fn a_worker_that_cannot_renew_its_lease_stops_the_attempt_and_the_next_one_continues() {
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let queue = Arc::new(MemoryQueue::new());
+    let job_id = submitted(&*store, &queue, "sleep", json!({"ms": 2500})).await;
+    let window = Duration::from_millis(1500);
+    let settings = WorkerSettings {
+        visibility_timeout: window,
+        ..settings()
+    };
+    store.refuse_lease_extensions(true); // a throttled table or a network pause
+    let started = std::time::Instant::now();
+    let first = worker_over(store.clone(), queue.clone(), registry(), settings.clone());
+    assert_eq!(first.run_once().await.unwrap(), Some(Outcome::LostLease(job_id)));
+    assert!(
+        started.elapsed() < window,
+        "stopped before the lease ran out, not after the 2.5 s task: {:?}",
+        started.elapsed()
+    );
+    let job = store.get(job_id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.attempts), (JobStatus::Running, 1), "nothing recorded");
+
+    store.refuse_lease_extensions(false);
+    tokio::time::sleep(window).await; // the message comes back
+    let second = worker_over(store.clone(), queue.clone(), registry(), settings);
+    assert_eq!(second.run_once().await.unwrap(), Some(Outcome::Succeeded(job_id)));
+    let job = store.get(job_id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 2));
+    let stats = store.stats(Utc::now()).await.unwrap();
+    assert_eq!(
+        (stats.total.submitted, stats.total.succeeded, stats.total.retries),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn the_lease_never_outlives_the_message_and_is_renewed_well_before_the_window_ends() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let window = Duration::from_millis(1500);
+    let seen = store.clone();
+    let tasks = registry().register(
+        "watch-lease",
+        "reads its own lease twice",
+        move |_: Value, ctx: TaskContext| {
+            let store = seen.clone();
+            async move {
+                let lease = |job: Option<job_core::Job>| job.and_then(|j| j.lease).map(|l| l.expires_at);
+                let at_claim = lease(store.get(ctx.job_id).await.unwrap());
+                tokio::time::sleep(window / 2).await;
+                let renewed = lease(store.get(ctx.job_id).await.unwrap());
+                Ok::<_, TaskError>(json!({"atClaim": at_claim, "renewed": renewed}))
+            }
+        },
+    );
+    let job = job_core::Job::new(
+        Uuid::now_v7(),
+        "watch-lease",
+        Value::Null,
+        3,
+        JobSource::Api,
+        None,
+        Utc::now(),
+    );
+    job_core::application::jobs::queue_job(&*store, &*queue, &job)
+        .await
+        .unwrap();
+    let settings = WorkerSettings {
+        visibility_timeout: window,
+        ..settings()
+    };
+    let timed = Arc::new(TimedQueue {
+        inner: queue.clone(),
+        received: std::sync::Mutex::new(None),
+    });
+    let worker = Worker::new(store.clone(), timed.clone(), tasks, settings, CancellationToken::new());
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Succeeded(job.job_id)));
+    let result = store.get(job.job_id).await.unwrap().unwrap().result.unwrap();
+    let at_claim: DateTime<Utc> = serde_json::from_value(result["atClaim"].clone()).unwrap();
+    let renewed: DateTime<Utc> = serde_json::from_value(result["renewed"].clone()).unwrap();
+    let received = timed.received.lock().unwrap().unwrap();
+    assert!(
+        at_claim <= received + window,
+        "the lease ({at_claim}) must end no later than the message's invisibility, which began before {received}"
+    );
+    assert!(renewed > at_claim, "renewed within half the window");
+}
+
+#[tokio::test]
+async fn an_attempt_timeout_stops_the_work_itself_through_the_cancellation_token() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stopped.clone();
+    let tasks = registry().register(
+        "busy",
+        "CPU work that checks its token",
+        move |_: Value, ctx: TaskContext| {
+            let flag = flag.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while std::time::Instant::now() < deadline {
+                        if ctx.cancel.is_cancelled() {
+                            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                })
+                .await
+                .ok();
+                Err::<(), _>(TaskError::permanent("busy: stopped"))
+            }
+        },
+    );
+    let job = job_core::Job::new(Uuid::now_v7(), "busy", Value::Null, 1, JobSource::Api, None, Utc::now());
+    job_core::application::jobs::queue_job(&*store, &*queue, &job)
+        .await
+        .unwrap();
+    let settings = WorkerSettings {
+        attempt_timeout: Duration::from_millis(200),
+        ..settings()
+    };
+    let worker = worker_over(store.clone(), queue.clone(), tasks, settings);
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Failed(job.job_id)));
+    let stored = store.get(job.job_id).await.unwrap().unwrap();
+    assert!(stored.last_error.unwrap().contains("timed out"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        stopped.load(std::sync::atomic::Ordering::SeqCst),
+        "the blocking work saw the cancellation"
+    );
 }
