@@ -383,9 +383,19 @@ pub fn id_for_idempotency_key(key: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("idempotency:{key}").as_bytes())
 }
 
-/// The job id for a schedule execution: redelivery of the same execution gives the same id.
-pub fn id_for_schedule_execution(schedule: &str, execution_id: &str) -> Uuid {
-    Uuid::new_v5(&NAMESPACE, format!("schedule:{schedule}:{execution_id}").as_bytes())
+/// The job id of one run of a schedule: its name, its generation (which creation of that
+/// name) and its scheduled time. Not Scheduler's execution id, which is new for each
+/// attempted invocation: a redelivery and a Scheduler retry of one run give the same id.
+/// A time in RFC 3339 is read as an instant, so its spelling does not matter.
+pub fn id_for_scheduled_run(schedule: &str, generation: Option<&str>, scheduled_time: &str) -> Uuid {
+    let time = DateTime::parse_from_rfc3339(scheduled_time)
+        .map(|t| t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|_| scheduled_time.to_owned());
+    let generation = generation.unwrap_or_default();
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("schedule-run:{schedule}:{generation}:{time}").as_bytes(),
+    )
 }
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6a0b_5e2c_3f41_4d7e_9b1a_0c2d_4e6f_8a10);
@@ -573,16 +583,21 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_stable_for_keys_and_executions() {
+    fn ids_are_stable_for_keys_and_scheduled_runs() {
         assert_eq!(id_for_idempotency_key("a"), id_for_idempotency_key("a"));
         assert_ne!(id_for_idempotency_key("a"), id_for_idempotency_key("b"));
+        let run = |g, t| id_for_scheduled_run("s", Some(g), t);
+        assert_eq!(run("g1", "2026-01-05T06:00:00Z"), run("g1", "2026-01-05T06:00:00Z"));
         assert_eq!(
-            id_for_schedule_execution("s", "e1"),
-            id_for_schedule_execution("s", "e1")
+            run("g1", "2026-01-05T06:00:00Z"),
+            run("g1", "2026-01-05T07:00:00+01:00"),
+            "the same instant"
         );
+        assert_ne!(run("g1", "2026-01-05T06:00:00Z"), run("g1", "2026-01-05T06:01:00Z"));
         assert_ne!(
-            id_for_schedule_execution("s", "e1"),
-            id_for_schedule_execution("s", "e2")
+            run("g1", "2026-01-05T06:00:00Z"),
+            run("g2", "2026-01-05T06:00:00Z"),
+            "a re-created schedule"
         );
     }
 

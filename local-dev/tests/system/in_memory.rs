@@ -13,7 +13,7 @@ use data_processor::tasks::{TaskContext, TaskError, registry};
 use data_processor::{Outcome, Worker, WorkerSettings};
 use http_body_util::BodyExt;
 use job_core::application::jobs::{SubmitRequest, submit};
-use job_core::job::{JobSource, JobStatus, id_for_schedule_execution};
+use job_core::job::{JobSource, JobStatus, id_for_scheduled_run};
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, MemoryQueue};
 use job_core::retry::RetryPolicy;
@@ -58,6 +58,7 @@ async fn fired_twice(queue: &Arc<MemoryQueue>) -> Fired {
         task: "sleep".into(),
         input: json!({"ms": 1}),
         created: at("2026-01-05T10:00:30Z"),
+        generation: "g-1".into(),
         enabled: true,
     };
     schedules.create(&schedule).await.unwrap();
@@ -75,7 +76,10 @@ async fn assert_one_job_counted_once(store: &MemoryStore, fired: &Fired) -> Uuid
     let jobs = store.jobs();
     assert_eq!(jobs.len(), 1, "one job registered");
     let job = &jobs[0];
-    assert_eq!(job.job_id, id_for_schedule_execution("nightly", &fired.execution_id));
+    assert_eq!(
+        job.job_id,
+        id_for_scheduled_run("nightly", Some("g-1"), "2026-01-06T01:00:00Z")
+    );
     assert_eq!((job.status, job.attempts), (JobStatus::Succeeded, 1));
     assert_eq!(
         job.source,
@@ -202,7 +206,8 @@ async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
     let first_run = time(&created["nextRuns"][0]["utc"]).to_utc();
 
     // The local runner, on a clock it is told, fires the first run into the queue.
-    let created_at = h.schedules.get("tick").await.unwrap().unwrap().created;
+    let tick = h.schedules.get("tick").await.unwrap().unwrap();
+    let created_at = tick.created;
     let clock = Arc::new(ManualClock::new(created_at));
     let mut runner = LocalRunner::new(h.schedules.clone(), h.queue.clone(), clock.clone());
     clock.set(first_run);
@@ -232,7 +237,8 @@ async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
         settings,
         CancellationToken::new(),
     );
-    let job_id = id_for_schedule_execution("tick", &fired[0].execution_id);
+    let scheduled = first_run.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let job_id = id_for_scheduled_run("tick", Some(&tick.generation), &scheduled);
     assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Succeeded(job_id)));
     assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Duplicate(job_id)));
     assert!(h.queue.bodies().is_empty());
@@ -241,7 +247,6 @@ async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
     assert_eq!(status, StatusCode::OK, "{job}");
     assert_eq!(job["status"], "SUCCEEDED");
     assert_eq!(job["task"], "sleep");
-    let scheduled = first_run.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     assert_eq!(
         job["source"],
         json!({"type": "schedule", "name": "tick", "executionId": fired[0].execution_id, "scheduledTime": scheduled})
@@ -466,4 +471,50 @@ async fn an_attempt_timeout_stops_the_work_itself_through_the_cancellation_token
         stopped.load(std::sync::atomic::Ordering::SeqCst),
         "the blocking work saw the cancellation"
     );
+}
+
+/// A worker over `store` and `queue` with the test settings.
+fn plain_worker(store: Arc<dyn JobStore>, queue: Arc<MemoryQueue>) -> Worker {
+    worker_over(store, queue, registry(), settings())
+}
+
+#[tokio::test]
+async fn a_scheduler_retry_of_a_run_is_the_same_job_and_a_recreated_schedule_is_not() {
+    let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+    let schedule = Schedule {
+        name: "nightly".into(),
+        cron: "0 2 * * *".into(),
+        expression: "cron(0 2 * * ? *)".into(),
+        timezone: "UTC".into(),
+        task: "sleep".into(),
+        input: json!({"ms": 1}),
+        created: at("2026-01-05T10:00:00Z"),
+        generation: "first".into(),
+        enabled: true,
+    };
+    let run = at("2026-01-06T02:00:00Z");
+    // Scheduler invokes the target, gets no answer in time, and retries: a new execution id.
+    queue.send(&schedule.message_for_run("exec-1", run)).await.unwrap();
+    queue.send(&schedule.message_for_run("exec-2", run)).await.unwrap();
+    let worker = plain_worker(store.clone(), queue.clone());
+    let first = worker.run_once().await.unwrap();
+    let second = worker.run_once().await.unwrap();
+    let job_id = id_for_scheduled_run("nightly", Some("first"), "2026-01-06T02:00:00Z");
+    assert_eq!(first, Some(Outcome::Succeeded(job_id)));
+    assert_eq!(second, Some(Outcome::Duplicate(job_id)), "the retry is the same run");
+    assert_eq!(store.jobs().len(), 1);
+
+    // Deleted and created again under the same name: the same scheduled time is a new run.
+    let again = Schedule {
+        generation: "second".into(),
+        ..schedule
+    };
+    queue.send(&again.message_for_run("exec-3", run)).await.unwrap();
+    let third = worker.run_once().await.unwrap();
+    assert!(
+        matches!(third, Some(Outcome::Succeeded(id)) if id != job_id),
+        "{third:?}"
+    );
+    let stats = store.stats(Utc::now()).await.unwrap();
+    assert_eq!((stats.total.submitted, stats.total.succeeded), (2, 2));
 }

@@ -29,6 +29,7 @@ fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
         task: "sleep".to_owned(),
         input: json!({"ms": 1}),
         created: Utc::now(),
+        generation: uuid::Uuid::new_v4().to_string(),
         enabled: true,
     }
 }
