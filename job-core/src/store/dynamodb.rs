@@ -651,6 +651,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn counters_are_booked_on_the_utc_day_of_the_change() {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&bodies);
+        let http = infallible_client_fn(move |request| {
+            let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+            seen.lock().unwrap().push(body.unwrap_or_default());
+            http::Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(OK)
+                .unwrap()
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(http)
+            .build();
+        let store = DynamoDbStore::new(Client::from_conf(config), "jobs", 1);
+        let before = DateTime::parse_from_rfc3339("2026-03-01T23:59:59.900Z")
+            .unwrap()
+            .to_utc();
+        let after = DateTime::parse_from_rfc3339("2026-03-02T00:00:00.100Z")
+            .unwrap()
+            .to_utc();
+        let job = Job::new(
+            Uuid::now_v7(),
+            "sleep",
+            json!({"ms": 1}),
+            3,
+            JobSource::Api,
+            None,
+            before,
+        );
+        let registered = job.register();
+        store.apply(&registered).await.unwrap();
+        let mut held = registered.job.clone();
+        held.lease = Some(Lease {
+            owner: "w1".into(),
+            expires_at: after,
+        });
+        store.apply(&held.succeed("w1", json!({}), after)).await.unwrap();
+        let bodies = bodies.lock().unwrap();
+        assert!(bodies[0].contains("STATS#DAY#2026-03-01#0"), "{}", bodies[0]);
+        assert!(bodies[1].contains("STATS#DAY#2026-03-02#0"), "{}", bodies[1]);
+        assert!(bodies.iter().all(|b| b.contains("STATS#TOTAL#0")));
+    }
+
+    #[tokio::test]
     async fn cancelled_transactions_from_contention_or_throttling_are_retried_until_applied() {
         for refusal in [CANCELLED_CONFLICT, CANCELLED_THROTTLED, CANCELLED_PROVISIONED] {
             let (store, calls) = store_answering(vec![(400, refusal), (400, refusal), (200, OK)]);
