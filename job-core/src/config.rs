@@ -86,7 +86,7 @@ impl Config {
                 reason: format!("must not be below JOBS_RETRY_BASE_DELAY_MS ({base})"),
             });
         }
-        Ok(Self {
+        let config = Self {
             queue_url: required("JOBS_QUEUE_URL")?,
             queue_arn: get("JOBS_QUEUE_ARN"),
             table_name: required("JOBS_TABLE_NAME")?,
@@ -103,9 +103,49 @@ impl Config {
             shutdown_grace: Duration::from_secs(number("JOBS_SHUTDOWN_GRACE_SECS", 25, 0, 3_600)?),
             receive_wait: Duration::from_secs(number("JOBS_RECEIVE_WAIT_SECS", 20, 0, 20)?),
             stats_shards: number("JOBS_STATS_SHARDS", 4, 1, 12)? as u32,
+        };
+        config.check_message_hold()?;
+        Ok(config)
+    }
+
+    /// The longest a worker may hold one received message: every attempt running to its
+    /// timeout, every retry delay at its jittered maximum, and a shutdown's grace period.
+    pub fn longest_message_hold(&self) -> Duration {
+        let attempts = self.retry.max_attempts;
+        let delays: Duration = (1..attempts)
+            .map(|n| {
+                let grown = self.retry.base_delay.saturating_mul(1 << (n - 1).min(20));
+                grown.min(self.retry.max_delay).saturating_mul(2)
+            })
+            .sum();
+        self.attempt_timeout.saturating_mul(attempts) + delays + self.shutdown_grace
+    }
+
+    /// SQS keeps a received message invisible for at most 12 hours from its receipt,
+    /// however often the heartbeat extends it: a job that could take longer would reappear
+    /// while it still runs. Refuse such settings at start-up.
+    fn check_message_hold(&self) -> Result<(), ConfigError> {
+        let hold = self.longest_message_hold();
+        if hold <= MAX_MESSAGE_HOLD {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            var: "JOBS_ATTEMPT_TIMEOUT_SECS",
+            value: self.attempt_timeout.as_secs().to_string(),
+            reason: format!(
+                "a job could hold its message for {} s (JOBS_MAX_ATTEMPTS={} attempts of JOBS_ATTEMPT_TIMEOUT_SECS, \
+                 retry delays up to JOBS_RETRY_MAX_DELAY_MS, and JOBS_SHUTDOWN_GRACE_SECS), over SQS's limit of \
+                 {} s (12 hours) on how long a received message stays invisible; lower one of them",
+                hold.as_secs(),
+                self.retry.max_attempts,
+                MAX_MESSAGE_HOLD.as_secs()
+            ),
         })
     }
 }
+
+/// SQS's limit on a received message's invisibility, counted from its receipt.
+pub const MAX_MESSAGE_HOLD: Duration = Duration::from_secs(12 * 3600);
 
 #[cfg(test)]
 mod tests {
@@ -137,6 +177,32 @@ mod tests {
         assert_eq!(cfg.visibility_timeout, Duration::from_secs(30));
         assert_eq!(cfg.schedule_group, "jobs");
         assert_eq!(cfg.stats_shards, 4);
+    }
+
+    #[test]
+    fn settings_that_would_hold_a_message_past_twelve_hours_are_refused() {
+        let base = [("JOBS_QUEUE_URL", "http://q"), ("JOBS_TABLE_NAME", "t")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(lookup(&pairs))
+        };
+        let err = with(&[("JOBS_ATTEMPT_TIMEOUT_SECS", "21600")]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("JOBS_ATTEMPT_TIMEOUT_SECS") && text.contains("12 hours") && text.contains("64831 s"),
+            "{text}"
+        );
+        assert!(
+            with(&[("JOBS_ATTEMPT_TIMEOUT_SECS", "14000")]).is_ok(),
+            "3 × 14000 s and delays fit"
+        );
+        assert!(with(&[("JOBS_MAX_ATTEMPTS", "100"), ("JOBS_ATTEMPT_TIMEOUT_SECS", "600")]).is_err());
+        let visibility = with(&[("JOBS_VISIBILITY_TIMEOUT_SECS", "43201")]).unwrap_err();
+        assert!(
+            visibility.to_string().contains("JOBS_VISIBILITY_TIMEOUT_SECS"),
+            "{visibility}"
+        );
     }
 
     #[test]

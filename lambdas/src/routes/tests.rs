@@ -430,3 +430,19 @@ async fn input_the_worker_would_refuse_is_refused_by_the_api_alike() {
     assert!(body["error"]["message"].as_str().unwrap().contains("kib"), "{body}");
     assert!(h.queue.bodies().is_empty(), "nothing queued");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_ends_is_408_after_the_read_timeout() {
+    let h = harness();
+    let endless = futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let request = Request::post("/jobs")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(endless))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let (status, _, body) = call(&h.app, request).await;
+    assert_error(status, &body, StatusCode::REQUEST_TIMEOUT, "body_timeout");
+    assert_eq!(started.elapsed(), crate::extract::BODY_READ_TIMEOUT);
+    assert!(h.queue.bodies().is_empty());
+}
