@@ -86,6 +86,7 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
         input,
         json!({"v": 1, "task": "sleep", "input": {"ms": 1}, "schedule": {
             "name": "weekly",
+            "generation": weekly.generation,
             "executionId": "<aws.scheduler.execution-id>",
             "scheduledTime": "<aws.scheduler.scheduled-time>",
         }})
