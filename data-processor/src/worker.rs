@@ -17,6 +17,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use job_core::application::jobs::register_scheduled_run;
 use job_core::config::Config;
@@ -24,7 +25,7 @@ use job_core::job::{Change, Claim, Job, JobStatus};
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, QueueError, Received};
 use job_core::retry::RetryPolicy;
-use job_core::store::{JobStore, StoreError};
+use job_core::store::{JobStore, StoreError, is_written_by};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -119,6 +120,8 @@ enum Attempt {
     Failed(TaskError),
     /// Shutdown came and the attempt did not finish within the grace period.
     Interrupted,
+    /// The lease was lost: the attempt was stopped and must not be recorded.
+    LeaseLost,
 }
 
 /// Takes messages and runs their jobs.
@@ -131,6 +134,14 @@ pub struct Worker {
 }
 
 const MAX_CONFLICTS: u32 = 5;
+
+/// Further tries of recording a change while the store is unavailable: 4, from 200 ms
+/// doubling to 2 s, jittered.
+const RECORD_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(200))
+    .with_max_delay(Duration::from_secs(2))
+    .with_max_times(4)
+    .with_jitter();
 
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
@@ -154,12 +165,14 @@ impl Worker {
 
     /// Receives at most one message (long polling) and handles it. `None`: no message came.
     pub async fn run_once(&self) -> Result<Option<Outcome>, WorkerError> {
+        // The message's visibility timeout starts after this: the lease's clock starts here.
+        let asked_at = Utc::now();
         let received = tokio::select! {
             _ = self.shutdown.cancelled() => return Ok(None),
             r = self.queue.receive(1, self.settings.receive_wait, self.settings.visibility_timeout) => r?,
         };
         match received.into_iter().next() {
-            Some(message) => self.handle(message).await.map(Some),
+            Some(message) => self.handle_received(message, asked_at).await.map(Some),
             None => Ok(None),
         }
     }
@@ -192,7 +205,16 @@ impl Worker {
 
     /// Handles one received message: decides its fate, then carries it out.
     pub async fn handle(&self, message: Received) -> Result<Outcome, WorkerError> {
-        let (outcome, fate) = self.decide(&message).await?;
+        self.handle_received(message, Utc::now()).await
+    }
+
+    /// [`Self::handle`] for a message asked for at `asked_at`.
+    async fn handle_received(
+        &self,
+        message: Received,
+        asked_at: chrono::DateTime<Utc>,
+    ) -> Result<Outcome, WorkerError> {
+        let (outcome, fate) = self.decide(&message, asked_at).await?;
         self.settle(&message, fate).await?;
         Ok(outcome)
     }
@@ -210,7 +232,7 @@ impl Worker {
 
     /// Reads the message, registers a scheduled run, and runs the job while a heartbeat
     /// keeps the message hidden and the lease alive.
-    async fn decide(&self, message: &Received) -> Result<Decided, WorkerError> {
+    async fn decide(&self, message: &Received, asked_at: chrono::DateTime<Utc>) -> Result<Decided, WorkerError> {
         let parsed = match JobMessage::parse(&message.body) {
             Ok(parsed) => parsed,
             Err(err) => {
@@ -227,19 +249,20 @@ impl Worker {
             (None, None) => return Ok((Outcome::Rejected, Fate::Release)),
         };
         let owner = Uuid::new_v4().to_string();
-        let _heartbeat = Heartbeat::start(
+        let heartbeat = Heartbeat::start(
             Arc::clone(&self.queue),
             Arc::clone(&self.store),
             message.receipt_handle.clone(),
             job_id,
             owner.clone(),
             self.settings.visibility_timeout,
+            asked_at,
         );
-        self.run_job(job_id, &owner).await
+        self.run_job(job_id, &owner, &heartbeat).await
     }
 
     /// Claims the job and runs attempts until it ends, is given back or is lost.
-    async fn run_job(&self, job_id: Uuid, owner: &str) -> Result<Decided, WorkerError> {
+    async fn run_job(&self, job_id: Uuid, owner: &str, heartbeat: &Heartbeat) -> Result<Decided, WorkerError> {
         let mut known: Option<Job> = None;
         let mut conflicts = 0;
         loop {
@@ -253,7 +276,7 @@ impl Worker {
                     }
                 },
             };
-            let change = match claim(&job, owner, self.settings.visibility_timeout) {
+            let change = match claim(&job, owner, heartbeat.lease_for()) {
                 Ok(change) => change,
                 Err(decided) => return Ok(decided),
             };
@@ -270,12 +293,15 @@ impl Worker {
                 Err(err) => return Err(err.into()),
             }
             let job = change.job;
+            if let Some(lease) = &job.lease {
+                heartbeat.held(lease.expires_at);
+            }
             if job.status == JobStatus::Failed {
                 info!(%job_id, attempts = job.attempts, "job failed: its last attempt was lost");
                 return Ok((Outcome::Failed(job_id), Fate::Delete));
             }
             info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
-            match self.attempt(&job, owner).await? {
+            match self.attempt(&job, owner, heartbeat).await? {
                 Next::Retry(job) => known = Some(*job),
                 Next::Done(decided) => return Ok(decided),
             }
@@ -283,11 +309,15 @@ impl Worker {
     }
 
     /// Runs the attempt `job.attempts` and records how it ended.
-    async fn attempt(&self, job: &Job, owner: &str) -> Result<Next, WorkerError> {
-        let result = self.run_task(job).await;
+    async fn attempt(&self, job: &Job, owner: &str, heartbeat: &Heartbeat) -> Result<Next, WorkerError> {
+        let result = self.run_task(job, &heartbeat.lost()).await;
         let now = Utc::now();
         let change = match result {
             Attempt::Interrupted => return self.give_back(job, owner, Duration::ZERO).await,
+            Attempt::LeaseLost => {
+                warn!(job_id = %job.job_id, attempt = job.attempts, "lease lost: attempt stopped, nothing recorded");
+                return Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave)));
+            }
             Attempt::Done(value) => job.succeed(owner, value, now),
             Attempt::Failed(err) => {
                 warn!(job_id = %job.job_id, attempt = job.attempts, permanent = err.permanent, error = %err.message, "attempt failed");
@@ -318,20 +348,40 @@ impl Worker {
                     .next_attempt_at
                     .map(|t| (t - now).to_std().unwrap_or_default())
                     .unwrap_or_default();
+                let lost = heartbeat.lost();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => Ok(Next::Retry(Box::new(job))),
                     _ = self.shutdown.cancelled() => self.give_back(&job, owner, delay).await,
+                    _ = lost.cancelled() => Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave))),
                 }
             }
         }
     }
 
     /// Applies a change made by the lease holder; `false` if another worker took the job over.
+    ///
+    /// An outcome is worth a whole attempt, so a store that stays unavailable past its own
+    /// retries is tried again a few times more ([`RECORD_RETRY`]); and a failed condition
+    /// is checked against the stored record, since it may be this very write, applied on
+    /// an earlier try whose answer was lost.
     async fn record(&self, change: &Change) -> Result<bool, WorkerError> {
-        match self.store.apply(change).await {
+        let job_id = change.job.job_id;
+        let apply = || async { self.store.apply(change).await };
+        let applied = apply
+            .retry(RECORD_RETRY)
+            .sleep(tokio::time::sleep)
+            .when(|err| matches!(err, StoreError::Unavailable(_)))
+            .notify(|err, after| warn!(%job_id, error = %err, retry_in_ms = after.as_millis() as u64, "could not record; retrying"))
+            .await;
+        match applied {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => {
-                warn!(job_id = %change.job.job_id, "lease lost: another worker took the job over; dropping this outcome");
+                let stored = self.store.get(job_id).await?;
+                if is_written_by(stored.as_ref(), change) {
+                    info!(%job_id, "the write had been applied on an earlier try");
+                    return Ok(true);
+                }
+                warn!(%job_id, "lease lost: another worker took the job over; dropping this outcome");
                 Ok(false)
             }
             Err(err) => Err(err.into()),
@@ -350,33 +400,53 @@ impl Worker {
     }
 
     /// Runs the task with the attempt timeout, catching panics; on shutdown waits at most
-    /// the grace period.
-    async fn run_task(&self, job: &Job) -> Attempt {
+    /// the grace period; stops at once when the lease is `lost`. Whatever stops the
+    /// attempt cancels the task's token (`TaskContext::cancel`), so the work itself stops,
+    /// and no longer polls the task.
+    async fn run_task(&self, job: &Job, lost: &CancellationToken) -> Attempt {
+        let cancel = CancellationToken::new();
+        let _cancel_on_exit = cancel.clone().drop_guard();
         let ctx = TaskContext {
             job_id: job.job_id,
             attempt: job.attempts,
             max_attempts: job.max_attempts,
+            cancel: cancel.clone(),
         };
         let future = match self.tasks.start(&job.task, job.input.clone(), ctx) {
             Ok(future) => future,
             Err(err) => return Attempt::Failed(err),
         };
         let mut handle = tokio::spawn(future);
+        let stop = |handle: &tokio::task::JoinHandle<_>| {
+            cancel.cancel();
+            handle.abort();
+        };
         let timeout = self.settings.attempt_timeout;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let joined = tokio::select! {
             joined = &mut handle => joined,
             _ = &mut deadline => {
-                handle.abort();
+                stop(&handle);
                 return Attempt::Failed(TaskError::retryable(format!("attempt timed out after {}s", timeout.as_secs_f64())));
             }
+            _ = lost.cancelled() => {
+                stop(&handle);
+                return Attempt::LeaseLost;
+            }
             _ = self.shutdown.cancelled() => {
-                match tokio::time::timeout(self.settings.shutdown_grace, &mut handle).await {
-                    Ok(joined) => joined,
-                    Err(_) => {
-                        handle.abort();
-                        return Attempt::Interrupted;
+                let grace = tokio::time::timeout(self.settings.shutdown_grace, &mut handle);
+                tokio::select! {
+                    joined = grace => match joined {
+                        Ok(joined) => joined,
+                        Err(_) => {
+                            stop(&handle);
+                            return Attempt::Interrupted;
+                        }
+                    },
+                    _ = lost.cancelled() => {
+                        stop(&handle);
+                        return Attempt::LeaseLost;
                     }
                 }
             }

@@ -103,7 +103,7 @@ impl Config {
                 reason: format!("must not be below JOBS_AWS_ATTEMPT_TIMEOUT_SECS ({attempt})"),
             });
         }
-        Ok(Self {
+        let config = Self {
             queue_url: required("JOBS_QUEUE_URL")?,
             queue_arn: get("JOBS_QUEUE_ARN"),
             table_name: required("JOBS_TABLE_NAME")?,
@@ -127,9 +127,49 @@ impl Config {
             },
             dlq_url: get("JOBS_DLQ_URL"),
             reconcile_interval: Duration::from_secs(number("JOBS_RECONCILE_INTERVAL_SECS", 30, 1, 3_600)?),
+        };
+        config.check_message_hold()?;
+        Ok(config)
+    }
+
+    /// The longest a worker may hold one received message: every attempt running to its
+    /// timeout, every retry delay at its jittered maximum, and a shutdown's grace period.
+    pub fn longest_message_hold(&self) -> Duration {
+        let attempts = self.retry.max_attempts;
+        let delays: Duration = (1..attempts)
+            .map(|n| {
+                let grown = self.retry.base_delay.saturating_mul(1 << (n - 1).min(20));
+                grown.min(self.retry.max_delay).saturating_mul(2)
+            })
+            .sum();
+        self.attempt_timeout.saturating_mul(attempts) + delays + self.shutdown_grace
+    }
+
+    /// SQS keeps a received message invisible for at most 12 hours from its receipt,
+    /// however often the heartbeat extends it: a job that could take longer would reappear
+    /// while it still runs. Refuse such settings at start-up.
+    fn check_message_hold(&self) -> Result<(), ConfigError> {
+        let hold = self.longest_message_hold();
+        if hold <= MAX_MESSAGE_HOLD {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            var: "JOBS_ATTEMPT_TIMEOUT_SECS",
+            value: self.attempt_timeout.as_secs().to_string(),
+            reason: format!(
+                "a job could hold its message for {} s (JOBS_MAX_ATTEMPTS={} attempts of JOBS_ATTEMPT_TIMEOUT_SECS, \
+                 retry delays up to JOBS_RETRY_MAX_DELAY_MS, and JOBS_SHUTDOWN_GRACE_SECS), over SQS's limit of \
+                 {} s (12 hours) on how long a received message stays invisible; lower one of them",
+                hold.as_secs(),
+                self.retry.max_attempts,
+                MAX_MESSAGE_HOLD.as_secs()
+            ),
         })
     }
 }
+
+/// SQS's limit on a received message's invisibility, counted from its receipt.
+pub const MAX_MESSAGE_HOLD: Duration = Duration::from_secs(12 * 3600);
 
 #[cfg(test)]
 mod tests {
@@ -184,6 +224,32 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("JOBS_AWS_OPERATION_TIMEOUT_SECS"), "{err}");
+    }
+
+    #[test]
+    fn settings_that_would_hold_a_message_past_twelve_hours_are_refused() {
+        let base = [("JOBS_QUEUE_URL", "http://q"), ("JOBS_TABLE_NAME", "t")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(lookup(&pairs))
+        };
+        let err = with(&[("JOBS_ATTEMPT_TIMEOUT_SECS", "21600")]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("JOBS_ATTEMPT_TIMEOUT_SECS") && text.contains("12 hours") && text.contains("64831 s"),
+            "{text}"
+        );
+        assert!(
+            with(&[("JOBS_ATTEMPT_TIMEOUT_SECS", "14000")]).is_ok(),
+            "3 × 14000 s and delays fit"
+        );
+        assert!(with(&[("JOBS_MAX_ATTEMPTS", "100"), ("JOBS_ATTEMPT_TIMEOUT_SECS", "600")]).is_err());
+        let visibility = with(&[("JOBS_VISIBILITY_TIMEOUT_SECS", "43201")]).unwrap_err();
+        assert!(
+            visibility.to_string().contains("JOBS_VISIBILITY_TIMEOUT_SECS"),
+            "{visibility}"
+        );
     }
 
     #[test]

@@ -376,7 +376,7 @@ impl Job {
         let mut job = self.next(now);
         job.status = JobStatus::Succeeded;
         job.finished_at = Some(now);
-        job.result = Some(result);
+        job.result = Some(bounded_result(result));
         job.lease = None;
         let expect = Expect::HeldBy {
             version: self.version,
@@ -394,7 +394,7 @@ impl Job {
     /// due, or FAILED.
     pub fn attempt_failed(&self, owner: &str, error: &str, next: AfterFailure, now: DateTime<Utc>) -> Change {
         let mut job = self.next(now);
-        job.last_error = Some(format!("attempt {}: {error}", self.attempts));
+        job.last_error = Some(bounded_error(&format!("attempt {}: {error}", self.attempts)));
         let expect = Expect::HeldBy {
             version: self.version,
             owner: owner.to_owned(),
@@ -450,14 +450,58 @@ impl Job {
     }
 }
 
+/// Largest task result stored, as JSON text. With the input (at most 64 KiB, the API's body
+/// limit) and the error text, a job item stays far below DynamoDB's 400 KB item limit.
+pub const MAX_RESULT_BYTES: usize = 128 * 1024;
+/// Largest error text stored.
+pub const MAX_ERROR_BYTES: usize = 8 * 1024;
+
+/// A result over [`MAX_RESULT_BYTES`] is not stored: in its place, an object that says so
+/// and how large it was (`{"truncated": true, "bytes": n, "message": ...}`). Tasks with
+/// large outputs should write them elsewhere (S3) and return where.
+pub fn bounded_result(result: Value) -> Value {
+    let bytes = serde_json::to_string(&result).map(|t| t.len()).unwrap_or(usize::MAX);
+    if bytes <= MAX_RESULT_BYTES {
+        return result;
+    }
+    serde_json::json!({
+        "truncated": true,
+        "bytes": bytes,
+        "message": format!("the task's result was {bytes} bytes of JSON; at most {MAX_RESULT_BYTES} are stored, so it was dropped"),
+    })
+}
+
+/// An error text over [`MAX_ERROR_BYTES`] keeps its beginning (cut at a character
+/// boundary) and says how much was cut.
+pub fn bounded_error(text: &str) -> String {
+    if text.len() <= MAX_ERROR_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_ERROR_BYTES - 64;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes cut)", &text[..end], text.len() - end)
+}
+
 /// The job id for a request with an idempotency key: the same key gives the same id.
 pub fn id_for_idempotency_key(key: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("idempotency:{key}").as_bytes())
 }
 
-/// The job id for a schedule execution: redelivery of the same execution gives the same id.
-pub fn id_for_schedule_execution(schedule: &str, execution_id: &str) -> Uuid {
-    Uuid::new_v5(&NAMESPACE, format!("schedule:{schedule}:{execution_id}").as_bytes())
+/// The job id of one run of a schedule: its name, its generation (which creation of that
+/// name) and its scheduled time. Not Scheduler's execution id, which is new for each
+/// attempted invocation: a redelivery and a Scheduler retry of one run give the same id.
+/// A time in RFC 3339 is read as an instant, so its spelling does not matter.
+pub fn id_for_scheduled_run(schedule: &str, generation: Option<&str>, scheduled_time: &str) -> Uuid {
+    let time = DateTime::parse_from_rfc3339(scheduled_time)
+        .map(|t| t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|_| scheduled_time.to_owned());
+    let generation = generation.unwrap_or_default();
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("schedule-run:{schedule}:{generation}:{time}").as_bytes(),
+    )
 }
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6a0b_5e2c_3f41_4d7e_9b1a_0c2d_4e6f_8a10);
@@ -697,16 +741,45 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_stable_for_keys_and_executions() {
+    fn ids_are_stable_for_keys_and_scheduled_runs() {
         assert_eq!(id_for_idempotency_key("a"), id_for_idempotency_key("a"));
         assert_ne!(id_for_idempotency_key("a"), id_for_idempotency_key("b"));
+        let run = |g, t| id_for_scheduled_run("s", Some(g), t);
+        assert_eq!(run("g1", "2026-01-05T06:00:00Z"), run("g1", "2026-01-05T06:00:00Z"));
         assert_eq!(
-            id_for_schedule_execution("s", "e1"),
-            id_for_schedule_execution("s", "e1")
+            run("g1", "2026-01-05T06:00:00Z"),
+            run("g1", "2026-01-05T07:00:00+01:00"),
+            "the same instant"
         );
+        assert_ne!(run("g1", "2026-01-05T06:00:00Z"), run("g1", "2026-01-05T06:01:00Z"));
         assert_ne!(
-            id_for_schedule_execution("s", "e1"),
-            id_for_schedule_execution("s", "e2")
+            run("g1", "2026-01-05T06:00:00Z"),
+            run("g2", "2026-01-05T06:00:00Z"),
+            "a re-created schedule"
+        );
+    }
+
+    #[test]
+    fn oversized_results_and_errors_are_bounded_and_say_so() {
+        let started = start(&queued(3), "w1", t(1)).job;
+        let huge = json!({"blob": "x".repeat(MAX_RESULT_BYTES)});
+        let done = started.succeed("w1", huge, t(2)).job;
+        let result = done.result.unwrap();
+        assert_eq!(result["truncated"], true, "{result}");
+        assert!(result["bytes"].as_u64().unwrap() > MAX_RESULT_BYTES as u64);
+        let small = started.succeed("w1", json!({"ok": 1}), t(2)).job;
+        assert_eq!(small.result, Some(json!({"ok": 1})));
+
+        let next = decide(&started, false, Duration::ZERO);
+        let failed = started
+            .attempt_failed("w1", &"é".repeat(MAX_ERROR_BYTES), next, t(2))
+            .job;
+        let error = failed.last_error.unwrap();
+        assert!(error.len() <= MAX_ERROR_BYTES, "{}", error.len());
+        assert!(
+            error.starts_with("attempt 1: é") && error.ends_with("more bytes cut)"),
+            "{}",
+            &error[error.len() - 40..]
         );
     }
 

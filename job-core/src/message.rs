@@ -8,7 +8,7 @@
 //! ```json
 //! {"v":1,"jobId":"0193…","task":"process-data","input":{}}
 //! {"v":1,"task":"sleep","input":{"ms":100},
-//!  "schedule":{"name":"nightly","executionId":"<aws.scheduler.execution-id>","scheduledTime":"<aws.scheduler.scheduled-time>"}}
+//!  "schedule":{"name":"nightly","generation":"5f0c…","executionId":"<aws.scheduler.execution-id>","scheduledTime":"<aws.scheduler.scheduled-time>"}}
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -32,11 +32,18 @@ pub struct JobMessage {
     pub schedule: Option<ScheduleRef>,
 }
 
-/// The schedule execution a scheduled message comes from.
+/// The schedule run a scheduled message comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleRef {
     pub name: String,
+    /// Which schedule of that name: a new id each time a schedule is created, so a schedule
+    /// deleted and created again under the same name never shares a run with the old one.
+    /// Absent in messages of schedules created before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
+    /// Scheduler's id of this invocation attempt: a Scheduler retry of the same run
+    /// carries a new one, so it does not identify the run.
     pub execution_id: String,
     pub scheduled_time: String,
 }

@@ -12,6 +12,10 @@ use crate::error::ApiError;
 /// Largest request body accepted, well below the SQS and DynamoDB item limits.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long a request body may take to arrive: a body that never ends (a chunked upload
+/// left open) gets a 408 instead of holding the connection.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An optional JSON body: `None` when the body is empty.
 ///
 /// Accepted content types: `application/json`, `application/*+json`, none, and
@@ -49,8 +53,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("?").to_owned());
-        let bytes = to_bytes(req.into_body(), MAX_BODY_BYTES)
+        let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(req.into_body(), MAX_BODY_BYTES))
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        BODY_READ_TIMEOUT.as_secs()
+                    ),
+                )
+            })?
             .map_err(|_| too_large())?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));

@@ -1,9 +1,20 @@
 //! Runs a router on AWS Lambda (when `AWS_LAMBDA_RUNTIME_API` is set) or on a local socket
 //! (`JOBS_API_ADDR`, default `127.0.0.1:3000`).
+//!
+//! The local server reads a request's headers within [`HEADER_READ_TIMEOUT`] or closes the
+//! connection, and the body extractor gives a body 10 s (`extract::BODY_READ_TIMEOUT`), so a
+//! client that stops sending mid-request never holds a connection for good. (On AWS, API
+//! Gateway buffers whole requests before the Lambda sees them.)
+
+use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use job_core::config::ConfigError;
-use tracing::info;
+use tokio::net::TcpListener;
+use tracing::{debug, info};
 
 use crate::state::AppState;
 
@@ -35,9 +46,53 @@ async fn run(routes: fn(AppState) -> Router, needs_schedules: bool) -> Result<()
         .await
         .map_err(|e| format!("cannot listen on {addr} (set JOBS_API_ADDR to change it): {e}"))?;
     info!(addr = %listener.local_addr()?, "API listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(job_core::shutdown::signal())
-        .await?;
+    serve_on(listener, app, HEADER_READ_TIMEOUT, job_core::shutdown::signal()).await
+}
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` (HTTP/1.1) until `shutdown`, closing connections whose request
+/// headers do not arrive within `header_timeout`; then lets running requests finish for up
+/// to 5 s.
+pub async fn serve_on(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BoxError> {
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    debug!(error = %err, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        connections.spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(err) = served {
+                debug!(%peer, error = %err, "connection closed");
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
+        connections.abort_all();
+    }
     Ok(())
 }
 
@@ -63,3 +118,44 @@ impl std::fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_on(listener, app, Duration::from_millis(300), async {
+            stopped.await.ok();
+        }));
+
+        let mut healthy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        healthy
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        healthy.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap(); // and nothing more
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the connection stayed open");
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}

@@ -182,6 +182,7 @@ mod tests {
             task: "sleep".into(),
             input: json!({"ms": 1}),
             created: at(created),
+            generation: format!("g-{created}"),
             enabled: true,
         }
     }

@@ -6,6 +6,23 @@
 //! input that does not fit is a permanent error here too. To add a task, add its
 //! definition to the contract, write `src/tasks/<name>.rs` and add one `.implement(...)`
 //! line to [`registry`].
+//!
+//! # Cancellation: the contract for task authors
+//!
+//! `ctx.cancel` is a [`CancellationToken`] that the worker cancels when the attempt must
+//! stop: the attempt timeout (`JOBS_ATTEMPT_TIMEOUT_SECS`) passed, the worker lost the
+//! job's lease (another worker may take the job over), or a shutdown's grace period ran out.
+//! At that moment the worker also stops polling the task's future, and whatever it returns
+//! afterwards is ignored: the attempt's fate is already decided (a timeout is a failed
+//! attempt, a lost lease or a shutdown records nothing). So:
+//!
+//! - async work is stopped for you at its next `.await`; no need to check the token there,
+//!   but `tokio::select!` on `ctx.cancel.cancelled()` lets a task clean up first;
+//! - blocking or CPU-bound work (`spawn_blocking`, long loops) is NOT stopped by that: check
+//!   `ctx.cancel.is_cancelled()` often (every few milliseconds of work) and return;
+//!   `process-data` does so between 1 MiB chunks;
+//! - side effects outside the job store must be idempotent or guarded: a cancelled attempt
+//!   may have done part of its work, and the job may run again.
 
 pub mod fail;
 pub mod flaky;
@@ -19,10 +36,11 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use job_core::tasks::builtin::{FAIL, FLAKY, PROCESS_DATA, SLEEP};
 pub use job_core::tasks::{DEFAULT_TASK, ValidationError};
-use job_core::tasks::{TaskDef, decode};
+use job_core::tasks::{TaskDef, TaskInput, decode, decode_json};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Every built-in task: an implementation of each task of the contract's catalog.
@@ -41,6 +59,9 @@ pub struct TaskContext {
     /// This attempt's number, from 1.
     pub attempt: u32,
     pub max_attempts: u32,
+    /// Cancelled when the attempt must stop: its timeout passed, the worker lost the job's
+    /// lease, or the worker shuts down and the grace period ran out. See the module docs.
+    pub cancel: CancellationToken,
 }
 
 /// A failed attempt. Retryable unless `permanent` (bad input, unknown task).
@@ -83,21 +104,38 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Adds the implementation of a task of the contract: `run` takes the contract's input type.
+    /// Adds the implementation of a task of the contract: `run` takes the contract's input
+    /// type, read and checked by the contract's own [`decode`], exactly as the API does.
     pub fn implement<I, O, F, Fut>(self, def: &TaskDef<I>, run: F) -> Self
+    where
+        I: TaskInput + Send + 'static,
+        O: Serialize + 'static,
+        F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+    {
+        self.add(def.name, def.description, decode::<I>, run)
+    }
+
+    /// Adds a task under `name` (tests add tasks outside the contract this way).
+    pub fn register<I, O, F, Fut>(self, name: &'static str, description: &'static str, run: F) -> Self
     where
         I: DeserializeOwned + Send + 'static,
         O: Serialize + 'static,
         F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
     {
-        self.register(def.name, def.description, run)
+        self.add(name, description, decode_json::<I>, run)
     }
 
-    /// Adds a task under `name` (tests add tasks outside the contract this way).
-    pub fn register<I, O, F, Fut>(mut self, name: &'static str, description: &'static str, run: F) -> Self
+    fn add<I, O, F, Fut>(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        decode: fn(&Value) -> Result<I, String>,
+        run: F,
+    ) -> Self
     where
-        I: DeserializeOwned + Send + 'static,
+        I: Send + 'static,
         O: Serialize + 'static,
         F: Fn(I, TaskContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
@@ -111,7 +149,7 @@ impl Registry {
                 serde_json::to_value(output).map_err(|e| TaskError::permanent(format!("unserializable output: {e}")))
             })
         });
-        let validate: Validator = Arc::new(|input: &Value| decode::<I>(input).map(|_| ()));
+        let validate: Validator = Arc::new(move |input: &Value| decode(input).map(|_| ()));
         self.tasks.insert(
             name,
             Arc::new(Implementation {
@@ -171,6 +209,7 @@ mod tests {
             job_id: Uuid::now_v7(),
             attempt,
             max_attempts: 3,
+            cancel: CancellationToken::new(),
         }
     }
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::job::{Job, JobSource, JobStatus, id_for_idempotency_key, id_for_schedule_execution};
+use crate::job::{Job, JobSource, JobStatus, id_for_idempotency_key, id_for_scheduled_run};
 use crate::message::{JobMessage, ScheduleRef};
 use crate::queue::{JobQueue, QueueError};
 use crate::store::{JobStore, StoreError};
@@ -192,14 +192,15 @@ async fn replay(store: &dyn JobStore, queue: &dyn JobQueue, job: &Job, message: 
 }
 
 /// Registers the job of a scheduled run on first sight, under an id derived from the
-/// execution id: a redelivered run finds it registered and is counted once.
+/// schedule, its generation and the run's scheduled time: a redelivered run, and a
+/// Scheduler retry of it (with a new execution id), find it registered and count once.
 pub async fn register_scheduled_run(
     store: &dyn JobStore,
     message: &JobMessage,
     schedule: &ScheduleRef,
     max_attempts: u32,
 ) -> Result<Uuid, StoreError> {
-    let job_id = id_for_schedule_execution(&schedule.name, &schedule.execution_id);
+    let job_id = id_for_scheduled_run(&schedule.name, schedule.generation.as_deref(), &schedule.scheduled_time);
     let source = JobSource::Schedule {
         name: schedule.name.clone(),
         execution_id: schedule.execution_id.clone(),

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::job::{Job, id_for_schedule_execution};
+use crate::job::{Job, id_for_scheduled_run};
 use crate::message::JobMessage;
 use crate::queue::{JobQueue, QueueError, Received};
 use crate::store::{JobStore, StoreError};
@@ -200,7 +200,9 @@ async fn dead_letter(
     };
     let job_id = match (&parsed.job_id, &parsed.schedule) {
         (Some(id), _) => *id,
-        (None, Some(schedule)) => id_for_schedule_execution(&schedule.name, &schedule.execution_id),
+        (None, Some(schedule)) => {
+            id_for_scheduled_run(&schedule.name, schedule.generation.as_deref(), &schedule.scheduled_time)
+        }
         (None, None) => return leave_for_operator(dlq, message, "names no job", report).await,
     };
     let Some(job) = store.get(job_id).await? else {

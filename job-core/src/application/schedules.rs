@@ -104,6 +104,7 @@ pub async fn create_schedule(
         task,
         input: request.input,
         created: now,
+        generation: Uuid::new_v4().to_string(),
         enabled: true,
     };
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);

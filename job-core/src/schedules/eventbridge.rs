@@ -141,9 +141,10 @@ impl EventBridgeScheduleStore {
         let input = out.target.and_then(|t| t.input).ok_or("its target has no input")?;
         let message: JobMessage =
             serde_json::from_str(&input).map_err(|e| format!("its target input is not a job message: {e}"))?;
-        if message.schedule.as_ref().is_none_or(|s| s.name != name) {
+        let Some(target) = message.schedule.as_ref().filter(|s| s.name == name) else {
             return Err("its target input names another schedule".into());
-        }
+        };
+        let generation = target.generation.clone().unwrap_or_default();
         let cron = out
             .description
             .and_then(|d| serde_json::from_str::<Description>(&d).ok())
@@ -160,6 +161,7 @@ impl EventBridgeScheduleStore {
             task: message.task,
             input: message.input,
             created,
+            generation,
             enabled: out.state.is_none_or(|s| s == ScheduleState::Enabled),
         })
     }

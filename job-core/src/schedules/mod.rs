@@ -42,6 +42,9 @@ pub struct Schedule {
     pub input: Value,
     /// When the schedule was created; it never runs at or before this time.
     pub created: DateTime<Utc>,
+    /// A new id for each creation (in the target input): runs of a schedule re-created
+    /// under the same name are other jobs than the old one's.
+    pub generation: String,
     /// A disabled schedule keeps its definition but does not run.
     pub enabled: bool,
 }
@@ -90,6 +93,7 @@ impl Schedule {
             input: self.input.clone(),
             schedule: Some(ScheduleRef {
                 name: self.name.clone(),
+                generation: Some(self.generation.clone()),
                 execution_id: EXECUTION_ID_PLACEHOLDER.to_owned(),
                 scheduled_time: SCHEDULED_TIME_PLACEHOLDER.to_owned(),
             }),
@@ -174,6 +178,7 @@ mod tests {
             task: "sleep".into(),
             input: json!({"ms": 5}),
             created: at(created),
+            generation: "g-1".into(),
             enabled: true,
         }
     }

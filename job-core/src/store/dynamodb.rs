@@ -14,17 +14,29 @@
 //! [`OPEN_JOBS_SHARDS`], so writes spread) and `openUpdatedAt` (sort, epoch ms of the last
 //! change). The reconciler queries it for jobs that made no progress for a while, never
 //! scanning the table; a job leaves the index when it ends.
+//!
+//! Real DynamoDB refuses writes the emulator never refuses: a transaction that meets
+//! another one on the same item is cancelled with reason `TransactionConflict`, and
+//! throttling cancels it with `ThrottlingError` or `ProvisionedThroughputExceeded`; a
+//! single-item write that meets a transaction gets `TransactionConflictException`. None of
+//! them wrote anything, so every write is retried on them with jittered exponential
+//! backoff ([`WriteRetry`]) on top of the SDK's own retries, and only when the retries are
+//! exhausted does the caller see [`StoreError::Unavailable`] (the API's 503). A failed
+//! condition (`ConditionalCheckFailed`) is [`StoreError::Conflict`], never retried here.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use tracing::warn;
 use uuid::Uuid;
 
 use super::{JobStore, StoreError};
@@ -44,12 +56,44 @@ pub const OPEN_JOBS_SHARDS: u32 = 8;
 /// Day counters are kept this long after their day.
 const DAY_COUNTER_RETENTION_DAYS: u64 = 35;
 
+/// How often, and how far apart, a write refused for contention or throttling is tried again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WriteRetry {
+    /// Tries after the first.
+    pub retries: usize,
+    /// Delay before the first retry; it doubles each retry, with full jitter.
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for WriteRetry {
+    /// 8 retries from 20 ms, doubling up to 1 s: about 3 s at most before giving up.
+    fn default() -> Self {
+        Self {
+            retries: 8,
+            min_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl WriteRetry {
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.retries)
+            .with_jitter()
+    }
+}
+
 /// The DynamoDB adapter of [`JobStore`].
 #[derive(Clone)]
 pub struct DynamoDbStore {
     client: Client,
     table: String,
     shards: u32,
+    retry: WriteRetry,
 }
 
 impl DynamoDbStore {
@@ -58,8 +102,86 @@ impl DynamoDbStore {
             client,
             table: table.into(),
             shards: shards.max(1),
+            retry: WriteRetry::default(),
         }
     }
+
+    /// The same store with another retry policy for refused writes.
+    pub fn with_write_retry(mut self, retry: WriteRetry) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// How one write call failed.
+#[derive(Debug)]
+enum WriteFailure {
+    /// The condition did not hold: nothing was written.
+    Conditional,
+    /// Contention or throttling: nothing was written, and trying again may succeed.
+    Refused(String),
+    /// Anything else, already classified.
+    Failed(StoreError),
+}
+
+impl WriteFailure {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            Self::Conditional => StoreError::Conflict,
+            Self::Refused(detail) => StoreError::Unavailable(format!("write still refused after retries: {detail}")),
+            Self::Failed(err) => err,
+        }
+    }
+}
+
+/// Cancellation reasons of a `TransactionCanceledException` under which nothing was
+/// written and the same transaction may succeed later.
+const REFUSED_REASONS: &[&str] = &[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+];
+
+/// Error codes of single calls under which nothing was written and a retry may succeed
+/// (the SDK retries throttling itself first; these are what is left when it gave up).
+const REFUSED_CODES: &[&str] = &[
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
+/// Classifies the failure of a single-item write (`PutItem`, `UpdateItem`).
+fn classify_single<E>(err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> WriteFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err.code() {
+        Some("ConditionalCheckFailedException") => WriteFailure::Conditional,
+        Some(code) if REFUSED_CODES.contains(&code) => WriteFailure::Refused(describe(&err)),
+        _ => WriteFailure::Failed(map_err(err)),
+    }
+}
+
+/// Classifies the failure of a `TransactWriteItems`: by its cancellation reasons when it
+/// was cancelled (a failed condition wins over contention: retrying cannot make it hold).
+fn classify_transaction(
+    err: SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> WriteFailure {
+    if let SdkError::ServiceError(service) = &err
+        && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
+    {
+        let codes: Vec<&str> = cancel.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+        if codes.contains(&"ConditionalCheckFailed") {
+            return WriteFailure::Conditional;
+        }
+        if let Some(code) = codes.iter().find(|c| REFUSED_REASONS.contains(c)) {
+            return WriteFailure::Refused(format!("transaction cancelled: {code}"));
+        }
+        return WriteFailure::Failed(StoreError::Other(describe(&err)));
+    }
+    classify_single(err)
 }
 
 fn job_key(job_id: Uuid) -> AttributeValue {
@@ -291,24 +413,45 @@ impl DynamoDbStore {
         })
     }
 
+    /// Runs `write` until it succeeds, fails for good, or stays refused past the retries.
+    async fn retrying<F, Fut>(&self, what: &'static str, write: F) -> Result<(), StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), WriteFailure>>,
+    {
+        write
+            .retry(self.retry.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|failure| matches!(failure, WriteFailure::Refused(_)))
+            .notify(|failure, after| {
+                warn!(
+                    write = what,
+                    ?failure,
+                    retry_in_ms = after.as_millis() as u64,
+                    "write refused; retrying"
+                )
+            })
+            .await
+            .map_err(WriteFailure::into_store_error)
+    }
+
     async fn put_alone(&self, change: &Change) -> Result<(), StoreError> {
         let (expression, values) = condition(&change.expect);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&change.job)))
-            .condition_expression(expression)
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
-                Err(StoreError::Conflict)
-            }
-            Err(err) => Err(map_err(err)),
-        }
+        let values = (!values.is_empty()).then_some(values);
+        let item = to_item(&change.job);
+        self.retrying("PutItem", || async {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(expression.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_single::<PutItemError>)
+        })
+        .await
     }
 
     async fn transact(&self, change: &Change) -> Result<(), StoreError> {
@@ -317,27 +460,16 @@ impl DynamoDbStore {
             self.counter_update(change, Bucket::Total)?,
             self.counter_update(change, Bucket::Day(change.at.date_naive()))?,
         ];
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) => match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancel)
-                    if cancel
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                {
-                    Err(StoreError::Conflict)
-                }
-                _ => Err(map_err(SdkError::ServiceError(e))),
-            },
-            Err(err) => Err(map_err(err)),
-        }
+        self.retrying("TransactWriteItems", || async {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_transaction)
+        })
+        .await
     }
 
     async fn batch_get(&self, keys: Vec<String>) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
@@ -411,26 +543,21 @@ impl JobStore for DynamoDbStore {
     }
 
     async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", job_key(job_id))
-            .update_expression("SET leaseExpiresAt = :until")
-            .condition_expression("leaseOwner = :owner")
-            .expression_attribute_values(":until", n(until.timestamp_millis()))
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(err) => Err(map_err(err)),
-        }
+        self.retrying("UpdateItem", || async {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", job_key(job_id))
+                .update_expression("SET leaseExpiresAt = :until")
+                .condition_expression("leaseOwner = :owner")
+                .expression_attribute_values(":until", n(until.timestamp_millis()))
+                .expression_attribute_values(":owner", s(owner))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_single)
+        })
+        .await
     }
 
     async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
@@ -507,6 +634,183 @@ impl JobStore for DynamoDbStore {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+
+    /// Error bodies as DynamoDB sends them (JSON 1.0 protocol, status 400).
+    const CANCELLED_CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict, None]"}"#;
+    const CANCELLED_THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"None"},{"Code":"ThrottlingError","Message":"Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly."},{"Code":"None"}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, ThrottlingError, None]"}"#;
+    const CANCELLED_PROVISIONED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"None"},{"Code":"None"},{"Code":"ProvisionedThroughputExceeded","Message":"The level of configured provisioned throughput for the table was exceeded."}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, None, ProvisionedThroughputExceeded]"}"#;
+    const CANCELLED_CONDITION_AND_CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"ConditionalCheckFailed","Message":"The conditional request failed"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, TransactionConflict, None]"}"#;
+    const CANCELLED_VALIDATION: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"ValidationError","Message":"Item size has exceeded the maximum allowed size"},{"Code":"None"},{"Code":"None"}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [ValidationError, None, None]"}"#;
+    const PUT_TRANSACTION_CONFLICT: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#;
+    const PUT_PROVISIONED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#;
+    const THROTTLING: &str = r#"{"__type":"com.amazon.coral.availability#ThrottlingException","message":"Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. If exceptions persist, check if you have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html"}"#;
+    const CONDITION_FAILED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#;
+    const OK: &str = "{}";
+
+    /// A store whose DynamoDB answers `answers` in turn (the last one from then on), with
+    /// the SDK's own retries off so that each answer is one call; and the operations called.
+    fn store_answering(answers: Vec<(u16, &'static str)>) -> (DynamoDbStore, Arc<Mutex<Vec<String>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let next = AtomicUsize::new(0);
+        let http = infallible_client_fn(move |request| {
+            let target = request
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .trim_start_matches("DynamoDB_20120810.")
+                .to_owned();
+            seen.lock().unwrap().push(target);
+            let (status, body) = answers[next.fetch_add(1, Ordering::SeqCst).min(answers.len() - 1)];
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(body)
+                .unwrap()
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .http_client(http)
+            .build();
+        let store = DynamoDbStore::new(Client::from_conf(config), "jobs", 4).with_write_retry(WriteRetry {
+            retries: 4,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        });
+        (store, calls)
+    }
+
+    fn registration() -> Change {
+        Job::new(
+            Uuid::now_v7(),
+            "sleep",
+            json!({"ms": 1}),
+            3,
+            JobSource::Api,
+            None,
+            Utc::now(),
+        )
+        .register()
+    }
+
+    /// A change without counters: one `PutItem`.
+    fn claim_change() -> Change {
+        match registration().job.claim("w1", Utc::now(), Duration::from_secs(30)) {
+            crate::job::Claim::Start(change) => change,
+            other => panic!("expected a start, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn counters_are_booked_on_the_utc_day_of_the_change() {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&bodies);
+        let http = infallible_client_fn(move |request| {
+            let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+            seen.lock().unwrap().push(body.unwrap_or_default());
+            http::Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(OK)
+                .unwrap()
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(http)
+            .build();
+        let store = DynamoDbStore::new(Client::from_conf(config), "jobs", 1);
+        let before = DateTime::parse_from_rfc3339("2026-03-01T23:59:59.900Z")
+            .unwrap()
+            .to_utc();
+        let after = DateTime::parse_from_rfc3339("2026-03-02T00:00:00.100Z")
+            .unwrap()
+            .to_utc();
+        let job = Job::new(
+            Uuid::now_v7(),
+            "sleep",
+            json!({"ms": 1}),
+            3,
+            JobSource::Api,
+            None,
+            before,
+        );
+        let registered = job.register();
+        store.apply(&registered).await.unwrap();
+        let mut held = registered.job.clone();
+        held.lease = Some(Lease {
+            owner: "w1".into(),
+            expires_at: after,
+        });
+        store.apply(&held.succeed("w1", json!({}), after)).await.unwrap();
+        let bodies = bodies.lock().unwrap();
+        assert!(bodies[0].contains("STATS#DAY#2026-03-01#0"), "{}", bodies[0]);
+        assert!(bodies[1].contains("STATS#DAY#2026-03-02#0"), "{}", bodies[1]);
+        assert!(bodies.iter().all(|b| b.contains("STATS#TOTAL#0")));
+    }
+
+    #[tokio::test]
+    async fn cancelled_transactions_from_contention_or_throttling_are_retried_until_applied() {
+        for refusal in [CANCELLED_CONFLICT, CANCELLED_THROTTLED, CANCELLED_PROVISIONED] {
+            let (store, calls) = store_answering(vec![(400, refusal), (400, refusal), (200, OK)]);
+            store.apply(&registration()).await.unwrap();
+            assert_eq!(*calls.lock().unwrap(), vec!["TransactWriteItems"; 3], "{refusal}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_condition_is_a_conflict_and_not_retried_even_beside_contention() {
+        for answer in [CANCELLED_CONDITION_AND_CONFLICT] {
+            let (store, calls) = store_answering(vec![(400, answer), (200, OK)]);
+            assert!(matches!(store.apply(&registration()).await, Err(StoreError::Conflict)));
+            assert_eq!(calls.lock().unwrap().len(), 1);
+        }
+        let (store, calls) = store_answering(vec![(400, CONDITION_FAILED), (200, OK)]);
+        assert!(matches!(store.apply(&claim_change()).await, Err(StoreError::Conflict)));
+        assert_eq!(*calls.lock().unwrap(), vec!["PutItem"]);
+    }
+
+    #[tokio::test]
+    async fn contention_that_outlasts_the_retries_is_unavailable() {
+        let (store, calls) = store_answering(vec![(400, CANCELLED_CONFLICT)]);
+        let err = store.apply(&registration()).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Unavailable(m) if m.contains("TransactionConflict")),
+            "{err:?}"
+        );
+        assert_eq!(calls.lock().unwrap().len(), 5, "the first try and 4 retries");
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_for_another_reason_is_an_error_at_once() {
+        let (store, calls) = store_answering(vec![(400, CANCELLED_VALIDATION), (200, OK)]);
+        assert!(matches!(store.apply(&registration()).await, Err(StoreError::Other(_))));
+        assert_eq!(calls.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn single_writes_are_retried_on_transaction_conflicts_and_throttling() {
+        for refusal in [PUT_TRANSACTION_CONFLICT, PUT_PROVISIONED, THROTTLING] {
+            let (store, calls) = store_answering(vec![(400, refusal), (200, OK)]);
+            store.apply(&claim_change()).await.unwrap();
+            assert_eq!(*calls.lock().unwrap(), vec!["PutItem"; 2], "{refusal}");
+            let (store, calls) = store_answering(vec![(400, refusal), (200, OK)]);
+            store.extend_lease(Uuid::now_v7(), "w1", Utc::now()).await.unwrap();
+            assert_eq!(*calls.lock().unwrap(), vec!["UpdateItem"; 2], "{refusal}");
+        }
+    }
 
     #[test]
     fn item_round_trip_keeps_every_field() {

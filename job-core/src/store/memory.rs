@@ -111,3 +111,69 @@ impl JobStore for MemoryStore {
         Ok(Stats::new(state.total, daily, now))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{Claim, JobSource};
+    use crate::stats::Counts;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn day(stats: &Stats, date: &str) -> Counts {
+        stats.daily.iter().find(|d| d.date.to_string() == date).unwrap().counts
+    }
+
+    /// The clock is the changes' own times: submitted before midnight UTC, failed once
+    /// and retried across it, succeeded after it.
+    #[tokio::test]
+    async fn a_job_across_midnight_counts_each_event_on_the_utc_day_it_happened() {
+        let store = MemoryStore::new();
+        let job = Job::new(
+            Uuid::now_v7(),
+            "flaky",
+            json!({}),
+            3,
+            JobSource::Api,
+            None,
+            at("2026-03-01T23:59:58Z"),
+        );
+        let registered = job.register();
+        store.apply(&registered).await.unwrap();
+        let start = |job: &Job, now: &str| match job.claim("w1", at(now), Duration::from_secs(30)) {
+            Claim::Start(change) => change,
+            other => panic!("{other:?}"),
+        };
+        let first = start(&registered.job, "2026-03-01T23:59:59Z");
+        store.apply(&first).await.unwrap();
+        let next = crate::retry::RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        }
+        .after_failure(1, false);
+        let failed = first
+            .job
+            .attempt_failed("w1", "boom", next, at("2026-03-01T23:59:59.500Z"));
+        store.apply(&failed).await.unwrap();
+        let second = start(&failed.job, "2026-03-02T00:00:00.100Z");
+        store.apply(&second).await.unwrap();
+        let done = second.job.succeed("w1", json!({}), at("2026-03-02T00:00:01Z"));
+        store.apply(&done).await.unwrap();
+
+        let stats = store.stats(at("2026-03-02T12:00:00Z")).await.unwrap();
+        let booked = |c: Counts| (c.submitted, c.succeeded, c.failed, c.retries);
+        assert_eq!(booked(day(&stats, "2026-03-01")), (1, 0, 0, 0));
+        assert_eq!(booked(day(&stats, "2026-03-02")), (0, 1, 0, 1));
+        assert_eq!(booked(stats.total), (1, 1, 0, 1));
+        assert_eq!(stats.in_flight, 0);
+        // A day later the first day is still shown, one place further back.
+        let later = store.stats(at("2026-03-03T00:00:00Z")).await.unwrap();
+        assert_eq!(later.daily[2].date.to_string(), "2026-03-01");
+        assert_eq!(booked(later.daily[2].counts), (1, 0, 0, 0));
+    }
+}

@@ -1,16 +1,19 @@
 //! The job store port: job records and counters, changed only through [`Change`]s.
 
 mod dynamodb;
+pub mod faulty;
 mod memory;
 
-pub use dynamodb::{DynamoDbStore, OPEN_JOBS_INDEX, OPEN_JOBS_SHARDS, OPEN_SHARD_ATTRIBUTE, OPEN_UPDATED_ATTRIBUTE};
+pub use dynamodb::{
+    DynamoDbStore, OPEN_JOBS_INDEX, OPEN_JOBS_SHARDS, OPEN_SHARD_ATTRIBUTE, OPEN_UPDATED_ATTRIBUTE, WriteRetry,
+};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::job::{Change, Job};
+use crate::job::{Change, Job, Write};
 use crate::stats::Stats;
 
 /// Why a store call failed.
@@ -45,4 +48,21 @@ pub trait JobStore: Send + Sync {
 
     /// Reads the counters: a constant number of items, never a scan.
     async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError>;
+}
+
+/// Whether `stored` is the record `change` writes: after an answer was lost (a timeout
+/// or a 5xx after the commit) and the retried write found its condition failed, this tells
+/// "my write happened" from "someone else's did". Every change bumps the version and
+/// stamps `updated_at` with its own clock reading, so no other change leaves the same pair.
+pub fn is_written_by(stored: Option<&Job>, change: &Change) -> bool {
+    match (change.write, stored) {
+        (Write::Put, Some(stored)) => {
+            stored.version == change.job.version
+                && stored.updated_at == change.job.updated_at
+                && stored.status == change.job.status
+                && stored.attempts == change.job.attempts
+        }
+        (Write::Delete, None) => true,
+        _ => false,
+    }
 }

@@ -2,7 +2,10 @@
 
 use serde::Deserialize;
 
-use super::TaskDef;
+use super::{TaskDef, TaskInput};
+
+/// Largest `kib` of `process-data`: 1 GiB.
+pub const MAX_KIB: u32 = 1024 * 1024;
 
 /// `process-data`, the default task: a SHA-256 over generated data.
 pub const PROCESS_DATA: TaskDef<ProcessDataInput> =
@@ -29,6 +32,19 @@ pub struct ProcessDataInput {
 fn default_kib() -> u32 {
     1024
 }
+
+impl TaskInput for ProcessDataInput {
+    fn validate(&self) -> Result<(), String> {
+        if self.kib > MAX_KIB {
+            return Err(format!("kib must be at most {MAX_KIB} (1 GiB); got {}", self.kib));
+        }
+        Ok(())
+    }
+}
+
+impl TaskInput for SleepInput {}
+impl TaskInput for FlakyInput {}
+impl TaskInput for FailInput {}
 
 /// Input of `sleep`.
 #[derive(Debug, Deserialize)]

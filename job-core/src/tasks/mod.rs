@@ -45,8 +45,27 @@ pub enum ValidationError {
     InvalidInput { task: String, reason: String },
 }
 
-/// Reads a task's input; no input (`null`) reads as `{}` so optional fields take defaults.
-pub fn decode<I: DeserializeOwned>(input: &Value) -> Result<I, String> {
+/// A task's input type: how it is read (serde) and the checks its values must pass
+/// beyond their types (limits). The API and the worker both read input through
+/// [`decode`], so a request the API accepts is one the worker runs.
+pub trait TaskInput: DeserializeOwned {
+    /// Refuses values the task cannot run with; the message names the field.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Reads and checks a task's input; no input (`null`) reads as `{}` so optional fields
+/// take defaults.
+pub fn decode<I: TaskInput>(input: &Value) -> Result<I, String> {
+    let value: I = decode_json(input)?;
+    value.validate()?;
+    Ok(value)
+}
+
+/// Reads any serde type as task input, without [`TaskInput::validate`] (for tasks outside
+/// the contract, in tests).
+pub fn decode_json<I: DeserializeOwned>(input: &Value) -> Result<I, String> {
     let input = if input.is_null() {
         Value::Object(Default::default())
     } else {
@@ -69,13 +88,13 @@ pub struct TaskCatalog {
     tasks: BTreeMap<&'static str, Entry>,
 }
 
-fn check<I: DeserializeOwned>(input: &Value) -> Result<(), String> {
+fn check<I: TaskInput>(input: &Value) -> Result<(), String> {
     decode::<I>(input).map(|_| ())
 }
 
 impl TaskCatalog {
     /// Adds a task.
-    pub fn with<I: DeserializeOwned + 'static>(mut self, def: &TaskDef<I>) -> Self {
+    pub fn with<I: TaskInput + 'static>(mut self, def: &TaskDef<I>) -> Self {
         self.tasks.insert(
             def.name,
             Entry {
@@ -148,5 +167,18 @@ mod tests {
             c.validate("process-data", &json!({"kib": 1, "extra": 1})),
             Err(ValidationError::InvalidInput { .. })
         ));
+    }
+
+    #[test]
+    fn limits_of_the_input_type_are_part_of_the_contract() {
+        let c = catalog();
+        assert!(c.validate("process-data", &json!({"kib": builtin::MAX_KIB})).is_ok());
+        let err = c
+            .validate("process-data", &json!({"kib": builtin::MAX_KIB + 1}))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ValidationError::InvalidInput { reason, .. } if reason.contains("kib")),
+            "{err}"
+        );
     }
 }

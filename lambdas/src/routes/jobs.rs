@@ -52,6 +52,7 @@ pub struct Submitted {
                             description = "the job just queued")))),
         (status = 400, description = "malformed JSON, unknown field or task, bad idempotency key", body = ErrorBody),
         (status = 409, description = "idempotency key already used for a different request", body = ErrorBody),
+        (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
         (status = 422, description = "input does not fit the task", body = ErrorBody),

@@ -156,6 +156,7 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
         (status = 400, description = "malformed JSON, unknown field or task, invalid cron, time zone or name, \
             a cron that restricts both day fields, an expression that never runs, input too large", body = ErrorBody),
         (status = 409, description = "a schedule with this name exists", body = ErrorBody),
+        (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
         (status = 422, description = "input does not fit the task", body = ErrorBody),

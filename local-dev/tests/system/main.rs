@@ -215,11 +215,17 @@ impl Env {
         );
         assert_eq!(n("retries"), retries, "retries = Σ(attempts − 1): {stats}");
         assert_eq!(n("inFlight"), not_terminal, "{stats}");
-        let today = &stats["daily"][0];
-        assert_eq!(
-            today["submitted"], stats["submitted"],
-            "all of it booked today: {stats}"
-        );
+        // Each event is booked on the UTC day it happened, and every event of a test
+        // happened within the seven days shown, whatever midnight it straddled.
+        for field in ["submitted", "succeeded", "failed", "retries"] {
+            let per_day: i64 = stats["daily"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d[field].as_i64().unwrap())
+                .sum();
+            assert_eq!(per_day, n(field), "the days add up to the total {field}: {stats}");
+        }
     }
 
     async fn queue_is_empty(&self) -> bool {

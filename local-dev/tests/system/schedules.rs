@@ -29,6 +29,7 @@ fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
         task: "sleep".to_owned(),
         input: json!({"ms": 1}),
         created: Utc::now(),
+        generation: uuid::Uuid::new_v4().to_string(),
         enabled: true,
     }
 }
@@ -85,6 +86,7 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
         input,
         json!({"v": 1, "task": "sleep", "input": {"ms": 1}, "schedule": {
             "name": "weekly",
+            "generation": weekly.generation,
             "executionId": "<aws.scheduler.execution-id>",
             "scheduledTime": "<aws.scheduler.scheduled-time>",
         }})

@@ -1,0 +1,121 @@
+//! A store that fails on purpose, for tests of what the use cases do when AWS misbehaves:
+//! it wraps another store and, for chosen changes, refuses them or loses the answer of a
+//! write that did happen (a response lost after DynamoDB committed), and can refuse lease
+//! extensions (a throttled or unreachable table under a running job).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{JobStore, StoreError};
+use crate::job::{Change, Job};
+use crate::stats::Stats;
+
+/// What a faulty call does instead of answering normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Writes nothing and answers `Unavailable` (throttling or contention past the retries).
+    Refuse,
+    /// Writes, then answers `Unavailable` (the response was lost after the commit).
+    LoseResponse,
+}
+
+type Matcher = Box<dyn Fn(&Change) -> bool + Send + Sync>;
+
+struct Rule {
+    matches: Matcher,
+    fault: Fault,
+    left: usize,
+}
+
+/// A [`JobStore`] around `inner` that injects [`Fault`]s.
+pub struct FaultyStore<S> {
+    inner: S,
+    rules: Mutex<Vec<Rule>>,
+    refuse_leases: AtomicBool,
+    injected: AtomicUsize,
+}
+
+impl<S: JobStore> FaultyStore<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            rules: Mutex::new(Vec::new()),
+            refuse_leases: AtomicBool::new(false),
+            injected: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next `times` changes that `matches` accepts get `fault`.
+    pub fn on_apply(&self, matches: impl Fn(&Change) -> bool + Send + Sync + 'static, fault: Fault, times: usize) {
+        self.rules.lock().unwrap().push(Rule {
+            matches: Box::new(matches),
+            fault,
+            left: times,
+        });
+    }
+
+    /// While `refuse` holds, every lease extension answers `Unavailable`.
+    pub fn refuse_lease_extensions(&self, refuse: bool) {
+        self.refuse_leases.store(refuse, Ordering::SeqCst);
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn fault_for(&self, change: &Change) -> Option<Fault> {
+        let mut rules = self.rules.lock().unwrap();
+        let rule = rules.iter_mut().find(|r| r.left > 0 && (r.matches)(change))?;
+        rule.left -= 1;
+        self.injected.fetch_add(1, Ordering::SeqCst);
+        Some(rule.fault)
+    }
+}
+
+fn injected(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("injected fault: {what}"))
+}
+
+#[async_trait]
+impl<S: JobStore> JobStore for FaultyStore<S> {
+    async fn get(&self, job_id: Uuid) -> Result<Option<Job>, StoreError> {
+        self.inner.get(job_id).await
+    }
+
+    async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        match self.fault_for(change) {
+            None => self.inner.apply(change).await,
+            Some(Fault::Refuse) => Err(injected("write refused")),
+            Some(Fault::LoseResponse) => {
+                self.inner.apply(change).await?;
+                Err(injected("response lost after the write"))
+            }
+        }
+    }
+
+    async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        if self.refuse_leases.load(Ordering::SeqCst) {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(injected("lease extension refused"));
+        }
+        self.inner.extend_lease(job_id, owner, until).await
+    }
+
+    async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.open_jobs_updated_before(cutoff, limit).await
+    }
+
+    async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
+        self.inner.stats(now).await
+    }
+}
