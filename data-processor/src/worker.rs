@@ -8,6 +8,13 @@
 //! to the dead-letter queue. On shutdown it stops receiving, lets a running attempt finish
 //! within the grace period, and otherwise gives the job and its message back.
 //!
+//! A cancel asked for while the job runs reaches the worker through its heartbeat (the
+//! store refuses to extend the lease): the attempt's cancellation token fires, the task
+//! stops, and the worker records CANCELLED and deletes the message. If the cancel lands
+//! between the end of the task and the recording of its outcome, the outcome's write
+//! fails on the job's version and the worker records CANCELLED instead: one terminal
+//! state, counted once.
+//!
 //! Handling a message decides its [`Fate`] once (delete, hide for a while, release, or
 //! leave it); [`Worker::handle`] carries it out in one place, after the heartbeat stopped.
 //! Whether a failed attempt is retried is decided by the retry policy
@@ -61,6 +68,8 @@ impl From<&Config> for WorkerSettings {
 pub enum Outcome {
     Succeeded(Uuid),
     Failed(Uuid),
+    /// A cancel was asked for: the attempt was stopped (or none started) and CANCELLED recorded.
+    Cancelled(Uuid),
     /// The job had already ended: the leftover message was deleted.
     Duplicate(Uuid),
     /// Another live worker holds the job: the message was hidden until that worker's
@@ -119,6 +128,17 @@ enum Attempt {
     Failed(TaskError),
     /// Shutdown came and the attempt did not finish within the grace period.
     Interrupted,
+    /// The heartbeat could not extend the lease (lost, or a cancel was asked for).
+    Stopped,
+}
+
+/// How recording a change by the lease holder went.
+enum Recorded {
+    Applied,
+    /// A cancel was asked for in the meantime: CANCELLED was recorded instead.
+    Cancelled,
+    /// Another worker took the job over, or it ended otherwise: nothing recorded.
+    Lost,
 }
 
 /// Takes messages and runs their jobs.
@@ -227,6 +247,7 @@ impl Worker {
             (None, None) => return Ok((Outcome::Rejected, Fate::Release)),
         };
         let owner = Uuid::new_v4().to_string();
+        let stop = CancellationToken::new();
         let _heartbeat = Heartbeat::start(
             Arc::clone(&self.queue),
             Arc::clone(&self.store),
@@ -234,12 +255,13 @@ impl Worker {
             job_id,
             owner.clone(),
             self.settings.visibility_timeout,
+            stop.clone(),
         );
-        self.run_job(job_id, &owner).await
+        self.run_job(job_id, &owner, &stop).await
     }
 
     /// Claims the job and runs attempts until it ends, is given back or is lost.
-    async fn run_job(&self, job_id: Uuid, owner: &str) -> Result<Decided, WorkerError> {
+    async fn run_job(&self, job_id: Uuid, owner: &str, stop: &CancellationToken) -> Result<Decided, WorkerError> {
         let mut known: Option<Job> = None;
         let mut conflicts = 0;
         loop {
@@ -274,8 +296,12 @@ impl Worker {
                 info!(%job_id, attempts = job.attempts, "job failed: its last attempt was lost");
                 return Ok((Outcome::Failed(job_id), Fate::Delete));
             }
+            if job.status == JobStatus::Cancelled {
+                info!(%job_id, attempts = job.attempts, "job cancelled before its next attempt");
+                return Ok((Outcome::Cancelled(job_id), Fate::Delete));
+            }
             info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
-            match self.attempt(&job, owner).await? {
+            match self.attempt(&job, owner, stop).await? {
                 Next::Retry(job) => known = Some(*job),
                 Next::Done(decided) => return Ok(decided),
             }
@@ -283,11 +309,12 @@ impl Worker {
     }
 
     /// Runs the attempt `job.attempts` and records how it ended.
-    async fn attempt(&self, job: &Job, owner: &str) -> Result<Next, WorkerError> {
-        let result = self.run_task(job).await;
+    async fn attempt(&self, job: &Job, owner: &str, stop: &CancellationToken) -> Result<Next, WorkerError> {
+        let result = self.run_task(job, stop).await;
         let now = Utc::now();
         let change = match result {
             Attempt::Interrupted => return self.give_back(job, owner, Duration::ZERO).await,
+            Attempt::Stopped => return self.stopped(job.job_id, owner).await.map(Next::Done),
             Attempt::Done(value) => job.succeed(owner, value, now),
             Attempt::Failed(err) => {
                 warn!(job_id = %job.job_id, attempt = job.attempts, permanent = err.permanent, error = %err.message, "attempt failed");
@@ -299,8 +326,10 @@ impl Worker {
                 job.attempt_failed(owner, &err.message, next, now)
             }
         };
-        if !self.record(&change).await? {
-            return Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave)));
+        match self.record(&change).await? {
+            Recorded::Applied => {}
+            Recorded::Cancelled => return Ok(Next::Done((Outcome::Cancelled(job.job_id), Fate::Delete))),
+            Recorded::Lost => return Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave))),
         }
         let job = change.job;
         match job.status {
@@ -321,18 +350,57 @@ impl Worker {
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => Ok(Next::Retry(Box::new(job))),
                     _ = self.shutdown.cancelled() => self.give_back(&job, owner, delay).await,
+                    // Cancelled (or taken over) while waiting: the next claim decides.
+                    _ = stop.cancelled() => Ok(Next::Retry(Box::new(job))),
                 }
             }
         }
     }
 
-    /// Applies a change made by the lease holder; `false` if another worker took the job over.
-    async fn record(&self, change: &Change) -> Result<bool, WorkerError> {
+    /// The heartbeat stopped the attempt: record CANCELLED if a cancel was asked for and
+    /// the job is still this worker's, else leave the job to whoever holds it now.
+    async fn stopped(&self, job_id: Uuid, owner: &str) -> Result<Decided, WorkerError> {
+        for _ in 0..MAX_CONFLICTS {
+            let Some(current) = self.store.get(job_id).await? else {
+                break;
+            };
+            if current.status.is_terminal() {
+                return Ok((Outcome::Duplicate(job_id), Fate::Delete));
+            }
+            let mine = current.lease.as_ref().is_some_and(|l| l.owner == owner);
+            if !mine || current.cancel_requested_at.is_none() {
+                break;
+            }
+            match self.store.apply(&current.cancel_attempt(owner, Utc::now())).await {
+                Ok(()) => {
+                    info!(%job_id, attempt = current.attempts, "attempt stopped: job cancelled");
+                    return Ok((Outcome::Cancelled(job_id), Fate::Delete));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        warn!(%job_id, "lease lost: attempt stopped; leaving the job to its new holder");
+        Ok((Outcome::LostLease(job_id), Fate::Leave))
+    }
+
+    /// Applies a change made by the lease holder. If the write fails because a cancel was
+    /// asked for in the meantime, records CANCELLED instead.
+    async fn record(&self, change: &Change) -> Result<Recorded, WorkerError> {
         match self.store.apply(change).await {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(Recorded::Applied),
             Err(StoreError::Conflict) => {
-                warn!(job_id = %change.job.job_id, "lease lost: another worker took the job over; dropping this outcome");
-                Ok(false)
+                let owner = match &change.expect {
+                    job_core::job::Expect::HeldBy { owner, .. } => owner.as_str(),
+                    _ => return Ok(Recorded::Lost),
+                };
+                match self.stopped(change.job.job_id, owner).await? {
+                    (Outcome::Cancelled(_), _) => Ok(Recorded::Cancelled),
+                    _ => {
+                        warn!(job_id = %change.job.job_id, "lease lost: another worker took the job over; dropping this outcome");
+                        Ok(Recorded::Lost)
+                    }
+                }
             }
             Err(err) => Err(err.into()),
         }
@@ -340,22 +408,25 @@ impl Worker {
 
     /// Releases the job; its message is to become visible again after `after`.
     async fn give_back(&self, job: &Job, owner: &str, after: Duration) -> Result<Next, WorkerError> {
-        let fate = if self.record(&job.release(owner, Utc::now())).await? {
-            info!(job_id = %job.job_id, attempt = job.attempts, "shutting down: job given back to the queue");
-            Fate::visible_after(after)
-        } else {
-            Fate::Leave
-        };
-        Ok(Next::Done((Outcome::Released(job.job_id), fate)))
+        match self.record(&job.release(owner, Utc::now())).await? {
+            Recorded::Applied => {
+                info!(job_id = %job.job_id, attempt = job.attempts, "shutting down: job given back to the queue");
+                Ok(Next::Done((Outcome::Released(job.job_id), Fate::visible_after(after))))
+            }
+            Recorded::Cancelled => Ok(Next::Done((Outcome::Cancelled(job.job_id), Fate::Delete))),
+            Recorded::Lost => Ok(Next::Done((Outcome::Released(job.job_id), Fate::Leave))),
+        }
     }
 
     /// Runs the task with the attempt timeout, catching panics; on shutdown waits at most
     /// the grace period.
-    async fn run_task(&self, job: &Job) -> Attempt {
+    async fn run_task(&self, job: &Job, stop: &CancellationToken) -> Attempt {
+        let cancel = stop.child_token();
         let ctx = TaskContext {
             job_id: job.job_id,
             attempt: job.attempts,
             max_attempts: job.max_attempts,
+            cancel: cancel.clone(),
         };
         let future = match self.tasks.start(&job.task, job.input.clone(), ctx) {
             Ok(future) => future,
@@ -368,6 +439,7 @@ impl Worker {
         let joined = tokio::select! {
             joined = &mut handle => joined,
             _ = &mut deadline => {
+                cancel.cancel();
                 handle.abort();
                 return Attempt::Failed(TaskError::retryable(format!("attempt timed out after {}s", timeout.as_secs_f64())));
             }
@@ -375,10 +447,15 @@ impl Worker {
                 match tokio::time::timeout(self.settings.shutdown_grace, &mut handle).await {
                     Ok(joined) => joined,
                     Err(_) => {
+                        cancel.cancel();
                         handle.abort();
                         return Attempt::Interrupted;
                     }
                 }
+            }
+            _ = cancel.cancelled() => {
+                handle.abort();
+                return Attempt::Stopped;
             }
         };
         match joined {
@@ -411,7 +488,7 @@ fn claim(job: &Job, owner: &str, lease_for: Duration) -> Result<Change, Decided>
             info!(%job_id, hidden_for_secs = hide.as_secs(), "another worker holds the job; hiding this message past its lease");
             Err((Outcome::Deferred(job_id), Fate::Hide(hide)))
         }
-        Claim::Exhausted(change) | Claim::Start(change) => Ok(change),
+        Claim::Exhausted(change) | Claim::Start(change) | Claim::Cancel(change) => Ok(change),
     }
 }
 

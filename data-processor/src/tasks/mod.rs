@@ -23,6 +23,7 @@ use job_core::tasks::{TaskDef, decode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Every built-in task: an implementation of each task of the contract's catalog.
@@ -41,6 +42,10 @@ pub struct TaskContext {
     /// This attempt's number, from 1.
     pub attempt: u32,
     pub max_attempts: u32,
+    /// Cancelled when the attempt must stop (timeout, lost lease, shutdown, a cancel
+    /// request). The worker also stops polling the task; a task checks it to stop its own
+    /// work (a blocking loop, a child process) promptly.
+    pub cancel: CancellationToken,
 }
 
 /// A failed attempt. Retryable unless `permanent` (bad input, unknown task).
@@ -171,6 +176,7 @@ mod tests {
             job_id: Uuid::now_v7(),
             attempt,
             max_attempts: 3,
+            cancel: CancellationToken::new(),
         }
     }
 
@@ -244,5 +250,21 @@ mod tests {
         );
         let err = r.start("fail", Value::Null, ctx(3)).unwrap().await.unwrap_err();
         assert!(!err.permanent);
+    }
+
+    #[tokio::test]
+    async fn sleep_and_process_data_stop_when_cancelled() {
+        let r = registry();
+        for (task, input) in [
+            ("sleep", json!({"ms": 60_000})),
+            ("process-data", json!({"kib": 1_000_000})),
+        ] {
+            let ctx = ctx(1);
+            ctx.cancel.cancel();
+            let started = std::time::Instant::now();
+            let err = r.start(task, input, ctx).unwrap().await.unwrap_err();
+            assert!(err.message.contains("cancelled"), "{task}: {err:?}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "{task}");
+        }
     }
 }

@@ -16,20 +16,26 @@ pub struct Output {
     pub sha256: String,
 }
 
-pub async fn run(input: Input, _ctx: TaskContext) -> Result<Output, TaskError> {
+pub async fn run(input: Input, ctx: TaskContext) -> Result<Output, TaskError> {
     if input.kib > MAX_KIB {
         return Err(TaskError::permanent(format!("kib must be at most {MAX_KIB}")));
     }
-    tokio::task::spawn_blocking(move || hash_generated(input.kib, input.seed))
+    let cancel = ctx.cancel.clone();
+    tokio::task::spawn_blocking(move || hash_generated(input.kib, input.seed, &cancel))
         .await
-        .map_err(|e| TaskError::retryable(format!("hashing stopped: {e}")))
+        .map_err(|e| TaskError::retryable(format!("hashing stopped: {e}")))?
+        .ok_or_else(|| TaskError::retryable("process-data cancelled"))
 }
 
-fn hash_generated(kib: u32, seed: u64) -> Output {
+/// The hash, or `None` if `cancel` fired (checked between 1 MiB chunks).
+fn hash_generated(kib: u32, seed: u64, cancel: &tokio_util::sync::CancellationToken) -> Option<Output> {
     let mut hasher = Sha256::new();
     let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
     let mut block = [0u8; 1024];
-    for _ in 0..kib {
+    for i in 0..kib {
+        if i % 1024 == 0 && cancel.is_cancelled() {
+            return None;
+        }
         for chunk in block.chunks_exact_mut(8) {
             // xorshift64: cheap, deterministic filler.
             state ^= state << 13;
@@ -40,8 +46,8 @@ fn hash_generated(kib: u32, seed: u64) -> Output {
         hasher.update(block);
     }
     let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Output {
+    Some(Output {
         bytes: u64::from(kib) * 1024,
         sha256,
-    }
+    })
 }

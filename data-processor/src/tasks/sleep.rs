@@ -14,7 +14,9 @@ pub struct Output {
     pub slept_ms: u64,
 }
 
-pub async fn run(input: Input, _ctx: TaskContext) -> Result<Output, TaskError> {
-    tokio::time::sleep(Duration::from_millis(input.ms)).await;
-    Ok(Output { slept_ms: input.ms })
+pub async fn run(input: Input, ctx: TaskContext) -> Result<Output, TaskError> {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(input.ms)) => Ok(Output { slept_ms: input.ms }),
+        _ = ctx.cancel.cancelled() => Err(TaskError::retryable("sleep cancelled")),
+    }
 }

@@ -74,7 +74,7 @@ pub async fn submit(
     Ok(accepted_response(accepted))
 }
 
-fn accepted_response(Accepted { job_id, status }: Accepted) -> Response {
+pub(crate) fn accepted_response(Accepted { job_id, status }: Accepted) -> Response {
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/jobs/{job_id}")) {
         headers.insert(header::LOCATION, location);

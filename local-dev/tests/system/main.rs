@@ -7,6 +7,8 @@
 //! and checks the stats invariants at its end.
 //!
 //! - [`schedules`]: the EventBridge Scheduler adapter and the local runner on the emulator.
+//! - [`operate`]: listing through the real indexes, cancel in each state, the
+//!   cancel-vs-finish race, re-run.
 //! - [`in_memory`]: scheduled runs through the local runner, the worker and the API over
 //!   the in-memory adapters (no emulator needed).
 
@@ -37,6 +39,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 mod in_memory;
+mod operate;
 mod schedules;
 
 const RETRY_BASE: Duration = Duration::from_millis(300);
@@ -160,7 +163,7 @@ impl Env {
         let deadline = Instant::now() + within;
         loop {
             let job = self.job(id).await;
-            if job["status"] == "SUCCEEDED" || job["status"] == "FAILED" {
+            if job["status"] == "SUCCEEDED" || job["status"] == "FAILED" || job["status"] == "CANCELLED" {
                 return job;
             }
             assert!(Instant::now() < deadline, "job did not finish in {within:?}: {job}");
@@ -205,8 +208,8 @@ impl Env {
         );
         assert_eq!(
             n("submitted"),
-            n("succeeded") + n("failed") + not_terminal,
-            "submitted = succeeded + failed + not terminal: {stats}"
+            n("succeeded") + n("failed") + n("cancelled") + not_terminal,
+            "submitted = succeeded + failed + cancelled + not terminal: {stats}"
         );
         assert_eq!(n("retries"), retries, "retries = Σ(attempts − 1): {stats}");
         assert_eq!(n("inFlight"), not_terminal, "{stats}");
