@@ -7,11 +7,14 @@
 //!   emulators lack (the `schedule-runner` binary), with the clock tests move by hand.
 //! - [`emulator`]: the guard that keeps these tools off AWS.
 //! - The `local-api` binary serves every route of the API on one local socket.
+//! - [`console`]: the status page for a deployed API (`make console`): serves the page and
+//!   forwards its calls signed with SigV4 (the `console` binary).
 //!
 //! The system tests (`tests/system/`) run the API, the worker and these tools against the
 //! local emulator.
 
 pub mod clock;
+pub mod console;
 pub mod emulator;
 pub mod local_runner;
 pub mod provision;

@@ -5,7 +5,8 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { cursors: [null], page: 0, next: null, selected: null, timer: null };
+const state = { cursors: [null], page: 0, next: null, selected: null, timer: null, listed: 0 };
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
 function notice(text) { $('notice').textContent = text; }
 
@@ -84,8 +85,12 @@ async function loadJobs() {
   if ($('status-filter').value) params.set('status', $('status-filter').value);
   const cursor = state.cursors[state.page];
   if (cursor) params.set('cursor', cursor);
+  // A slower, older request (an automatic refresh) must not overwrite a newer one.
+  const ticket = ++state.listed;
   const page = await api(`jobs?${params}`);
+  if (ticket !== state.listed) return;
   state.next = page.nextCursor;
+  $('jobs').dataset.query = params.toString();
   const body = $('jobs').querySelector('tbody');
   const rows = page.jobs.map((job) => {
     const tr = document.createElement('tr');
@@ -94,12 +99,14 @@ async function loadJobs() {
     const open = document.createElement('button');
     open.type = 'button';
     open.className = 'link';
-    open.textContent = job.jobId.slice(0, 8);
+    // The end of the id: a v7 id begins with its time, alike for jobs of the same minute.
+    open.textContent = `…${job.jobId.slice(-12)}`;
     open.setAttribute('aria-label', `Show job ${job.jobId}`);
     open.addEventListener('click', () => showJob(job.jobId, true));
     cell(tr, '').appendChild(open);
     cell(tr, job.task);
-    cell(tr, job.status + (job.cancelRequested ? ' (cancelling)' : ''), `status ${job.status}`);
+    const stopping = job.cancelRequested && !TERMINAL.includes(job.status);
+    cell(tr, job.status + (stopping ? ' (cancelling)' : ''), `status ${job.status}`);
     cell(tr, `${job.attempts}/${job.maxAttempts}`);
     cell(tr, job.lastError || '', 'error');
     return tr;
@@ -120,8 +127,9 @@ async function loadJobs() {
 async function showJob(id, focus) {
   const job = await api(`jobs/${encodeURIComponent(id)}`);
   state.selected = job;
+  const terminal = TERMINAL.includes(job.status);
   const fields = [
-    ['Job', job.jobId], ['Task', job.task], ['Status', job.status + (job.cancelRequestedAt ? ' (cancel requested)' : '')],
+    ['Job', job.jobId], ['Task', job.task], ['Status', job.status + (job.cancelRequestedAt && !terminal ? ' (cancel requested)' : '')],
     ['Attempts', `${job.attempts} of ${job.maxAttempts}`], ['Source', job.source.type + (job.source.name ? ` ${job.source.name}` : '')],
     ['Created', time(job.createdAt)], ['Started', time(job.startedAt)], ['Finished', time(job.finishedAt)],
     ['Last error', job.lastError || '–'], ['Input', JSON.stringify(job.input)],
@@ -134,7 +142,6 @@ async function showJob(id, focus) {
     return [dt, dd];
   }));
   $('detail-result').textContent = job.result === undefined ? '–' : JSON.stringify(job.result, null, 2);
-  const terminal = ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(job.status);
   $('cancel-job').disabled = terminal || Boolean(job.cancelRequestedAt);
   $('rerun-job').disabled = !['FAILED', 'CANCELLED'].includes(job.status) || Boolean(job.rerunBy);
   $('detail').hidden = false;
