@@ -8,12 +8,10 @@
 //! 1,000 jobs/s no partition takes more than a fraction of the writes. A page reads every
 //! shard newest first below the cursor and merges them ([`merge`]).
 //!
-//! The cursor is one position, the sort key of the last row returned: the next page is
-//! every shard's rows strictly below it. Jobs submitted while a client pages land above
+//! The cursor is one position, the sort key of the last row returned (as
+//! `<creation time in ns>-<id>`): the next page is every shard's rows strictly below it. Jobs submitted while a client pages land above
 //! the cursor, so paging to the end sees no duplicates and no gaps.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -183,31 +181,37 @@ pub fn status_partition(status: JobStatus, shard: u32) -> String {
 #[error("cursor is not one this API returned (use the nextCursor of a previous page, unchanged)")]
 pub struct BadCursor;
 
-#[derive(Serialize, Deserialize)]
-struct CursorBody {
-    v: u8,
-    before: String,
-}
+/// The shape of every cursor (documented in the API): any text of this shape is a valid
+/// position, so a cursor is either usable or refused as malformed, never half-understood.
+pub const CURSOR_PATTERN: &str = "^[0-8][0-9]{18}-[0-9a-f]{32}$";
 
-/// The opaque text of a cursor that continues below `sort_key`.
+/// The cursor that continues below `sort_key`: the job's creation time in nanoseconds
+/// since the epoch and its id, `<19 digits>-<32 hex>`. Clients treat it as opaque.
 pub fn encode_cursor(sort_key: &str) -> String {
-    let body = serde_json::to_vec(&CursorBody {
-        v: 1,
-        before: sort_key.to_owned(),
-    })
-    .expect("a cursor serializes");
-    URL_SAFE_NO_PAD.encode(body)
+    let (time, id) = sort_key.split_once('#').expect("a sort key has a time and an id");
+    let nanos = DateTime::parse_from_rfc3339(time)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .expect("a sort key's time is RFC 3339 within the nanosecond range");
+    let id = Uuid::parse_str(id).expect("a sort key ends in a job id");
+    format!("{nanos:019}-{}", id.simple())
 }
 
-/// The sort key a cursor continues below; refuses anything [`encode_cursor`] did not make.
+/// The sort key a cursor continues below; refuses anything not of [`CURSOR_PATTERN`].
 pub fn decode_cursor(cursor: &str) -> Result<String, BadCursor> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| BadCursor)?;
-    let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
-    let (time, id) = body.before.split_once('#').ok_or(BadCursor)?;
-    if body.v != 1 || DateTime::parse_from_rfc3339(time).is_err() || Uuid::parse_str(id).is_err() {
+    let (nanos, id) = cursor.split_once('-').ok_or(BadCursor)?;
+    let shaped = nanos.len() == 19
+        && nanos.bytes().all(|b| b.is_ascii_digit())
+        && !nanos.starts_with('9')
+        && id.len() == 32
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !shaped {
         return Err(BadCursor);
     }
-    Ok(body.before)
+    let nanos: i64 = nanos.parse().map_err(|_| BadCursor)?;
+    let id = Uuid::parse_str(id).map_err(|_| BadCursor)?;
+    let time = DateTime::from_timestamp_nanos(nanos);
+    Ok(format!("{}#{id}", time.to_rfc3339_opts(SecondsFormat::Nanos, true)))
 }
 
 /// What one shard gave for a page: rows that pass the filters, newest first, and whether
@@ -276,10 +280,22 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_refuses_anything_else() {
         let key = row(1, JobStatus::Queued).sort_key;
-        assert_eq!(decode_cursor(&encode_cursor(&key)), Ok(key));
-        for bad in ["", "x", "%%%", &URL_SAFE_NO_PAD.encode(br#"{"v":1,"before":"nope"}"#)] {
+        assert_eq!(decode_cursor(&encode_cursor(&key)), Ok(key.clone()));
+        let cursor = encode_cursor(&key);
+        assert!(cursor.len() == 52 && cursor.as_bytes()[19] == b'-', "{cursor}");
+        for bad in [
+            "",
+            "x",
+            "%%%",
+            "9223372036854775807-0123456789abcdef0123456789abcdef",
+            "1800000000000000000-0123456789ABCDEF0123456789ABCDEF",
+            "180000000000000000-0123456789abcdef0123456789abcdef",
+        ] {
             assert_eq!(decode_cursor(bad), Err(BadCursor), "{bad}");
         }
+        // Any text of the documented shape is a position.
+        assert!(decode_cursor("0000000000000000000-00000000000000000000000000000000").is_ok());
+        assert!(decode_cursor("8999999999999999999-ffffffffffffffffffffffffffffffff").is_ok());
     }
 
     #[test]

@@ -162,8 +162,8 @@ mod tests {
                 }
             }
         }
-        // submitJob → getJob; createSchedule → getSchedule, deleteSchedule.
-        assert_eq!(links, 3);
+        // submitJob → getJob, cancelJob; cancelJob → rerunJob; createSchedule → getSchedule, deleteSchedule.
+        assert_eq!(links, 5);
     }
 
     #[test]

@@ -56,11 +56,7 @@ fn parse(request: ListRequest) -> Result<ListQuery, ListError> {
     if request.task.as_deref().is_some_and(str::is_empty) {
         return Err(ListError::InvalidTask);
     }
-    let before = request
-        .cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| decode_cursor(&c))
-        .transpose()?;
+    let before = request.cursor.map(|c| decode_cursor(&c)).transpose()?;
     Ok(ListQuery {
         status,
         task: request.task,
@@ -110,9 +106,11 @@ mod tests {
             parse(req(|r| r.source = Some("cron".into()))),
             Err(ListError::InvalidSource(_))
         ));
-        assert!(matches!(
-            parse(req(|r| r.cursor = Some("abc".into()))),
-            Err(ListError::InvalidCursor(_))
-        ));
+        for cursor in ["abc", ""] {
+            assert!(matches!(
+                parse(req(|r| r.cursor = Some(cursor.into()))),
+                Err(ListError::InvalidCursor(_))
+            ));
+        }
     }
 }

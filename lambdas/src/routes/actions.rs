@@ -23,7 +23,9 @@ use crate::state::AppState;
     post, path = "/jobs/{id}/cancel", tag = "jobs", operation_id = "cancelJob",
     params(("id" = String, Path, description = "job id")),
     responses(
-        (status = 200, description = "the job, now CANCELLED (it was QUEUED or RETRYING, or its worker was lost)", body = Job),
+        (status = 200, description = "the job, now CANCELLED (it was QUEUED or RETRYING, or its worker was lost)", body = Job,
+         links(("rerunJob" = (operation_id = "rerunJob", parameters(("id" = "$response.body#/jobId")),
+                              description = "re-run the job just cancelled")))),
         (status = 202, description = "the job is RUNNING: its worker stops the attempt and records CANCELLED within one heartbeat (`cancelRequestedAt` is set)", body = Job),
         (status = 404, description = "no such job", body = ErrorBody),
         (status = 409, description = "the job already finished; the message names its status", body = ErrorBody),

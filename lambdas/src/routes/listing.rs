@@ -37,7 +37,8 @@ pub struct JobList {
         ("task" = Option<String>, Query, description = "only jobs of this task", min_length = 1),
         ("source" = Option<String>, Query, description = "only jobs registered this way", pattern = "^(api|schedule)$"),
         ("limit" = Option<u32>, Query, description = "jobs per page, 1 to 200 (default 50)", minimum = 1, maximum = 200),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page, unchanged",
+         pattern = "^[0-8][0-9]{18}-[0-9a-f]{32}$"),
     ),
     responses(
         (status = 200, description = "one page of jobs", body = JobList),
@@ -70,4 +71,15 @@ pub async fn list(
         jobs: page.jobs,
         next_cursor: page.next,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_documented_cursor_pattern_is_the_one_checked() {
+        let doc = serde_json::to_value(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+        let params = doc["paths"]["/jobs"]["get"]["parameters"].as_array().unwrap();
+        let cursor = params.iter().find(|p| p["name"] == "cursor").unwrap();
+        assert_eq!(cursor["schema"]["pattern"], job_core::listing::CURSOR_PATTERN);
+    }
 }

@@ -141,3 +141,12 @@ async fn cancel_and_rerun_answer_by_state() {
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_is_an_array_is_refused_not_read_as_fields() {
+    let (_, app) = app();
+    for body in ["[null, null, null]", "[]", "7", "\"sleep\""] {
+        let (status, _, reply) = call(&app, post("/jobs", Some("application/json"), body)).await;
+        assert_error(status, &reply, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+}

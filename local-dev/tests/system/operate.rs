@@ -308,3 +308,58 @@ async fn a_failed_or_cancelled_job_reruns_once_linked_both_ways() {
     );
     env.assert_invariants().await;
 }
+
+/// Counts the HTTP requests a DynamoDB client sends.
+#[derive(Debug, Clone, Default)]
+struct RequestCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_page_costs_one_query_per_shard() {
+    use job_core::listing::{ListQuery, SHARDS};
+    use job_core::store::{DynamoDbStore, JobStore};
+    let env = env(5, Duration::from_secs(30)).await;
+    for _ in 0..30 {
+        env.submit(json!({"task": "sleep", "input": {"ms": 1}})).await;
+    }
+    let counter = RequestCounter::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&env.sdk)
+        .interceptor(counter.clone())
+        .build();
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), &env.made.table_name, 3);
+    let query = |status, task: Option<&str>| ListQuery {
+        status,
+        task: task.map(str::to_owned),
+        source: None,
+        limit: 10,
+        before: None,
+    };
+    for (name, q) in [
+        ("unfiltered", query(None, None)),
+        ("status", query(Some(job_core::JobStatus::Queued), None)),
+        ("task", query(None, Some("sleep"))),
+    ] {
+        let before = counter.0.load(std::sync::atomic::Ordering::SeqCst);
+        let page = store.list(&q).await.unwrap();
+        let requests = counter.0.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(page.jobs.len(), 10, "{name}");
+        assert_eq!(requests, SHARDS as usize, "{name}: one Query per shard");
+        eprintln!("listing cost: a page of 10 ({name}) took {requests} DynamoDB requests");
+    }
+    env.assert_invariants().await;
+}
