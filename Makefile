@@ -1,12 +1,13 @@
 # The front door. `make run` runs the whole system on this machine; `make test` runs every test.
 
-.PHONY: run test chaos bench lambdas cdk-synth image kind-up kind-down cdk8s-synth clean help
+.PHONY: run test chaos bench console lambdas cdk-synth image kind-up kind-down cdk8s-synth clean help
 
 help:
 	@echo "make run      run the API, workers and a local AWS emulator (Ctrl-C stops all)"
 	@echo "make test     run every test (starts and stops what the tests need)"
 	@echo "make chaos    jobs under SIGKILLs and network faults; checks every job ends (CHAOS_* settings)"
 	@echo "make bench    start the local system and print its performance figures"
+	@echo "make console API=https://...  the status page for a deployed API, calls signed with your AWS credentials"
 	@echo "make lambdas  build the Lambda zips (arm64) into target/lambda/"
 	@echo "make cdk-synth  synthesize the CDK app (needs make lambdas) into infra-cdk/cdk.out/"
 	@echo "make image    build the worker container image (data-processor:dev); prints name and size"
@@ -25,6 +26,9 @@ chaos:
 
 bench:
 	bash scripts/bench.sh
+
+console:
+	cargo run --quiet -p local-dev --bin console -- "$(API)"
 
 lambdas:
 	bash scripts/lambdas.sh

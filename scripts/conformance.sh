@@ -67,11 +67,15 @@ echo "conformance: schemathesis took $((SECONDS - start)) s (exit $status; repor
 if ((status != 0)); then
   fail "schemathesis reported findings or errors (see above)"
 fi
-# The stateful phase must have followed every link of the document (create a job, then
-# read it; create a schedule, then read and delete it), not silently run nothing.
+# The stateful phase must have followed links, at least as many as the document declares
+# (create a job, then read it; create a schedule, then read and delete it), not silently
+# run nothing. Schemathesis also infers links from Location headers (a job's URL also
+# leads to its cancel and re-run); some of those need states a random scenario may not
+# reach (a re-run needs a FAILED or CANCELLED job), so they count but are not required.
+documented=$(jq '[.. | objects | select(has("links")) | .links | keys[]] | length' "$out/openapi.json")
 links=$(grep -Eo 'API Links: +[0-9]+ covered / [0-9]+ selected' "$out/schemathesis.log" || true)
 read -r covered selected < <(sed -E 's/[^0-9]+([0-9]+)[^0-9]+([0-9]+).*/\1 \2/' <<<"$links")
-if [[ -z $links || $covered == 0 || $covered != "$selected" ]]; then
-  fail "the stateful phase did not follow every API link (${links:-no link summary})"
+if [[ -z $links || $covered == 0 || $covered -lt $documented ]]; then
+  fail "the stateful phase followed fewer API links than the document declares ($documented; ${links:-no link summary})"
 fi
-echo "conformance: passed; the stateful phase followed $covered of $selected API links"
+echo "conformance: passed; the stateful phase followed $covered of $selected API links ($documented declared in the document)"

@@ -66,6 +66,17 @@ bash scripts/e2e.sh
 step "API conformance: OpenAPI document validated, schemathesis against make run"
 bash scripts/conformance.sh
 
+step "status page in headless Chromium (Playwright) against make run"
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [[ -n ${CHROMIUM:-} ]]; then
+  bash scripts/browser-test.sh
+elif [[ ${CI:-} == true ]]; then
+  echo "error: the browser test needs Chromium (.ci/run installs it; apt-get install chromium)" >&2
+  exit 1
+else
+  skipped+=("status page browser test (no Chromium; apt-get install chromium)")
+  echo "SKIPPED: the browser test did not run (no Chromium)"
+fi
+
 ensure_tools_venv
 
 step "cdk8s chart: synth, schema checks against the upstream CRDs, kubernetes-validate, checkov"

@@ -8,6 +8,13 @@
 //! to the dead-letter queue. On shutdown it stops receiving, lets a running attempt finish
 //! within the grace period, and otherwise gives the job and its message back.
 //!
+//! A cancel asked for while the job runs reaches the worker through its heartbeat (the
+//! store refuses to extend the lease): the attempt's cancellation token fires, the task
+//! stops, and the worker records CANCELLED and deletes the message. If the cancel lands
+//! between the end of the task and the recording of its outcome, the outcome's write
+//! fails on the job's version and the worker records CANCELLED instead: one terminal
+//! state, counted once.
+//!
 //! Handling a message decides its [`Fate`] once (delete, hide for a while, release, or
 //! leave it); [`Worker::handle`] carries it out in one place, after the heartbeat stopped.
 //! Whether a failed attempt is retried is decided by the retry policy
@@ -62,6 +69,8 @@ impl From<&Config> for WorkerSettings {
 pub enum Outcome {
     Succeeded(Uuid),
     Failed(Uuid),
+    /// A cancel was asked for: the attempt was stopped (or none started) and CANCELLED recorded.
+    Cancelled(Uuid),
     /// The job had already ended: the leftover message was deleted.
     Duplicate(Uuid),
     /// Another live worker holds the job: the message was hidden until that worker's
@@ -120,8 +129,18 @@ enum Attempt {
     Failed(TaskError),
     /// Shutdown came and the attempt did not finish within the grace period.
     Interrupted,
-    /// The lease was lost: the attempt was stopped and must not be recorded.
+    /// The lease was lost (or a cancel was asked for): the attempt was stopped and its
+    /// result must not be recorded.
     LeaseLost,
+}
+
+/// How recording a change by the lease holder went.
+enum Recorded {
+    Applied,
+    /// A cancel was asked for in the meantime: CANCELLED was recorded instead.
+    Cancelled,
+    /// Another worker took the job over, or it ended otherwise: nothing recorded.
+    Lost,
 }
 
 /// Takes messages and runs their jobs.
@@ -300,6 +319,10 @@ impl Worker {
                 info!(%job_id, attempts = job.attempts, "job failed: its last attempt was lost");
                 return Ok((Outcome::Failed(job_id), Fate::Delete));
             }
+            if job.status == JobStatus::Cancelled {
+                info!(%job_id, attempts = job.attempts, "job cancelled before its next attempt");
+                return Ok((Outcome::Cancelled(job_id), Fate::Delete));
+            }
             info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
             match self.attempt(&job, owner, heartbeat).await? {
                 Next::Retry(job) => known = Some(*job),
@@ -314,10 +337,7 @@ impl Worker {
         let now = Utc::now();
         let change = match result {
             Attempt::Interrupted => return self.give_back(job, owner, Duration::ZERO).await,
-            Attempt::LeaseLost => {
-                warn!(job_id = %job.job_id, attempt = job.attempts, "lease lost: attempt stopped, nothing recorded");
-                return Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave)));
-            }
+            Attempt::LeaseLost => return self.stopped(job.job_id, owner).await.map(Next::Done),
             Attempt::Done(value) => job.succeed(owner, value, now),
             Attempt::Failed(err) => {
                 warn!(job_id = %job.job_id, attempt = job.attempts, permanent = err.permanent, error = %err.message, "attempt failed");
@@ -329,8 +349,10 @@ impl Worker {
                 job.attempt_failed(owner, &err.message, next, now)
             }
         };
-        if !self.record(&change).await? {
-            return Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave)));
+        match self.record(&change).await? {
+            Recorded::Applied => {}
+            Recorded::Cancelled => return Ok(Next::Done((Outcome::Cancelled(job.job_id), Fate::Delete))),
+            Recorded::Lost => return Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave))),
         }
         let job = change.job;
         match job.status {
@@ -352,19 +374,49 @@ impl Worker {
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => Ok(Next::Retry(Box::new(job))),
                     _ = self.shutdown.cancelled() => self.give_back(&job, owner, delay).await,
-                    _ = lost.cancelled() => Ok(Next::Done((Outcome::LostLease(job.job_id), Fate::Leave))),
+                    // Cancelled or taken over while waiting: the store says which.
+                    _ = lost.cancelled() => self.stopped(job.job_id, owner).await.map(Next::Done),
                 }
             }
         }
     }
 
-    /// Applies a change made by the lease holder; `false` if another worker took the job over.
+    /// The attempt was stopped because the lease could not be renewed: record CANCELLED if
+    /// a cancel was asked for and the job is still this worker's, else leave the job (and
+    /// its message) to whoever holds it now, recording nothing.
+    async fn stopped(&self, job_id: Uuid, owner: &str) -> Result<Decided, WorkerError> {
+        for _ in 0..MAX_CONFLICTS {
+            let Some(current) = self.store.get(job_id).await? else {
+                break;
+            };
+            if current.status.is_terminal() {
+                return Ok((Outcome::Duplicate(job_id), Fate::Delete));
+            }
+            let mine = current.lease.as_ref().is_some_and(|l| l.owner == owner);
+            if !mine || current.cancel_requested_at.is_none() {
+                break;
+            }
+            match self.store.apply(&current.cancel_attempt(owner, Utc::now())).await {
+                Ok(()) => {
+                    info!(%job_id, attempt = current.attempts, "attempt stopped: job cancelled");
+                    return Ok((Outcome::Cancelled(job_id), Fate::Delete));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        warn!(%job_id, "lease lost: attempt stopped, nothing recorded; leaving the job to its new holder");
+        Ok((Outcome::LostLease(job_id), Fate::Leave))
+    }
+
+    /// Applies a change made by the lease holder. If its condition fails because a cancel
+    /// was asked for in the meantime, records CANCELLED instead.
     ///
     /// An outcome is worth a whole attempt, so a store that stays unavailable past its own
     /// retries is tried again a few times more ([`RECORD_RETRY`]); and a failed condition
     /// is checked against the stored record, since it may be this very write, applied on
     /// an earlier try whose answer was lost.
-    async fn record(&self, change: &Change) -> Result<bool, WorkerError> {
+    async fn record(&self, change: &Change) -> Result<Recorded, WorkerError> {
         let job_id = change.job.job_id;
         let apply = || async { self.store.apply(change).await };
         let applied = apply
@@ -374,15 +426,24 @@ impl Worker {
             .notify(|err, after| warn!(%job_id, error = %err, retry_in_ms = after.as_millis() as u64, "could not record; retrying"))
             .await;
         match applied {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(Recorded::Applied),
             Err(StoreError::Conflict) => {
                 let stored = self.store.get(job_id).await?;
                 if is_written_by(stored.as_ref(), change) {
                     info!(%job_id, "the write had been applied on an earlier try");
-                    return Ok(true);
+                    return Ok(Recorded::Applied);
                 }
-                warn!(%job_id, "lease lost: another worker took the job over; dropping this outcome");
-                Ok(false)
+                let owner = match &change.expect {
+                    job_core::job::Expect::HeldBy { owner, .. } => owner.as_str(),
+                    _ => return Ok(Recorded::Lost),
+                };
+                match self.stopped(job_id, owner).await? {
+                    (Outcome::Cancelled(_), _) => Ok(Recorded::Cancelled),
+                    _ => {
+                        warn!(%job_id, "lease lost: another worker took the job over; dropping this outcome");
+                        Ok(Recorded::Lost)
+                    }
+                }
             }
             Err(err) => Err(err.into()),
         }
@@ -390,13 +451,14 @@ impl Worker {
 
     /// Releases the job; its message is to become visible again after `after`.
     async fn give_back(&self, job: &Job, owner: &str, after: Duration) -> Result<Next, WorkerError> {
-        let fate = if self.record(&job.release(owner, Utc::now())).await? {
-            info!(job_id = %job.job_id, attempt = job.attempts, "shutting down: job given back to the queue");
-            Fate::visible_after(after)
-        } else {
-            Fate::Leave
-        };
-        Ok(Next::Done((Outcome::Released(job.job_id), fate)))
+        match self.record(&job.release(owner, Utc::now())).await? {
+            Recorded::Applied => {
+                info!(job_id = %job.job_id, attempt = job.attempts, "shutting down: job given back to the queue");
+                Ok(Next::Done((Outcome::Released(job.job_id), Fate::visible_after(after))))
+            }
+            Recorded::Cancelled => Ok(Next::Done((Outcome::Cancelled(job.job_id), Fate::Delete))),
+            Recorded::Lost => Ok(Next::Done((Outcome::Released(job.job_id), Fate::Leave))),
+        }
     }
 
     /// Runs the task with the attempt timeout, catching panics; on shutdown waits at most
@@ -481,7 +543,7 @@ fn claim(job: &Job, owner: &str, lease_for: Duration) -> Result<Change, Decided>
             info!(%job_id, hidden_for_secs = hide.as_secs(), "another worker holds the job; hiding this message past its lease");
             Err((Outcome::Deferred(job_id), Fate::Hide(hide)))
         }
-        Claim::Exhausted(change) | Claim::Start(change) => Ok(change),
+        Claim::Exhausted(change) | Claim::Start(change) | Claim::Cancel(change) => Ok(change),
     }
 }
 

@@ -28,15 +28,19 @@ import { JobScheduler } from './scheduling/job-scheduler';
 
 /** Item actions of the jobs-api Lambda (job-core's DynamoDB store, as `POST /jobs` and `GET /jobs/{id}` use it). */
 export const JOBS_API_TABLE_ACTIONS = [
-  // GET /jobs/{id}, and the idempotency-key lookup.
+  // GET /jobs/{id}, the idempotency-key lookup, and reading a job to cancel or re-run it.
   'dynamodb:GetItem',
   // Registration is a TransactWriteItems of a Put (the job) and two Updates (counters);
   // withdrawing it (the message was certainly not sent) is a Delete and the same Updates;
-  // a replay marks the job with a PutItem before sending its message again.
+  // a replay marks the job with a PutItem before sending its message again. A cancel is a
+  // conditional Put (a running job marked) or the same transaction (CANCELLED and its
+  // counters); a re-run is a registration and a conditional Put linking the source.
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
 ];
+/** GET /jobs queries the listing indexes (one Query per shard), never a scan. */
+export const JOBS_API_INDEX_ACTIONS = ['dynamodb:Query'];
 /** GET /jobs/stats reads counter items with BatchGetItem, never a scan. */
 export const STATS_API_TABLE_ACTIONS = ['dynamodb:BatchGetItem'];
 /** The schedules routes' Scheduler calls (job-core/src/schedules/scheduler.rs). */
@@ -116,12 +120,19 @@ export class JobsStack extends Stack {
     };
     const fn = (fnId: string, binary: string, description: string) =>
       new RustFunction(this, fnId, { binary, bundleDir: props.lambdaDir, environment, description, logRetention });
-    const jobsApi = fn('JobsApi', 'jobs-api', 'POST /jobs, GET /jobs/{id}, GET /openapi.json');
+    const jobsApi = fn('JobsApi', 'jobs-api', 'POST and GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel and /rerun, GET /openapi.json');
     const statsApi = fn('StatsApi', 'stats-api', 'GET /jobs/stats');
     const schedulesApi = fn('SchedulesApi', 'schedules-api', 'POST /jobs/schedule, GET /jobs/schedules, GET and DELETE /jobs/schedules/{name}');
 
     jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: JOBS_API_TABLE_ACTIONS, resources: [table.tableArn] }));
     jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queues.queue.queueArn] }));
+    const listing = settings.table.listingIndexes;
+    jobsApi.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: JOBS_API_INDEX_ACTIONS,
+        resources: [listing.byTime.name, listing.byStatus.name].map((name) => `${table.tableArn}/index/${name}`),
+      }),
+    );
     statsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: STATS_API_TABLE_ACTIONS, resources: [table.tableArn] }));
     schedulesApi.function.addToRolePolicy(
       new iam.PolicyStatement({ actions: SCHEDULES_API_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }),
@@ -157,8 +168,14 @@ export class JobsStack extends Stack {
       logRetention,
       routes: [
         { method: POST, path: '/jobs', handler: jobsApi.function },
+        { method: GET, path: '/jobs', handler: jobsApi.function },
         { method: GET, path: '/jobs/{id}', handler: jobsApi.function },
+        { method: POST, path: '/jobs/{id}/cancel', handler: jobsApi.function },
+        { method: POST, path: '/jobs/{id}/rerun', handler: jobsApi.function },
         { method: GET, path: '/openapi.json', handler: jobsApi.function },
+        { method: GET, path: '/', handler: jobsApi.function },
+        { method: GET, path: '/console.css', handler: jobsApi.function },
+        { method: GET, path: '/console.js', handler: jobsApi.function },
         { method: GET, path: '/jobs/stats', handler: statsApi.function },
         { method: POST, path: '/jobs/schedule', handler: schedulesApi.function },
         { method: GET, path: '/jobs/schedules', handler: schedulesApi.function },

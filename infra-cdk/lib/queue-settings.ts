@@ -15,7 +15,26 @@ export interface QueueSettings {
   /** How long the dead-letter queues keep messages. */
   readonly deadLetterRetentionDays: number;
   /** The table's key and TTL attribute names, as the Rust store writes them. */
-  readonly table: { readonly partitionKey: string; readonly timeToLiveAttribute: string };
+  readonly table: {
+    readonly partitionKey: string;
+    readonly timeToLiveAttribute: string;
+    /** The indexes `GET /jobs` queries (job-core/src/listing.rs). */
+    readonly listingIndexes: ListingIndexes;
+  };
+}
+
+/** One listing index: its name and string partition key; sorted by {@link ListingIndexes.sortKey}. */
+export interface ListingIndex {
+  readonly name: string;
+  readonly partitionKey: string;
+}
+
+/** The listing indexes: by time and by status, with the attributes a listed row shows. */
+export interface ListingIndexes {
+  readonly sortKey: string;
+  readonly byTime: ListingIndex;
+  readonly byStatus: ListingIndex;
+  readonly projected: string[];
 }
 
 /** Where the file is. */
@@ -44,6 +63,24 @@ export function loadQueueSettings(path: string = QUEUE_SETTINGS_PATH): QueueSett
     table: {
       partitionKey: text('table.partitionKey', raw.table?.partitionKey),
       timeToLiveAttribute: text('table.timeToLiveAttribute', raw.table?.timeToLiveAttribute),
+      listingIndexes: listingIndexes(raw.table?.listingIndexes, text),
     },
+  };
+}
+
+function listingIndexes(raw: any, text: (name: string, value: unknown) => string): ListingIndexes {
+  const index = (key: string): ListingIndex => ({
+    name: text(`table.listingIndexes.${key}.name`, raw?.[key]?.name),
+    partitionKey: text(`table.listingIndexes.${key}.partitionKey`, raw?.[key]?.partitionKey),
+  });
+  const projected: unknown = raw?.projected;
+  if (!Array.isArray(projected) || projected.length === 0) {
+    throw new Error('table.listingIndexes.projected must be a non-empty list of attribute names');
+  }
+  return {
+    sortKey: text('table.listingIndexes.sortKey', raw?.sortKey),
+    byTime: index('byTime'),
+    byStatus: index('byStatus'),
+    projected: projected.map((name, i) => text(`table.listingIndexes.projected[${i}]`, name)),
   };
 }

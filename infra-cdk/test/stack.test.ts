@@ -100,10 +100,15 @@ describe('Lambdas', () => {
     return [`logs:CreateLogStream ${arn(logId)}`, `logs:PutLogEvents ${arn(logId)}`];
   };
 
-  test('jobs-api may read and write job items and send to the job queue, nothing else', () => {
+  test('jobs-api may read and write job items, query the listing indexes and send to the job queue, nothing else', () => {
+    const index = (name: string) =>
+      JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${name}`]] });
+    const listing = settings.table.listingIndexes;
     expect(grantsOfRole(one('AWS::IAM::Role', 'JobsApiRole')[0])).toEqual(
       [
         ...['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
+        `dynamodb:Query ${index(listing.byTime.name)}`,
+        `dynamodb:Query ${index(listing.byStatus.name)}`,
         `sqs:SendMessage ${arn(queueId)}`,
         ...logs('JobsApiLogs'),
       ].sort(),
@@ -188,17 +193,41 @@ describe('table', () => {
     expect(table.DeletionPolicy).toBe('Retain');
     expect(p.SSESpecification).toEqual({ SSEEnabled: true });
     expect(p.KeySchema).toEqual([{ AttributeName: settings.table.partitionKey, KeyType: 'HASH' }]);
+    const listing = settings.table.listingIndexes;
     expect(p.AttributeDefinitions).toEqual(
-      expect.arrayContaining([{ AttributeName: settings.table.partitionKey, AttributeType: 'S' }]),
+      expect.arrayContaining(
+        [settings.table.partitionKey, listing.byTime.partitionKey, listing.sortKey, listing.byStatus.partitionKey].map(
+          (name) => ({ AttributeName: name, AttributeType: 'S' }),
+        ),
+      ),
     );
     expect(p.TimeToLiveSpecification).toEqual({ AttributeName: settings.table.timeToLiveAttribute, Enabled: true });
+  });
+
+  test('GET /jobs has its two listing indexes, sorted by listSk, holding only what a row shows', () => {
+    const listing = settings.table.listingIndexes;
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual(
+      expect.arrayContaining(
+        [listing.byTime, listing.byStatus].map((index) => ({
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: listing.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: listing.projected },
+        })),
+      ),
+    );
+    // Heartbeats change only the lease: no index holds it, so they write no index.
+    expect(listing.projected).not.toContain('leaseExpiresAt');
   });
 });
 
 describe('open-jobs index', () => {
   test('a sparse, keys-only index on the attributes only open jobs carry (job-core store), as local provisioning makes it', () => {
     const p = table.Properties;
-    expect(p.GlobalSecondaryIndexes).toEqual([
+    expect(p.GlobalSecondaryIndexes).toEqual(
+      expect.arrayContaining([
       {
         IndexName: 'open-jobs',
         KeySchema: [
@@ -207,7 +236,8 @@ describe('open-jobs index', () => {
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' },
       },
-    ]);
+      ]),
+    );
     expect(p.AttributeDefinitions).toEqual(
       expect.arrayContaining([
         { AttributeName: 'openShard', AttributeType: 'S' },

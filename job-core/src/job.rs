@@ -1,7 +1,10 @@
 //! The job record and its state machine.
 //!
 //! States: `QUEUED → RUNNING → SUCCEEDED`, `RUNNING → RETRYING → RUNNING`,
-//! `RUNNING → FAILED`. Every transition is computed here as a [`Change`]: the record
+//! `RUNNING → FAILED`, and `CANCELLED` from QUEUED, RETRYING or RUNNING: a QUEUED or
+//! RETRYING job (and a RUNNING one whose worker was lost) is cancelled at once; a RUNNING
+//! one is marked `cancelRequestedAt`, and its worker stops the attempt and records
+//! CANCELLED. Every transition is computed here as a [`Change`]: the record
 //! after the change, the condition the stored record must meet, and the counter
 //! increments that go with it. A store applies a change as one atomic conditional
 //! write, so a change is never applied twice and counters never count twice.
@@ -29,11 +32,22 @@ pub enum JobStatus {
     Retrying,
     Succeeded,
     Failed,
+    Cancelled,
 }
 
 impl JobStatus {
+    /// Every status, in life order.
+    pub const ALL: [JobStatus; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Retrying,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed)
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -43,19 +57,12 @@ impl JobStatus {
             Self::Retrying => "RETRYING",
             Self::Succeeded => "SUCCEEDED",
             Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Queued,
-            Self::Running,
-            Self::Retrying,
-            Self::Succeeded,
-            Self::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -117,6 +124,17 @@ pub struct Job {
     /// reconciler); `None` while only the first submission sent one.
     #[serde(skip)]
     pub requeued_at: Option<DateTime<Utc>>,
+    /// When a cancel was asked for a RUNNING job; its worker stops the attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// The FAILED or CANCELLED job this one re-runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub rerun_of: Option<Uuid>,
+    /// The job that re-runs this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub rerun_by: Option<Uuid>,
     /// Optimistic-concurrency version, bumped by every change.
     #[serde(skip)]
     pub version: u64,
@@ -136,6 +154,9 @@ pub enum Expect {
     HeldBy { version: u64, owner: String },
     /// This version, and no live lease at `now` (never leased, released or expired).
     Free { version: u64, now: DateTime<Utc> },
+    /// This version, whoever holds the job: for changes made through the API (cancel,
+    /// linking a re-run), which any concurrent change of the job makes fail.
+    Version { version: u64 },
 }
 
 /// Whether a change writes the record or removes it.
@@ -167,6 +188,20 @@ pub enum Claim {
     Finished,
     /// Another live worker holds the job; the message is a duplicate.
     HeldElsewhere,
+    /// A cancel was asked for while the job's worker was lost: record CANCELLED with this change.
+    Cancel(Change),
+}
+
+/// What a cancel request does to a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// Apply this change: CANCELLED at once (QUEUED, RETRYING, or RUNNING without a live
+    /// worker), or the cancel request marked on a RUNNING job.
+    Apply(Box<Change>),
+    /// The cancel was already asked for; its worker is stopping the attempt.
+    AlreadyRequested,
+    /// The job already ended with this status.
+    Finished(JobStatus),
 }
 
 impl Job {
@@ -197,6 +232,9 @@ impl Job {
             last_error: None,
             result: None,
             requeued_at: None,
+            cancel_requested_at: None,
+            rerun_of: None,
+            rerun_by: None,
             version: 0,
             lease: None,
         }
@@ -332,6 +370,10 @@ impl Job {
                 now,
             }
         };
+        if self.cancel_requested_at.is_some() {
+            // Asked to stop while its worker was lost (or between attempts): no new attempt.
+            return Claim::Cancel(self.cancelled(expect, "cancelled before its next attempt", now));
+        }
         if self.status == JobStatus::Running && !mine && self.attempts >= self.max_attempts {
             // The last attempt's worker was lost: no attempt is left.
             let mut job = self.next(now);
@@ -419,6 +461,84 @@ impl Job {
         }
     }
 
+    /// The job as CANCELLED, counted once, under `expect`.
+    fn cancelled(&self, expect: Expect, why: &str, now: DateTime<Utc>) -> Change {
+        let mut job = self.next(now);
+        job.status = JobStatus::Cancelled;
+        job.finished_at = Some(now);
+        job.lease = None;
+        job.next_attempt_at = None;
+        job.last_error = Some(why.to_owned());
+        let counters = CounterDelta {
+            cancelled: 1,
+            ..CounterDelta::default()
+        };
+        self.change(job, expect, counters, now)
+    }
+
+    /// A cancel request at `now`: what it does depends on the state (see [`CancelOutcome`]).
+    pub fn cancel(&self, now: DateTime<Utc>) -> CancelOutcome {
+        let expect = Expect::Version { version: self.version };
+        match self.status {
+            s if s.is_terminal() => CancelOutcome::Finished(s),
+            JobStatus::Running if self.lease_live(now) => {
+                if self.cancel_requested_at.is_some() {
+                    return CancelOutcome::AlreadyRequested;
+                }
+                let mut job = self.next(now);
+                job.cancel_requested_at = Some(now);
+                CancelOutcome::Apply(Box::new(self.change(job, expect, CounterDelta::default(), now)))
+            }
+            JobStatus::Running => CancelOutcome::Apply(Box::new(self.cancelled(
+                expect,
+                &format!("cancelled; attempt {} had lost its worker", self.attempts),
+                now,
+            ))),
+            _ => CancelOutcome::Apply(Box::new(self.cancelled(
+                expect,
+                "cancelled before it ran to the end",
+                now,
+            ))),
+        }
+    }
+
+    /// The worker `owner` stopped the running attempt because a cancel was asked for.
+    pub fn cancel_attempt(&self, owner: &str, now: DateTime<Utc>) -> Change {
+        let expect = Expect::HeldBy {
+            version: self.version,
+            owner: owner.to_owned(),
+        };
+        self.cancelled(expect, &format!("cancelled during attempt {}", self.attempts), now)
+    }
+
+    /// A new QUEUED job that runs this FAILED or CANCELLED job's task and input again;
+    /// `None` for any other state. Its id is derived from this job's, so one job is re-run
+    /// at most once however often it is asked.
+    pub fn rerun(&self, max_attempts: u32, now: DateTime<Utc>) -> Option<Job> {
+        if !matches!(self.status, JobStatus::Failed | JobStatus::Cancelled) {
+            return None;
+        }
+        let mut job = Job::new(
+            id_for_rerun(self.job_id),
+            self.task.clone(),
+            self.input.clone(),
+            max_attempts,
+            JobSource::Api,
+            None,
+            now,
+        );
+        job.rerun_of = Some(self.job_id);
+        Some(job)
+    }
+
+    /// Records on this (source) job that `rerun` re-runs it.
+    pub fn link_rerun(&self, rerun: Uuid, now: DateTime<Utc>) -> Change {
+        let mut job = self.next(now);
+        job.rerun_by = Some(rerun);
+        let expect = Expect::Version { version: self.version };
+        self.change(job, expect, CounterDelta::default(), now)
+    }
+
     /// Gives the job up (worker shutting down) so the next worker may take it at once.
     ///
     /// A hand-back is not an attempt: an attempt interrupted while RUNNING is taken back,
@@ -487,6 +607,11 @@ pub fn bounded_error(text: &str) -> String {
 /// The job id for a request with an idempotency key: the same key gives the same id.
 pub fn id_for_idempotency_key(key: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("idempotency:{key}").as_bytes())
+}
+
+/// The job id of the re-run of job `source`: asking again gives the same id.
+pub fn id_for_rerun(source: Uuid) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("rerun:{source}").as_bytes())
 }
 
 /// The job id of one run of a schedule: its name, its generation (which creation of that
@@ -784,14 +909,86 @@ mod tests {
     }
 
     #[test]
+    fn queued_and_retrying_jobs_cancel_at_once_and_count_once() {
+        let job = queued(3);
+        let CancelOutcome::Apply(change) = job.cancel(t(1)) else {
+            panic!("expected a change")
+        };
+        assert_eq!(change.job.status, JobStatus::Cancelled);
+        assert_eq!(change.counters.cancelled, 1);
+        assert_eq!(change.expect, Expect::Version { version: 1 });
+        assert_eq!(change.job.cancel(t(2)), CancelOutcome::Finished(JobStatus::Cancelled));
+
+        let running = start(&queued(3), "w1", t(1)).job;
+        let retrying = running
+            .attempt_failed("w1", "x", decide(&running, false, Duration::from_secs(5)), t(2))
+            .job;
+        let CancelOutcome::Apply(change) = retrying.cancel(t(3)) else {
+            panic!("expected a change")
+        };
+        assert_eq!(change.job.status, JobStatus::Cancelled);
+        assert!(change.job.lease.is_none(), "the holder's next write must fail");
+    }
+
+    #[test]
+    fn running_job_is_marked_and_its_worker_records_cancelled() {
+        let running = start(&queued(3), "w1", t(1)).job;
+        let CancelOutcome::Apply(mark) = running.cancel(t(2)) else {
+            panic!("expected a change")
+        };
+        assert_eq!(mark.job.status, JobStatus::Running);
+        assert_eq!(mark.job.cancel_requested_at, Some(t(2)));
+        assert!(mark.counters.is_zero());
+        assert_eq!(mark.job.cancel(t(3)), CancelOutcome::AlreadyRequested);
+        let done = mark.job.cancel_attempt("w1", t(4));
+        assert_eq!(done.job.status, JobStatus::Cancelled);
+        assert_eq!(done.counters.cancelled, 1);
+        assert!(matches!(done.expect, Expect::HeldBy { version: 3, .. }));
+    }
+
+    #[test]
+    fn a_requested_cancel_wins_over_the_next_claim_and_a_lost_worker() {
+        let running = start(&queued(3), "w1", t(1)).job;
+        let CancelOutcome::Apply(mark) = running.cancel(t(2)) else {
+            panic!("expected a change")
+        };
+        // w1 is lost; the next worker cancels instead of starting attempt 2.
+        match mark.job.claim("w2", t(100), LEASE) {
+            Claim::Cancel(change) => {
+                assert_eq!(change.job.status, JobStatus::Cancelled);
+                assert_eq!(change.counters.cancelled, 1);
+                assert_eq!(change.job.attempts, 1);
+            }
+            other => panic!("expected Cancel, got {other:?}"),
+        }
+        // Without a live lease a cancel does not wait for anyone.
+        let CancelOutcome::Apply(change) = running.cancel(t(100)) else {
+            panic!("expected a change")
+        };
+        assert_eq!(change.job.status, JobStatus::Cancelled);
+    }
+
+    #[test]
+    fn only_failed_or_cancelled_jobs_rerun_under_a_stable_linked_id() {
+        let job = queued(3);
+        assert!(job.rerun(3, t(1)).is_none());
+        let CancelOutcome::Apply(cancelled) = job.cancel(t(1)) else {
+            panic!("expected a change")
+        };
+        let rerun = cancelled.job.rerun(3, t(2)).unwrap();
+        assert_eq!(rerun.job_id, id_for_rerun(job.job_id));
+        assert_eq!(rerun.rerun_of, Some(job.job_id));
+        assert_eq!((rerun.task.as_str(), &rerun.input), (job.task.as_str(), &job.input));
+        assert_eq!(rerun.status, JobStatus::Queued);
+        let linked = cancelled.job.link_rerun(rerun.job_id, t(3));
+        assert_eq!(linked.job.rerun_by, Some(rerun.job_id));
+        assert_eq!(linked.job.status, JobStatus::Cancelled);
+        assert!(linked.counters.is_zero());
+    }
+
+    #[test]
     fn status_round_trips_through_text() {
-        for s in [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Retrying,
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-        ] {
+        for s in JobStatus::ALL {
             assert_eq!(JobStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(JobStatus::parse("nope"), None);

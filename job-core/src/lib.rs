@@ -1,7 +1,7 @@
 //! Shared core of the job API and its worker.
 //!
 //! - The domain lives in plain modules ([`job`], [`message`], [`retry`], [`stats`],
-//!   [`cron`], [`config`]).
+//!   [`listing`], [`cron`], [`config`]).
 //! - [`tasks`] is the task contract: names, input types and the default task, which the
 //!   API checks requests against and the worker implements.
 //! - [`application`] holds the use cases (submit, register a scheduled run, schedules,
@@ -18,6 +18,7 @@ pub mod aws;
 pub mod config;
 pub mod cron;
 pub mod job;
+pub mod listing;
 pub mod message;
 pub mod queue;
 pub mod retry;

@@ -53,6 +53,8 @@ counter_set! {
     failed,
     /// Attempts started after a failed attempt.
     retries,
+    /// Jobs whose final state is CANCELLED.
+    cancelled,
 }
 
 impl Counts {
@@ -79,7 +81,7 @@ pub struct Stats {
     /// The all-time totals.
     #[serde(flatten)]
     pub total: Counts,
-    /// submitted − succeeded − failed: jobs queued, running or waiting for a retry.
+    /// submitted − succeeded − failed − cancelled: jobs queued, running or waiting for a retry.
     pub in_flight: i64,
     /// The last seven UTC days, newest first.
     pub daily: Vec<DayStats>,
@@ -90,7 +92,7 @@ impl Stats {
     pub fn new(total: Counts, daily: Vec<DayStats>, as_of: DateTime<Utc>) -> Self {
         Self {
             total,
-            in_flight: total.submitted - total.succeeded - total.failed,
+            in_flight: total.submitted - total.succeeded - total.failed - total.cancelled,
             daily,
             as_of,
         }
@@ -137,11 +139,12 @@ mod tests {
                 succeeded: 6,
                 failed: 1,
                 retries: 4,
+                cancelled: 2,
             },
             vec![],
             Utc::now(),
         );
-        assert_eq!(s.in_flight, 3);
+        assert_eq!(s.in_flight, 1);
     }
 
     #[test]

@@ -135,7 +135,8 @@ impl World {
                             self.workers[w].running = Some(change.job);
                         }
                     }
-                    Claim::Exhausted(change) => {
+                    // (No step here asks for a cancel, so `Cancel` does not come up.)
+                    Claim::Exhausted(change) | Claim::Cancel(change) => {
                         self.apply(&change).await;
                     }
                     Claim::Finished | Claim::HeldElsewhere => {}

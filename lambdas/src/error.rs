@@ -4,7 +4,10 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use job_core::application::cancel::CancelError;
 use job_core::application::jobs::SubmitError;
+use job_core::application::list::ListError;
+use job_core::application::rerun::RerunError;
 use job_core::application::schedules::CreateScheduleError;
 use job_core::queue::QueueError;
 use job_core::schedules::ScheduleError;
@@ -171,6 +174,42 @@ impl From<CreateScheduleError> for ApiError {
             CreateScheduleError::InvalidTimezone(_) => Self::bad_request("invalid_timezone", message),
             CreateScheduleError::NoFutureRuns { .. } => Self::bad_request("no_future_runs", message),
             CreateScheduleError::InputTooLarge(_) => Self::bad_request("input_too_large", message),
+        }
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(err: ListError) -> Self {
+        let message = err.to_string();
+        match err {
+            ListError::InvalidStatus(_) => Self::bad_request("invalid_status", message),
+            ListError::InvalidSource(_) => Self::bad_request("invalid_source", message),
+            ListError::InvalidLimit(_) => Self::bad_request("invalid_limit", message),
+            ListError::InvalidTask => Self::bad_request("invalid_request", message),
+            ListError::InvalidCursor(_) => Self::bad_request("invalid_cursor", message),
+            ListError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(err: CancelError) -> Self {
+        let message = err.to_string();
+        match err {
+            CancelError::NotFound(_) => Self::not_found(message),
+            CancelError::Finished { .. } => Self::conflict("job_finished", message),
+            CancelError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RerunError> for ApiError {
+    fn from(err: RerunError) -> Self {
+        let message = err.to_string();
+        match err {
+            RerunError::NotFound(_) => Self::not_found(message),
+            RerunError::NotRerunnable { .. } => Self::conflict("not_rerunnable", message),
+            RerunError::Submit(e) => e.into(),
         }
     }
 }

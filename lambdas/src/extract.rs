@@ -79,13 +79,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ),
             ));
         }
-        serde_json::from_slice(&bytes).map(|v| Self(Some(v))).map_err(|e| {
-            if e.is_data() {
-                ApiError::bad_request("invalid_request", format!("request body does not fit the schema: {e}"))
-            } else {
-                ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {e}"))
-            }
-        })
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {e}")))?;
+        // Every body of this API is an object (or null); serde would also read a struct
+        // from an array of its fields, which the document does not allow.
+        if !matches!(value, Value::Object(_) | Value::Null) {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "request body does not fit the schema: it must be a JSON object",
+            ));
+        }
+        serde_json::from_value(value)
+            .map(|v| Self(Some(v)))
+            .map_err(|e| ApiError::bad_request("invalid_request", format!("request body does not fit the schema: {e}")))
     }
 }
 

@@ -20,20 +20,31 @@ use crate::state::AppState;
     paths(
         crate::routes::jobs::submit,
         crate::routes::jobs::get,
+        crate::routes::listing::list,
+        crate::routes::actions::cancel,
+        crate::routes::actions::rerun,
+        crate::openapi::document,
+        crate::routes::console::page,
+        crate::routes::console::style,
+        crate::routes::console::script,
         crate::routes::stats::get,
         crate::routes::schedules::create,
         crate::routes::schedules::list,
         crate::routes::schedules::get,
         crate::routes::schedules::delete,
     ),
-    tags((name = "jobs"), (name = "stats"), (name = "schedules"))
+    tags((name = "jobs"), (name = "stats"), (name = "schedules"), (name = "console", description = "the status page"))
 )]
 pub struct ApiDoc;
 
 /// Request bodies whose `task` field names a task of the registry.
 const TASK_FIELDS: [&str; 2] = ["SubmitJob", "CreateSchedule"];
 
-/// `GET /openapi.json`.
+/// This document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "console", operation_id = "openApiDocument",
+    responses((status = 200, description = "the OpenAPI 3.1 document of this server", body = Object))
+)]
 pub async fn document(State(state): State<AppState>) -> Json<Value> {
     Json(document_for(&state.tasks))
 }
@@ -84,6 +95,34 @@ mod tests {
         found
     }
 
+    /// `(METHOD, path)` of every route the routers serve, read from their source.
+    fn served_routes() -> BTreeSet<(String, String)> {
+        let source = include_str!("routes/mod.rs");
+        let mut routes = BTreeSet::new();
+        for chunk in source.split(".route(\"").skip(1) {
+            let (path, rest) = chunk.split_once('"').unwrap();
+            let call = rest.split("\n").next().unwrap();
+            for method in ["get", "post", "delete", "put", "patch"] {
+                if call.contains(&format!(" {method}(")) || call.contains(&format!(".{method}(")) {
+                    routes.insert((method.to_owned(), path.to_owned()));
+                }
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn the_document_lists_every_served_route() {
+        let doc = document_for(&catalog());
+        let documented: BTreeSet<(String, String)> = operations(&doc)
+            .into_iter()
+            .map(|(path, method, _)| (method.to_owned(), path.to_owned()))
+            .collect();
+        let served = served_routes();
+        assert!(served.len() >= 14, "{served:?}");
+        assert_eq!(served, documented);
+    }
+
     #[test]
     fn operation_ids_are_unique() {
         let doc = document_for(&catalog());
@@ -123,8 +162,8 @@ mod tests {
                 }
             }
         }
-        // submitJob → getJob; createSchedule → getSchedule, deleteSchedule.
-        assert_eq!(links, 3);
+        // submitJob → getJob, cancelJob; cancelJob → rerunJob; createSchedule → getSchedule, deleteSchedule.
+        assert_eq!(links, 5);
     }
 
     #[test]

@@ -10,11 +10,14 @@
 //!   do and emulators never do (refused, black-holed, slow and cut connections, AWS
 //!   errors); the `fault-proxy` binary, `make chaos` and the system tests use it.
 //! - The `local-api` binary serves every route of the API on one local socket.
+//! - [`console`]: the status page for a deployed API (`make console`): serves the page and
+//!   forwards its calls signed with SigV4 (the `console` binary).
 //!
 //! The system tests (`tests/system/`) run the API, the worker and these tools against the
 //! local emulator.
 
 pub mod clock;
+pub mod console;
 pub mod emulator;
 pub mod fault_proxy;
 pub mod local_runner;

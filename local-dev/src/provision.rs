@@ -140,9 +140,120 @@ async fn ensure_queue(
     Ok((url, arn))
 }
 
+/// The listing indexes of `GET /jobs` (`job_core::listing`): by time and by status, both
+/// sorted by `listSk`, holding the attributes a row shows.
+fn listing_indexes() -> Result<(Vec<AttributeDefinition>, Vec<GlobalSecondaryIndex>), String> {
+    use job_core::listing::{
+        PROJECTED, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, TIME_INDEX, TIME_PARTITION_ATTR,
+    };
+    let string = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let index = |index: &str, partition: &str| -> Result<GlobalSecondaryIndex, String> {
+        GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key(partition, KeyType::Hash)?)
+            .key_schema(key(SORT_KEY_ATTR, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .set_non_key_attributes(Some(PROJECTED.iter().map(|a| (*a).to_owned()).collect()))
+                    .build(),
+            )
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    Ok((
+        vec![
+            string(TIME_PARTITION_ATTR)?,
+            string(STATUS_PARTITION_ATTR)?,
+            string(SORT_KEY_ATTR)?,
+        ],
+        vec![
+            index(TIME_INDEX, TIME_PARTITION_ATTR)?,
+            index(STATUS_INDEX, STATUS_PARTITION_ATTR)?,
+        ],
+    ))
+}
+
+/// Adds the listing indexes a table made before them lacks, one at a time (DynamoDB
+/// builds one index per update).
+async fn ensure_listing_indexes(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
+    let step = || format!("add the listing indexes to table {name}");
+    let (attributes, indexes) = listing_indexes().map_err(fail(step()))?;
+    for index in indexes {
+        let table = ddb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| fail(step())(describe(&e)))?
+            .table;
+        let present = table
+            .iter()
+            .flat_map(|t| t.global_secondary_indexes())
+            .any(|i| i.index_name() == Some(index.index_name()));
+        if present {
+            continue;
+        }
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(index.index_name())
+            .set_key_schema(Some(index.key_schema().to_vec()))
+            .set_projection(index.projection().cloned())
+            .build()
+            .map_err(|e| fail(step())(e.to_string()))?;
+        ddb.update_table()
+            .table_name(name)
+            .set_attribute_definitions(Some(attributes.clone()))
+            .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+            .send()
+            .await
+            .map_err(|e| fail(step())(describe(&e)))?;
+        wait_active(ddb, name).await?;
+    }
+    Ok(())
+}
+
+async fn wait_active(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
+    for _ in 0..120 {
+        let table = ddb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| fail(format!("describe table {name}"))(describe(&e)))?
+            .table;
+        let active = table.as_ref().is_some_and(|t| {
+            t.table_status == Some(TableStatus::Active)
+                && t.global_secondary_indexes()
+                    .iter()
+                    .all(|i| i.index_status() == Some(&aws_sdk_dynamodb::types::IndexStatus::Active))
+        });
+        if active {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(fail(format!("wait for table {name}"))(
+        "it did not become ACTIVE".into(),
+    ))
+}
+
 async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
     let step = || format!("create table {name}");
-    let created = ddb
+    let (listing_attributes, listing_indexes) = listing_indexes().map_err(fail(step()))?;
+    let mut request = ddb
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -167,9 +278,15 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
             OPEN_UPDATED_ATTRIBUTE,
             ScalarAttributeType::N,
         )?)
-        .global_secondary_indexes(open_jobs_index(name)?)
-        .send()
-        .await;
+        .global_secondary_indexes(open_jobs_index(name)?);
+    // The listing indexes of GET /jobs.
+    for attribute in listing_attributes {
+        request = request.attribute_definitions(attribute);
+    }
+    for index in listing_indexes {
+        request = request.global_secondary_indexes(index);
+    }
+    let created = request.send().await;
     if let Err(err) = created {
         let exists = err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
         if !exists {
@@ -191,6 +308,7 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     ensure_open_jobs_index(ddb, name).await?;
+    ensure_listing_indexes(ddb, name).await?;
     let ttl = ddb
         .describe_time_to_live()
         .table_name(name)

@@ -68,3 +68,28 @@ fn provisioning_uses_the_shared_table_settings() {
         "provision.rs does not keep dead letters for the shared {retention_days} days"
     );
 }
+
+#[test]
+fn the_listing_indexes_are_the_shared_ones() {
+    use job_core::listing::{
+        PROJECTED, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, TIME_INDEX, TIME_PARTITION_ATTR,
+    };
+    let settings = settings();
+    let text = |pointer: &str| {
+        settings
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_else(|| panic!("settings/queue.json has no string at {pointer}"))
+            .to_owned()
+    };
+    let base = "/table/listingIndexes";
+    assert_eq!(text(&format!("{base}/sortKey")), SORT_KEY_ATTR);
+    assert_eq!(text(&format!("{base}/byTime/name")), TIME_INDEX);
+    assert_eq!(text(&format!("{base}/byTime/partitionKey")), TIME_PARTITION_ATTR);
+    assert_eq!(text(&format!("{base}/byStatus/name")), STATUS_INDEX);
+    assert_eq!(text(&format!("{base}/byStatus/partitionKey")), STATUS_PARTITION_ATTR);
+    assert_eq!(
+        settings.pointer(&format!("{base}/projected")),
+        Some(&serde_json::json!(PROJECTED))
+    );
+}

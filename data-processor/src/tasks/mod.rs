@@ -59,8 +59,9 @@ pub struct TaskContext {
     /// This attempt's number, from 1.
     pub attempt: u32,
     pub max_attempts: u32,
-    /// Cancelled when the attempt must stop: its timeout passed, the worker lost the job's
-    /// lease, or the worker shuts down and the grace period ran out. See the module docs.
+    /// Cancelled when the attempt must stop (timeout, lost lease, shutdown, a cancel
+    /// request). The worker also stops polling the task; a task checks it to stop its own
+    /// work (a blocking loop, a child process) promptly.
     pub cancel: CancellationToken,
 }
 
@@ -283,5 +284,21 @@ mod tests {
         );
         let err = r.start("fail", Value::Null, ctx(3)).unwrap().await.unwrap_err();
         assert!(!err.permanent);
+    }
+
+    #[tokio::test]
+    async fn sleep_and_process_data_stop_when_cancelled() {
+        let r = registry();
+        for (task, input) in [
+            ("sleep", json!({"ms": 60_000})),
+            ("process-data", json!({"kib": 1_000_000})),
+        ] {
+            let ctx = ctx(1);
+            ctx.cancel.cancel();
+            let started = std::time::Instant::now();
+            let err = r.start(task, input, ctx).unwrap().await.unwrap_err();
+            assert!(err.message.contains("cancelled"), "{task}: {err:?}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "{task}");
+        }
     }
 }

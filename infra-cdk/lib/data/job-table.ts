@@ -18,7 +18,8 @@ export interface JobTableProps {
 
 /**
  * On-demand table with one string partition key; jobs and counter shards are
- * items of it. Day counters expire through the TTL attribute.
+ * items of it. Day counters expire through the TTL attribute. Two global
+ * secondary indexes list jobs newest first (all, or of one status).
  */
 export class JobTable extends Construct {
   public readonly table: dynamodb.Table;
@@ -44,5 +45,17 @@ export class JobTable extends Construct {
       sortKey: { name: 'openUpdatedAt', type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
+    // The listing indexes of GET /jobs: write-sharded partitions (JOBS#<n>, <STATUS>#<n>)
+    // sorted newest first by listSk; INCLUDE keeps heartbeats (lease attributes) off them.
+    const listing = props.settings.table.listingIndexes;
+    for (const index of [listing.byTime, listing.byStatus]) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: listing.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.INCLUDE,
+        nonKeyAttributes: listing.projected,
+      });
+    }
   }
 }

@@ -289,6 +289,9 @@ mod tests {
         async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
             self.inner.open_jobs_updated_before(cutoff, limit).await
         }
+        async fn list(&self, query: &crate::listing::ListQuery) -> Result<crate::listing::JobPage, StoreError> {
+            self.inner.list(query).await
+        }
         async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
             self.inner.stats(now).await
         }

@@ -11,8 +11,13 @@
 //!   resolved.
 //! - [`schedules`]: create (with its validation rules), read, list and delete schedules.
 //! - [`stats`]: read the counters.
+//! - [`list`], [`cancel`], [`rerun`]: list jobs newest first, cancel one, re-run a failed
+//!   or cancelled one.
 
+pub mod cancel;
 pub mod jobs;
+pub mod list;
 pub mod reconcile;
+pub mod rerun;
 pub mod schedules;
 pub mod stats;

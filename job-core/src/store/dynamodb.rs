@@ -3,6 +3,9 @@
 //! One table, partition key `pk` (string):
 //! - `JOB#<id>`: a job record; `version` guards every change, `leaseOwner` and
 //!   `leaseExpiresAt` (epoch ms) tell which worker holds it.
+//!   Each job also carries the keys of the two listing indexes ([`crate::listing`]):
+//!   `listPk` (`JOBS#<shard>`), `statusPk` (`<STATUS>#<shard>`) and `listSk`
+//!   (`<createdAt>#<id>`), and `sourceType` for the source filter.
 //! - `STATS#TOTAL#<shard>` and `STATS#DAY#<yyyy-mm-dd>#<shard>`: counters, changed with
 //!   `ADD`; day items expire through the table's TTL attribute `expiresAt`.
 //!
@@ -42,6 +45,10 @@ use uuid::Uuid;
 use super::{JobStore, StoreError};
 use crate::aws::{describe, is_transient};
 use crate::job::{Change, Expect, Job, JobSource, JobStatus, Lease, Write};
+use crate::listing::{
+    self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
+    TIME_INDEX, TIME_PARTITION_ATTR,
+};
 use crate::stats::{Bucket, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
 
 /// The sparse index of jobs that are not terminal (see the module documentation).
@@ -212,7 +219,15 @@ fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
         ("createdAt".to_owned(), s(job.created_at.to_rfc3339())),
         ("updatedAt".to_owned(), s(job.updated_at.to_rfc3339())),
         ("version".to_owned(), n(job.version)),
+        ("sourceType".to_owned(), s(SourceKind::of(job).as_str())),
     ]);
+    let shard = listing::shard_of(job.job_id);
+    item.insert(TIME_PARTITION_ATTR.to_owned(), s(listing::time_partition(shard)));
+    item.insert(
+        STATUS_PARTITION_ATTR.to_owned(),
+        s(listing::status_partition(job.status, shard)),
+    );
+    item.insert(SORT_KEY_ATTR.to_owned(), s(listing::sort_key(job)));
     let mut optional = |name: &str, value: Option<AttributeValue>| {
         if let Some(value) = value {
             item.insert(name.to_owned(), value);
@@ -225,6 +240,9 @@ fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
     optional("lastError", job.last_error.as_ref().map(s));
     optional("result", job.result.as_ref().map(|r| s(r.to_string())));
     optional("requeuedAt", job.requeued_at.map(|t| s(t.to_rfc3339())));
+    optional("cancelRequestedAt", job.cancel_requested_at.map(|t| s(t.to_rfc3339())));
+    optional("rerunOf", job.rerun_of.map(|id| s(id.to_string())));
+    optional("rerunBy", job.rerun_by.map(|id| s(id.to_string())));
     optional("leaseOwner", job.lease.as_ref().map(|l| s(&l.owner)));
     optional(
         "leaseExpiresAt",
@@ -275,6 +293,11 @@ impl Reader<'_> {
     fn time(&self, name: &str) -> Result<DateTime<Utc>, StoreError> {
         self.opt_time(name)?.ok_or_else(|| corrupt(name))
     }
+    fn opt_id(&self, name: &str) -> Result<Option<Uuid>, StoreError> {
+        self.opt_str(name)
+            .map(|t| t.parse().map_err(|_| corrupt(name)))
+            .transpose()
+    }
     fn opt_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
         self.opt_str(name)
             .map(|t| serde_json::from_str(&t).map_err(|_| corrupt(name)))
@@ -312,8 +335,30 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, StoreError> 
         last_error: r.opt_str("lastError"),
         result: r.opt_json("result")?,
         requeued_at: r.opt_time("requeuedAt")?,
+        cancel_requested_at: r.opt_time("cancelRequestedAt")?,
+        rerun_of: r.opt_id("rerunOf")?,
+        rerun_by: r.opt_id("rerunBy")?,
         version: r.num("version")?,
         lease,
+    })
+}
+
+/// A row of the listing from an index item (the projected attributes).
+fn summary_from_item(item: &HashMap<String, AttributeValue>) -> Result<JobSummary, StoreError> {
+    let r = Reader(item);
+    Ok(JobSummary {
+        job_id: r.str("jobId")?.parse().map_err(|_| corrupt("jobId"))?,
+        task: r.str("task")?,
+        status: JobStatus::parse(&r.str("status")?).ok_or_else(|| corrupt("status"))?,
+        attempts: r.num("attempts")?,
+        max_attempts: r.num("maxAttempts")?,
+        source: SourceKind::parse(&r.str("sourceType")?).ok_or_else(|| corrupt("sourceType"))?,
+        created_at: r.time("createdAt")?,
+        finished_at: r.opt_time("finishedAt")?,
+        last_error: r.opt_str("lastError"),
+        cancel_requested: r.opt_str("cancelRequestedAt").is_some(),
+        rerun_of: r.opt_id("rerunOf")?,
+        sort_key: r.str(SORT_KEY_ATTR)?,
     })
 }
 
@@ -334,6 +379,10 @@ fn condition(expect: &Expect) -> (String, HashMap<String, AttributeValue>) {
                 (":expectedVersion".to_owned(), n(version)),
                 (":now".to_owned(), n(now.timestamp_millis())),
             ]),
+        ),
+        Expect::Version { version } => (
+            "version = :expectedVersion".to_owned(),
+            HashMap::from([(":expectedVersion".to_owned(), n(version))]),
         ),
     }
 }
@@ -514,6 +563,75 @@ impl DynamoDbStore {
     }
 }
 
+/// Rows read per shard query: enough for one page.
+const MAX_QUERIES_PER_SHARD: u32 = 4;
+
+impl DynamoDbStore {
+    /// One shard's rows for a page: newest first below the cursor, until it found `limit`
+    /// matches, ran out, or made [`MAX_QUERIES_PER_SHARD`] queries (a filter that matches
+    /// rarely then gives a shorter page with a cursor, never an unbounded read).
+    async fn read_shard(&self, query: &ListQuery, shard: u32) -> Result<ShardRead, StoreError> {
+        let (index, partition_attr, partition) = match query.status {
+            Some(status) => (
+                STATUS_INDEX,
+                STATUS_PARTITION_ATTR,
+                listing::status_partition(status, shard),
+            ),
+            None => (TIME_INDEX, TIME_PARTITION_ATTR, listing::time_partition(shard)),
+        };
+        let mut key_condition = "#p = :p".to_owned();
+        let mut values = HashMap::from([(":p".to_owned(), s(partition))]);
+        let mut names = HashMap::from([("#p".to_owned(), partition_attr.to_owned())]);
+        if let Some(before) = &query.before {
+            key_condition.push_str(" AND #sk < :before");
+            names.insert("#sk".to_owned(), SORT_KEY_ATTR.to_owned());
+            values.insert(":before".to_owned(), s(before));
+        }
+        let mut filters = Vec::new();
+        if let Some(task) = &query.task {
+            filters.push("#task = :task");
+            names.insert("#task".to_owned(), "task".to_owned());
+            values.insert(":task".to_owned(), s(task));
+        }
+        if let Some(source) = query.source {
+            filters.push("sourceType = :source");
+            values.insert(":source".to_owned(), s(source.as_str()));
+        }
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        let mut read = ShardRead::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        for _ in 0..MAX_QUERIES_PER_SHARD {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&key_condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(query.limit as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(map_err)?;
+            for item in out.items() {
+                read.rows.push(summary_from_item(item)?);
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() || read.rows.len() >= query.limit as usize {
+                break;
+            }
+        }
+        read.more_below = match &start {
+            Some(key) => Some(Reader(key).str(SORT_KEY_ATTR)?),
+            None => None,
+        };
+        Ok(read)
+    }
+}
+
 fn counts_of(item: &HashMap<String, AttributeValue>) -> Counts {
     let r = Reader(item);
     Counts::from_named(|name| r.opt_num::<i64>(name).ok().flatten().unwrap_or(0))
@@ -549,7 +667,7 @@ impl JobStore for DynamoDbStore {
                 .table_name(&self.table)
                 .key("pk", job_key(job_id))
                 .update_expression("SET leaseExpiresAt = :until")
-                .condition_expression("leaseOwner = :owner")
+                .condition_expression("leaseOwner = :owner AND attribute_not_exists(cancelRequestedAt)")
                 .expression_attribute_values(":until", n(until.timestamp_millis()))
                 .expression_attribute_values(":owner", s(owner))
                 .send()
@@ -627,6 +745,13 @@ impl JobStore for DynamoDbStore {
             })
             .collect();
         Ok(Stats::new(total, daily, now))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<JobPage, StoreError> {
+        // The shards are read at once: a page takes one query's latency, not eight.
+        let reads =
+            futures::future::try_join_all((0..listing::SHARDS).map(|shard| self.read_shard(query, shard))).await?;
+        Ok(listing::merge(reads, query.limit as usize))
     }
 }
 

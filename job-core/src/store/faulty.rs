@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{JobStore, StoreError};
 use crate::job::{Change, Job};
+use crate::listing::{JobPage, ListQuery};
 use crate::stats::Stats;
 
 /// What a faulty call does instead of answering normally.
@@ -113,6 +114,10 @@ impl<S: JobStore> JobStore for FaultyStore<S> {
 
     async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
         self.inner.open_jobs_updated_before(cutoff, limit).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<JobPage, StoreError> {
+        self.inner.list(query).await
     }
 
     async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {

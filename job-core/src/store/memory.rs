@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{JobStore, StoreError};
 use crate::job::{Change, Expect, Job, Write};
+use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
 use crate::stats::{Counts, DayStats, Stats, shown_days};
 
 #[derive(Default)]
@@ -44,6 +45,7 @@ fn condition_holds(expect: &Expect, current: Option<&Job>) -> bool {
         (Expect::Free { version, now }, Some(job)) => {
             job.version == *version && job.lease.as_ref().is_none_or(|l| l.expires_at < *now)
         }
+        (Expect::Version { version }, Some(job)) => job.version == *version,
         _ => false,
     }
 }
@@ -77,6 +79,7 @@ impl JobStore for MemoryStore {
         let lease = state
             .jobs
             .get_mut(&job_id)
+            .filter(|j| j.cancel_requested_at.is_none())
             .and_then(|j| j.lease.as_mut())
             .filter(|l| l.owner == owner);
         match lease {
@@ -109,6 +112,22 @@ impl JobStore for MemoryStore {
             })
             .collect();
         Ok(Stats::new(state.total, daily, now))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<JobPage, StoreError> {
+        let state = self.state.lock().unwrap();
+        let mut rows: Vec<JobSummary> = state
+            .jobs
+            .values()
+            .map(JobSummary::from)
+            .filter(|r| query.admits(r))
+            .filter(|r| query.before.as_ref().is_none_or(|b| &r.sort_key < b))
+            .collect();
+        rows.sort_by(|a, b| b.sort_key.cmp(&a.sort_key));
+        let limit = (query.limit as usize).max(1);
+        let next = (rows.len() > limit).then(|| encode_cursor(&rows[limit - 1].sort_key));
+        rows.truncate(limit);
+        Ok(JobPage { jobs: rows, next })
     }
 }
 

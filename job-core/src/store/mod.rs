@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::job::{Change, Job, Write};
+use crate::listing::{JobPage, ListQuery};
 use crate::stats::Stats;
 
 /// Why a store call failed.
@@ -39,7 +40,9 @@ pub trait JobStore: Send + Sync {
     /// Applies one change and its counter updates atomically, if its condition holds.
     async fn apply(&self, change: &Change) -> Result<(), StoreError>;
 
-    /// Extends the lease of `owner` on a job it holds.
+    /// Extends the lease of `owner` on a job it holds. `Conflict` when the job is not
+    /// (or no longer) held by `owner`, or a cancel was asked for: either way the attempt
+    /// is to stop.
     async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Ids of jobs that are not terminal and last changed before `cutoff`, at most
@@ -48,6 +51,9 @@ pub trait JobStore: Send + Sync {
 
     /// Reads the counters: a constant number of items, never a scan.
     async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError>;
+
+    /// One page of jobs, newest first, through the listing index: never a scan.
+    async fn list(&self, query: &ListQuery) -> Result<JobPage, StoreError>;
 }
 
 /// Whether `stored` is the record `change` writes: after an answer was lost (a timeout

@@ -49,7 +49,9 @@ pub struct Submitted {
         (status = 202, description = "queued (or, for a repeated idempotency key, the existing job)", body = Submitted,
          headers(("Location" = String, description = "the job's URL")),
          links(("getJob" = (operation_id = "getJob", parameters(("id" = "$response.body#/jobId")),
-                            description = "the job just queued")))),
+                            description = "the job just queued")),
+               ("cancelJob" = (operation_id = "cancelJob", parameters(("id" = "$response.body#/jobId")),
+                               description = "cancel the job just queued")))),
         (status = 400, description = "malformed JSON, unknown field or task, bad idempotency key", body = ErrorBody),
         (status = 409, description = "idempotency key already used for a different request", body = ErrorBody),
         (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
@@ -75,7 +77,7 @@ pub async fn submit(
     Ok(accepted_response(accepted))
 }
 
-fn accepted_response(Accepted { job_id, status }: Accepted) -> Response {
+pub(crate) fn accepted_response(Accepted { job_id, status }: Accepted) -> Response {
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/jobs/{job_id}")) {
         headers.insert(header::LOCATION, location);

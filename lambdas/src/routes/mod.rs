@@ -4,7 +4,10 @@
 //! [`schedules`] parse a request, call a use case of `job_core::application` and map
 //! its result or error to a response.
 
+pub mod actions;
+pub mod console;
 pub mod jobs;
+pub mod listing;
 pub mod schedules;
 pub mod stats;
 
@@ -17,9 +20,14 @@ use crate::state::AppState;
 
 fn job_routes() -> Router<AppState> {
     Router::new()
-        .route("/jobs", post(jobs::submit))
+        .route("/jobs", post(jobs::submit).get(listing::list))
         .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/cancel", post(actions::cancel))
+        .route("/jobs/{id}/rerun", post(actions::rerun))
         .route("/openapi.json", get(crate::openapi::document))
+        .route("/", get(console::page))
+        .route("/console.css", get(console::style))
+        .route("/console.js", get(console::script))
 }
 
 fn stats_routes() -> Router<AppState> {
@@ -33,7 +41,9 @@ fn schedule_routes() -> Router<AppState> {
         .route("/jobs/schedules/{name}", get(schedules::get).delete(schedules::delete))
 }
 
-/// `POST /jobs`, `GET /jobs/{id}` and `GET /openapi.json`: the `jobs-api` Lambda.
+/// `POST /jobs`, `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/cancel`,
+/// `POST /jobs/{id}/rerun`, `GET /openapi.json` and the status page (`GET /` and its
+/// style and script): the `jobs-api` Lambda.
 pub fn jobs_api(state: AppState) -> Router {
     finish(job_routes(), state)
 }
@@ -75,6 +85,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 #[cfg(test)]
 mod lambda_event_tests;
+#[cfg(test)]
+mod operate_tests;
 #[cfg(test)]
 mod schedule_tests;
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! - [`faults`]: ambiguous writes and a black-holed network, through the fault proxy.
 //! - [`reconciler`]: the reconciler's pass against the emulator (the open-jobs index, the
 //!   dead-letter queue).
+//! - [`operate`]: listing through the real indexes, cancel in each state, the
+//!   cancel-vs-finish race, re-run.
 //! - [`in_memory`]: scheduled runs through the local runner, the worker and the API over
 //!   the in-memory adapters (no emulator needed).
 
@@ -41,6 +43,7 @@ use uuid::Uuid;
 
 mod faults;
 mod in_memory;
+mod operate;
 mod reconciler;
 mod schedules;
 
@@ -165,7 +168,7 @@ impl Env {
         let deadline = Instant::now() + within;
         loop {
             let job = self.job(id).await;
-            if job["status"] == "SUCCEEDED" || job["status"] == "FAILED" {
+            if job["status"] == "SUCCEEDED" || job["status"] == "FAILED" || job["status"] == "CANCELLED" {
                 return job;
             }
             assert!(Instant::now() < deadline, "job did not finish in {within:?}: {job}");
@@ -210,8 +213,8 @@ impl Env {
         );
         assert_eq!(
             n("submitted"),
-            n("succeeded") + n("failed") + not_terminal,
-            "submitted = succeeded + failed + not terminal: {stats}"
+            n("succeeded") + n("failed") + n("cancelled") + not_terminal,
+            "submitted = succeeded + failed + cancelled + not terminal: {stats}"
         );
         assert_eq!(n("retries"), retries, "retries = Σ(attempts − 1): {stats}");
         assert_eq!(n("inFlight"), not_terminal, "{stats}");
