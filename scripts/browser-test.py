@@ -128,6 +128,34 @@ def main():
         page.screenshot(path=str(shot), full_page=True)
         if args.screenshot:
             page.screenshot(path=args.screenshot, full_page=True)
+
+        # Behind API Gateway's JWT authorizer: the API answers 401 without a bearer token.
+        # The page asks for one, and its calls then carry it.
+        token = "test-token-1"
+        jwt_page = browser.new_page()
+        jwt_errors = []
+        jwt_page.on("pageerror", lambda e: jwt_errors.append(f"page error: {e}"))
+        authorized = []
+
+        def gateway(route, request):
+            if request.headers.get("authorization") == f"Bearer {token}":
+                authorized.append(request.url)
+                route.continue_()
+            else:
+                route.fulfill(status=401, content_type="application/json", body='{"message":"Unauthorized"}')
+
+        jwt_page.route(lambda url: url.startswith(base + "jobs"), gateway)
+        jwt_page.goto(base)
+        expect(jwt_page.locator("#sign-in")).to_be_visible()
+        expect(jwt_page.locator("#notice")).to_contain_text("needs an access token")
+        jwt_page.get_by_label("Access token (JWT) for this API").fill(token)
+        jwt_page.get_by_role("button", name="Use token").click()
+        expect(jwt_page.locator("#sign-in")).to_be_hidden()
+        expect(jwt_page.locator('#totals dd[data-field="submitted"]')).not_to_have_text("–")
+        assert any("jobs/stats" in u for u in authorized), authorized
+        assert not jwt_errors, "\n".join(jwt_errors)
+        print(f"browser test: with a JWT authorizer the page asks for a token, then {len(authorized)} API calls carried it")
+        jwt_page.close()
         browser.close()
 
     assert not errors, "\n".join(errors)

@@ -17,6 +17,13 @@ export interface ApiRoute {
   readonly method: apigwv2.HttpMethod;
   readonly path: string;
   readonly handler: lambda.IFunction;
+  /**
+   * The status page and its assets: open to anyone under the JWT authorizer, since a
+   * browser must load the page before it can send a token (its API calls still need
+   * one). Under IAM authorization they stay signed like every route (a browser cannot
+   * sign: `make console` serves the page then). @default false
+   */
+  readonly page?: boolean;
 }
 
 /** How callers authenticate. */
@@ -95,7 +102,13 @@ export class JobApi extends Construct {
         });
         integrations.set(route.handler, integration);
       }
-      this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+      const open = route.page === true && auth.type === 'jwt';
+      this.httpApi.addRoutes({
+        path: route.path,
+        methods: [route.method],
+        integration,
+        ...(open ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
+      });
     }
   }
 

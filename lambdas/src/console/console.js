@@ -10,12 +10,34 @@ const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
 function notice(text) { $('notice').textContent = text; }
 
+// Behind API Gateway with the JWT authorizer the page itself is public and its API calls
+// carry a bearer token the user pastes once; it stays in this tab's session storage only.
+// Locally and through `make console` no token is needed (or the proxy signs the calls).
+const TOKEN_KEY = 'job-api-token';
+
+function authorization() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+function askForToken(message) {
+  $('sign-in').hidden = false;
+  notice(message);
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { accept: 'application/json' }, ...options });
+  const response = await fetch(path, { ...options, headers: { accept: 'application/json', ...authorization() } });
   const text = await response.text();
-  const body = text ? JSON.parse(text) : null;
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  if (response.status === 401) {
+    const had = sessionStorage.getItem(TOKEN_KEY) !== null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    askForToken(had ? 'The API refused the access token (expired?): paste a new one below.'
+      : 'This API needs an access token: paste one below.');
+  }
   if (!response.ok) {
-    const message = body && body.error ? body.error.message : `HTTP ${response.status}`;
+    const message = body && body.error ? body.error.message : (body && body.message) || `HTTP ${response.status}`;
     const err = new Error(message);
     err.status = response.status;
     throw err;
@@ -176,11 +198,12 @@ async function loadSchedules() {
 }
 
 async function refresh() {
+  if (!$('sign-in').hidden) return; // waiting for a token: nothing would load
   try {
     await Promise.all([loadStats(), loadJobs(), loadSchedules()]);
     if (state.selected && !$('detail').hidden) await showJob(state.selected.jobId, false);
   } catch (err) {
-    notice(`Could not load: ${err.message}`);
+    if (err.status !== 401) notice(`Could not load: ${err.message}`);
   }
 }
 
@@ -201,6 +224,14 @@ function schedule() {
 function restartPaging() { state.cursors = [null]; state.page = 0; refresh(); }
 
 document.addEventListener('DOMContentLoaded', () => {
+  $('sign-in').addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
+    $('token').value = '';
+    $('sign-in').hidden = true;
+    notice('');
+    refresh();
+  });
   $('status-filter').addEventListener('change', restartPaging);
   $('limit').addEventListener('change', restartPaging);
   $('filters').addEventListener('submit', (e) => e.preventDefault());
