@@ -240,62 +240,13 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
-    use chrono::DateTime;
     use serde_json::json;
 
     use super::*;
     use crate::queue::{MemoryQueue, Received};
-    use crate::stats::Stats;
     use crate::store::MemoryStore;
+    use crate::store::faulty::{Fault, FaultyStore};
     use crate::tasks::catalog;
-
-    /// How the wrapped store's next `apply` calls fail.
-    #[derive(Clone, Copy, PartialEq)]
-    enum WriteFault {
-        /// Written, but the answer is lost.
-        CommitThenLose,
-        /// Not written, and the answer is a timeout.
-        LoseBeforeWrite,
-    }
-
-    #[derive(Default)]
-    struct FaultyStore {
-        inner: MemoryStore,
-        faults: Mutex<Vec<WriteFault>>,
-    }
-
-    #[async_trait]
-    impl JobStore for FaultyStore {
-        async fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
-            self.inner.get(id).await
-        }
-        async fn apply(&self, change: &crate::job::Change) -> Result<(), StoreError> {
-            let fault = {
-                let mut faults = self.faults.lock().unwrap();
-                (!faults.is_empty()).then(|| faults.remove(0))
-            };
-            match fault {
-                None => self.inner.apply(change).await,
-                Some(WriteFault::CommitThenLose) => {
-                    self.inner.apply(change).await?;
-                    Err(StoreError::Unavailable("response lost".into()))
-                }
-                Some(WriteFault::LoseBeforeWrite) => Err(StoreError::Unavailable("timed out".into())),
-            }
-        }
-        async fn extend_lease(&self, id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
-            self.inner.extend_lease(id, owner, until).await
-        }
-        async fn open_jobs_updated_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
-            self.inner.open_jobs_updated_before(cutoff, limit).await
-        }
-        async fn list(&self, query: &crate::listing::ListQuery) -> Result<crate::listing::JobPage, StoreError> {
-            self.inner.list(query).await
-        }
-        async fn stats(&self, now: DateTime<Utc>) -> Result<Stats, StoreError> {
-            self.inner.stats(now).await
-        }
-    }
 
     /// How the wrapped queue's sends fail.
     #[derive(Clone, Copy, PartialEq)]
@@ -362,8 +313,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_registration_whose_answer_was_lost_is_finished_not_503() {
-        let store = FaultyStore::default();
-        store.faults.lock().unwrap().push(WriteFault::CommitThenLose);
+        let store = FaultyStore::new(MemoryStore::default());
+        store.on_apply(|_| true, Fault::LoseResponse, 1);
         let queue = FaultyQueue::new(SendFault::None);
         let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap();
         assert_eq!(accepted.status, JobStatus::Queued);
@@ -375,24 +326,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_registration_that_did_not_happen_is_tried_again_then_503() {
-        let store = FaultyStore::default();
-        store.faults.lock().unwrap().push(WriteFault::LoseBeforeWrite);
+        let store = FaultyStore::new(MemoryStore::default());
+        store.on_apply(|_| true, Fault::Refuse, 1);
         let queue = FaultyQueue::new(SendFault::None);
         let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await;
         assert!(accepted.is_ok(), "a second try registers it");
         assert_eq!(queue.messages(), 1);
 
-        let store = FaultyStore::default();
-        store.faults.lock().unwrap().extend([WriteFault::LoseBeforeWrite; 2]);
+        let store = FaultyStore::new(MemoryStore::default());
+        store.on_apply(|_| true, Fault::Refuse, 2);
         let err = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap_err();
         assert!(matches!(err, SubmitError::Store(StoreError::Unavailable(_))), "{err:?}");
-        assert!(store.inner.jobs().is_empty());
+        assert!(store.inner().jobs().is_empty());
         assert_eq!(submitted(&store).await, 0);
     }
 
     #[tokio::test]
     async fn a_send_that_may_have_happened_keeps_the_job() {
-        let store = FaultyStore::default();
+        let store = FaultyStore::new(MemoryStore::default());
         let queue = FaultyQueue::new(SendFault::SendThenLose);
         let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap();
         assert!(store.get(accepted.job_id).await.unwrap().is_some(), "never withdrawn");
@@ -402,17 +353,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_send_that_certainly_failed_withdraws_the_job_and_is_503() {
-        let store = FaultyStore::default();
+        let store = FaultyStore::new(MemoryStore::default());
         let queue = FaultyQueue::new(SendFault::Refuse);
         let err = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap_err();
         assert!(matches!(err, SubmitError::Queue(QueueError::NotSent(_))), "{err:?}");
-        assert!(store.inner.jobs().is_empty());
+        assert!(store.inner().jobs().is_empty());
         assert_eq!(submitted(&store).await, 0);
     }
 
     #[tokio::test]
     async fn a_withdraw_never_removes_a_job_a_replay_sent() {
-        let store = FaultyStore::default();
+        let store = FaultyStore::new(MemoryStore::default());
         let queue = FaultyQueue::new(SendFault::Refuse);
         // The first request registers; its send is refused. Before it withdraws, a replay
         // of the same key comes in while the queue is back, marks the job and sends it.
@@ -441,7 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn replays_of_a_key_do_not_multiply_messages() {
-        let store = FaultyStore::default();
+        let store = FaultyStore::new(MemoryStore::default());
         let queue = FaultyQueue::new(SendFault::None);
         for _ in 0..6 {
             submit(&store, &queue, &catalog(), 3, request(Some("same")))
