@@ -373,8 +373,17 @@ async fn transaction_conflicts_past_the_retries_are_503_not_500() {
     const CANCELLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}],"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict, None]"}"#;
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = calls.clone();
-    let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_| {
-        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // Only the registration's transactions are counted: after the last refusal the API
+    // reads the job back (it may have been written), and that read fails here too.
+    let http = aws_smithy_http_client::test_util::infallible_client_fn(move |request| {
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if target.ends_with("TransactWriteItems") {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         http::Response::builder()
             .status(400)
             .header("content-type", "application/x-amz-json-1.0")
@@ -409,7 +418,7 @@ async fn transaction_conflicts_past_the_retries_are_503_not_500() {
     assert_eq!(
         calls.load(std::sync::atomic::Ordering::SeqCst),
         4,
-        "tried once and retried 3 times"
+        "the registration tried once and retried 3 times"
     );
     assert!(
         queue.bodies().is_empty(),
