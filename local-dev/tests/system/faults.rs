@@ -42,11 +42,16 @@ async fn proxied(env: &Env) -> (FaultProxy, axum::Router) {
     let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
         .endpoint_url(proxy.url())
         .build();
-    let store = Arc::new(DynamoDbStore::new(
-        aws_sdk_dynamodb::Client::from_conf(ddb),
-        &env.made.table_name,
-        3,
-    ));
+    // Short write retries (the store retries throttled writes on top of the SDK's own),
+    // so a refusal on every attempt reaches its 503 quickly.
+    let retry = job_core::store::WriteRetry {
+        retries: 2,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(10),
+    };
+    let store = Arc::new(
+        DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(ddb), &env.made.table_name, 3).with_write_retry(retry),
+    );
     let queue =
         Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs), &env.made.queue_url).with_timeouts(TIMEOUTS));
     let app = lambdas::routes::all(AppState {
@@ -95,7 +100,8 @@ async fn ambiguous_writes_and_sends_are_finished_not_stranded() {
     let cut_send: Uuid = reply["jobId"].as_str().unwrap().parse().unwrap();
 
     // Registration throttled on every attempt: nothing was written, 503, nothing counted.
-    proxy.set(vec![Rule::on("TransactWriteItems", Fault::Throttling, 6)]); // 3 SDK attempts, twice
+    // Every try: 3 SDK attempts × (1 + 2 store retries), and the API tries the registration twice.
+    proxy.set(vec![Rule::on("TransactWriteItems", Fault::Throttling, 1_000)]);
     let (status, reply) = post_job(&app, json!({"task": "sleep", "input": {"ms": 1}})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
     assert_eq!(reply["error"]["code"], "backend_unavailable");
