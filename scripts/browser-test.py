@@ -72,6 +72,8 @@ def main():
         stats = api(base, "jobs/stats")
         for field in ("submitted", "succeeded", "failed", "cancelled", "retries", "inFlight"):
             expect(page.locator(f'#totals dd[data-field="{field}"]')).to_have_text(str(stats[field]))
+        # No authorizer in front of this API: the token form stays hidden.
+        expect(page.locator("#sign-in")).to_be_hidden()
         print(f"browser test: totals shown = API's {json.dumps({k: stats[k] for k in ('submitted', 'succeeded', 'failed')})}")
 
         # The chart: seven days of three bars each.
