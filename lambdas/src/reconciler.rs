@@ -19,6 +19,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::BoxError;
+use crate::serve::StartupError;
 
 struct Reconciler {
     store: DynamoDbStore,
@@ -99,20 +100,3 @@ pub async fn run() -> Result<(), BoxError> {
     info!("reconciler stopped");
     Ok(())
 }
-
-/// A configuration error at start-up, printed as its message.
-struct StartupError(ConfigError);
-
-impl std::fmt::Debug for StartupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::fmt::Display for StartupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for StartupError {}

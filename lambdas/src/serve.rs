@@ -97,7 +97,7 @@ pub async fn serve_on(
 }
 
 /// A configuration error at start-up, printed as its message (`main` prints errors with `Debug`).
-struct StartupError(ConfigError);
+pub(crate) struct StartupError(pub(crate) ConfigError);
 
 impl From<ConfigError> for StartupError {
     fn from(err: ConfigError) -> Self {
