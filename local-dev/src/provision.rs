@@ -293,20 +293,7 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
             return Err(fail(step())(describe(&err)));
         }
     }
-    for _ in 0..60 {
-        let status = ddb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|e| fail(format!("describe table {name}"))(describe(&e)))?
-            .table
-            .and_then(|t| t.table_status);
-        if status == Some(TableStatus::Active) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_active(ddb, name).await?;
     ensure_open_jobs_index(ddb, name).await?;
     ensure_listing_indexes(ddb, name).await?;
     let ttl = ddb
