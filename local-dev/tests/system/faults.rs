@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use data_processor::tasks::registry;
 use job_core::aws::AwsTimeouts;
 use job_core::queue::SqsQueue;
-use job_core::store::DynamoDbStore;
+use job_core::store::{DynamoDbStore, WriteRetry};
 use job_core::tasks::catalog;
 use lambdas::AppState;
 use local_dev::fault_proxy::{Fault, FaultProxy, Rule};
@@ -42,11 +42,15 @@ async fn proxied(env: &Env) -> (FaultProxy, axum::Router) {
     let sqs = aws_sdk_sqs::config::Builder::from(&sdk)
         .endpoint_url(proxy.url())
         .build();
-    let store = Arc::new(DynamoDbStore::new(
-        aws_sdk_dynamodb::Client::from_conf(ddb),
-        &env.made.table_name,
-        3,
-    ));
+    // One retry of a refused write (the default is 8): the throttling below covers both tries.
+    let retry = WriteRetry {
+        retries: 1,
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+    };
+    let store = Arc::new(
+        DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(ddb), &env.made.table_name, 3).with_write_retry(retry),
+    );
     let queue =
         Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs), &env.made.queue_url).with_timeouts(TIMEOUTS));
     let app = lambdas::routes::all(AppState {
@@ -95,7 +99,12 @@ async fn ambiguous_writes_and_sends_are_finished_not_stranded() {
     let cut_send: Uuid = reply["jobId"].as_str().unwrap().parse().unwrap();
 
     // Registration throttled on every attempt: nothing was written, 503, nothing counted.
-    proxy.set(vec![Rule::on("TransactWriteItems", Fault::Throttling, 6)]); // 3 SDK attempts, twice
+    // (Every try: the SDK's attempts, the store's retries and the submission's second try.)
+    proxy.set(vec![Rule {
+        fault: Fault::Throttling,
+        target: Some("TransactWriteItems".to_owned()),
+        times: None,
+    }]);
     let (status, reply) = post_job(&app, json!({"task": "sleep", "input": {"ms": 1}})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
     assert_eq!(reply["error"]["code"], "backend_unavailable");
