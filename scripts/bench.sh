@@ -45,7 +45,7 @@ start_emulator "$(free_port)" "$LOGS/emulator.log"
 pids+=("$EMULATOR_PID")
 while IFS='=' read -r name value; do export "$name=$value"; done < <("$BIN/provision" local)
 
-# start_proxy NAME: a counting proxy in front of the emulator; sets NAME_url and NAME_control.
+# start_proxy NAME: a counting proxy in front of the emulator; sets PROXY_URL and CONTROL_URL.
 start_proxy() {
   local name=$1 out="$LOGS/proxy-$1.out"
   "$BIN/fault-proxy" --upstream "$AWS_ENDPOINT_URL" >"$out" 2>>"$LOGS/proxy-$name.log" &
@@ -54,12 +54,14 @@ start_proxy() {
     grep -q '^CONTROL_URL=' "$out" 2>/dev/null && break
     sleep 0.1
   done
-  printf -v "${name}_url" '%s' "$(sed -n 's/^PROXY_URL=//p' "$out")"
-  printf -v "${name}_control" '%s' "$(sed -n 's/^CONTROL_URL=//p' "$out")"
+  PROXY_URL=$(sed -n 's/^PROXY_URL=//p' "$out")
+  CONTROL_URL=$(sed -n 's/^CONTROL_URL=//p' "$out")
+  [[ -n $CONTROL_URL ]] || { echo "bench: the $name proxy did not start" >&2; exit 1; }
 }
-start_proxy api_proxy
-start_proxy worker_proxy
-# shellcheck disable=SC2154  # set by start_proxy
+start_proxy api
+api_proxy_url=$PROXY_URL api_proxy_control=$CONTROL_URL
+start_proxy worker
+worker_proxy_url=$PROXY_URL worker_proxy_control=$CONTROL_URL
 counts() { curl -sf "$1/counts"; }
 reset_counts() { curl -sf -X DELETE "$1/counts" >/dev/null; }
 
