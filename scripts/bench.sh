@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Prints figures for the local system (not a test; numbers depend on the machine):
-#   - AWS requests one successful job costs end to end (API + worker), counted from the
-#     emulator's request log;
-#   - submit→SUCCEEDED latency over sequential jobs (p50, p95, max);
+#   - AWS requests per successful job by operation, counted at the wire: the API and the
+#     worker each reach the emulator through a fault proxy of their own (no faults set;
+#     local-dev/src/fault_proxy.rs counts requests by operation), in loop mode under load,
+#     per retry, in --once mode (one process per job, as KEDA runs it), and the idle long
+#     polls of a worker process per hour;
+#   - submit→SUCCEEDED latency over sequential jobs (p50, p95, p99, max);
 #   - throughput of a burst of jobs with the default worker concurrency;
+#   - CPU milliseconds per job and peak RSS of the API and the worker over that burst;
 #   - a Lambda binary's cold start (release build, local Runtime API stand-in) and zip sizes;
 #   - the emulator's TransactWriteItems cost by table size (localstack/emulator_bench.py).
+# The schedule runner and the reconciler are not started: they cost nothing per job
+# (the README states the reconciler's idle cost).
 # Usage: scripts/bench.sh [SEQUENTIAL_JOBS] [BURST_JOBS]
+# Settings: WORKER_CONCURRENCY (default 4), BENCH_ONCE_JOBS (default 20),
+#           BENCH_RETRY_JOBS (default 50), BENCH_IDLE_SECS (default 60).
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
@@ -14,35 +22,143 @@ cd "$ROOT"
 
 sequential=${1:-50}
 burst=${2:-200}
+concurrency=${WORKER_CONCURRENCY:-4}
+once_jobs=${BENCH_ONCE_JOBS:-20}
+retry_jobs=${BENCH_RETRY_JOBS:-50}
+idle_secs=${BENCH_IDLE_SECS:-60}
 api="127.0.0.1:$(free_port)"
-log="$ROOT/.local/bench-run.log"
-emulator_log="$ROOT/.local/logs/emulator.log"
-mkdir -p "$ROOT/.local"
-set -m
-# The Lambda binary measured in 4, built before the system starts.
-cargo build --quiet --release -p lambdas --bin stats-api
-emulator_port=$(free_port)
-env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$emulator_port" bash localstack/run.sh >"$log" 2>&1 &
-run_pid=$!
-trap 'kill -INT "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
-wait_for_http "http://$api/openapi.json" 180 || { cat "$log"; exit 1; }
-sleep 1
+LOGS="$ROOT/.local/logs/bench"
+mkdir -p "$LOGS"
+BIN="$ROOT/target/debug"
 
-requests() { grep -c '"POST / HTTP' "$emulator_log" || true; }
+pids=()
+# shellcheck disable=SC2329  # invoked by the EXIT trap
+cleanup() {
+  if ((${#pids[@]})); then stop_pids "${pids[@]}"; fi
+}
+trap cleanup EXIT
 
-# 1. Requests per job: count emulator requests around one job, with nothing else polling.
-#    Idle workers' long polls return only after 20 s, so they do not enter the window
-#    except the one poll that receives this job's message.
+cargo build --quiet --bins
+
+ensure_emulator_venv
+start_emulator "$(free_port)" "$LOGS/emulator.log"
+pids+=("$EMULATOR_PID")
+while IFS='=' read -r name value; do export "$name=$value"; done < <("$BIN/provision" local)
+
+# start_proxy NAME: a counting proxy in front of the emulator; sets PROXY_URL and CONTROL_URL.
+start_proxy() {
+  local name=$1 out="$LOGS/proxy-$1.out"
+  "$BIN/fault-proxy" --upstream "$AWS_ENDPOINT_URL" >"$out" 2>>"$LOGS/proxy-$name.log" &
+  pids+=("$!")
+  for _ in $(seq 1 100); do
+    grep -q '^CONTROL_URL=' "$out" 2>/dev/null && break
+    sleep 0.1
+  done
+  PROXY_URL=$(sed -n 's/^PROXY_URL=//p' "$out")
+  CONTROL_URL=$(sed -n 's/^CONTROL_URL=//p' "$out")
+  [[ -n $CONTROL_URL ]] || { echo "bench: the $name proxy did not start" >&2; exit 1; }
+}
+start_proxy api
+api_proxy_url=$PROXY_URL api_proxy_control=$CONTROL_URL
+start_proxy worker
+worker_proxy_url=$PROXY_URL worker_proxy_control=$CONTROL_URL
+counts() { curl -sf "$1/counts"; }
+reset_counts() { curl -sf -X DELETE "$1/counts" >/dev/null; }
+
+AWS_ENDPOINT_URL=$api_proxy_url JOBS_API_ADDR=$api "$BIN/local-api" >>"$LOGS/api.log" 2>&1 &
+api_pid=$!
+pids+=("$api_pid")
+start_worker() {
+  AWS_ENDPOINT_URL=$worker_proxy_url "$BIN/data-processor" --concurrency "$concurrency" >>"$LOGS/worker.log" 2>&1 &
+  worker_pid=$!
+  pids+=("$worker_pid")
+}
+start_worker
+wait_for_http "http://$api/openapi.json" 60 || { tail -20 "$LOGS/api.log"; exit 1; }
+
+# Each stats read the bench makes is counted (it runs in a subshell: in a file).
+polls_file="$LOGS/stats-polls"
+succeeded() {
+  echo >>"$polls_file"
+  curl -s "http://$api/jobs/stats" | jq .succeeded
+}
+stats_polls() { wc -l <"$polls_file"; }
+# submit_burst N BODY: submits N jobs with 16 clients at once; prints how many were accepted.
+submit_burst() {
+  seq 1 "$1" | xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://$api/jobs" \
+    -H 'content-type: application/json' -d "$2" | grep -c '^202$' || true
+}
+# wait_succeeded BASE N: until N more jobs than BASE succeeded (at most 300 s).
+wait_succeeded() {
+  local deadline=$((SECONDS + 300))
+  until (($(succeeded) - $1 >= $2)); do
+    ((SECONDS < deadline)) || { echo "bench: not all $2 jobs succeeded within 300 s" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+# cpu_ms PID: user + system CPU time of a process so far, in ms.
+cpu_ms() {
+  local ticks
+  ticks=$(awk '{print $14 + $15}' "/proc/$1/stat")
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+# per_job JSON JOBS [EXCLUDE]: "Op n (n/job)" for each operation, then the total per job.
+per_job() {
+  jq -r --argjson jobs "$2" --arg exclude "${3:-}" '
+    (.requests | to_entries | map(select(.key != $exclude))) as $ops
+    | ($ops | map(.value) | add // 0) as $total
+    | ($ops | map("\(.key) \(.value) (\(.value / $jobs * 100 | round / 100)/job)") | join(", "))
+      + "; total \($total / $jobs * 100 | round / 100) per job"
+      + (if .emptyReceives > 0 then " (\(.emptyReceives) empty receives among them)" else "" end)
+      + ", \(.messagesReceived) messages received"' <<<"$1"
+}
+ratio() { jq -n "($1) * 100 | round / 100"; }
+
+echo "== requests per successful job, counted at the wire =="
 curl -s -X POST "http://$api/jobs" >/dev/null # warm-up
-sleep 2
-before=$(requests)
-id=$(curl -s -X POST "http://$api/jobs" | jq -r .jobId)
-sleep 2
-after=$(requests)
-status=$(curl -s "http://$api/jobs/$id" | jq -r .status)
-echo "requests per successful job (API + worker): $((after - before)) [job $status]"
+wait_succeeded 0 1
 
-# 2. Latency, one job at a time, polling GET /jobs/{id} every 10 ms.
+# 1. Loop mode under load: a burst, and what each side sent for it.
+reset_counts "$api_proxy_control"
+reset_counts "$worker_proxy_control"
+: >"$polls_file"
+base=$(succeeded)
+api_cpu=$(cpu_ms "$api_pid")
+worker_cpu=$(cpu_ms "$worker_pid")
+start=$(date +%s%N)
+accepted=$(submit_burst "$burst" '{"task":"sleep","input":{"ms":0}}')
+submitted_ms=$((($(date +%s%N) - start) / 1000000))
+wait_succeeded "$base" "$accepted"
+total_ms=$((($(date +%s%N) - start) / 1000000))
+api_cpu=$(($(cpu_ms "$api_pid") - api_cpu))
+worker_cpu=$(($(cpu_ms "$worker_pid") - worker_cpu))
+api_counts=$(counts "$api_proxy_control")
+worker_counts=$(counts "$worker_proxy_control")
+api_total=$(jq '[.requests | to_entries[] | select(.key != "BatchGetItem") | .value] | add' <<<"$api_counts")
+worker_total=$(jq '[.requests[]] | add' <<<"$worker_counts")
+stats_reads=$(jq '.requests.BatchGetItem // 0' <<<"$api_counts")
+echo "loop mode, burst of $accepted jobs, worker concurrency $concurrency:"
+echo "  API side:    $(per_job "$api_counts" "$accepted" BatchGetItem)"
+echo "  worker side: $(per_job "$worker_counts" "$accepted")"
+echo "  end to end:  $(ratio "($api_total + $worker_total) / $accepted") requests per successful job"
+polls=$(stats_polls)
+echo "  GET /jobs/stats: $stats_reads BatchGetItem for the bench's $polls stats reads ($(ratio "$stats_reads / $polls") per read)"
+echo "burst throughput: submitted in $submitted_ms ms, all SUCCEEDED after $total_ms ms ($((accepted * 1000 / total_ms)) jobs/s)"
+echo "CPU per job over the burst: API $(ratio "$api_cpu / $accepted") ms, worker $(ratio "$worker_cpu / $accepted") ms"
+
+# 2. Retries: jobs that fail once, in loop mode.
+reset_counts "$worker_proxy_control"
+base=$(succeeded)
+accepted_retry=$(submit_burst "$retry_jobs" '{"task":"flaky","input":{"failAttempts":1}}')
+wait_succeeded "$base" "$accepted_retry"
+retry_counts=$(counts "$worker_proxy_control")
+retry_total=$(jq '[.requests[]] | add' <<<"$retry_counts")
+echo "loop mode, $accepted_retry jobs failing once:"
+echo "  worker side: $(per_job "$retry_counts" "$accepted_retry")"
+echo "  one retry costs $(ratio "$retry_total / $accepted_retry - $worker_total / $accepted") requests more than a job without one"
+
+# 3. Latency, one job at a time, polling GET /jobs/{id} every 10 ms.
 latencies=()
 for _ in $(seq 1 "$sequential"); do
   start=$(date +%s%N)
@@ -52,37 +168,51 @@ for _ in $(seq 1 "$sequential"); do
 done
 sorted=$(printf '%s\n' "${latencies[@]}" | sort -n)
 pick() { sed -n "$(((${#latencies[@]} * $1 + 99) / 100))p" <<<"$sorted"; }
-echo "submit→SUCCEEDED over $sequential sequential jobs: p50 $(pick 50) ms, p95 $(pick 95) ms, max $(tail -1 <<<"$sorted") ms"
+echo "submit→SUCCEEDED over $sequential sequential jobs: p50 $(pick 50) ms, p95 $(pick 95) ms, p99 $(pick 99) ms, max $(tail -1 <<<"$sorted") ms"
+echo "peak RSS: API $(($(peak_rss_kib "$api_pid") / 1024)) MiB, worker $(($(peak_rss_kib "$worker_pid") / 1024)) MiB"
 
-# 3. Burst throughput: submit with 16 clients in parallel, wait for every accepted job.
-base=$(curl -s "http://$api/jobs/stats" | jq .succeeded)
-start=$(date +%s%N)
-accepted=$(seq 1 "$burst" | xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://$api/jobs" \
-  -H 'content-type: application/json' -d '{"task":"sleep","input":{"ms":0}}' | grep -c '^202$' || true)
-submitted_ms=$((($(date +%s%N) - start) / 1000000))
-deadline=$((SECONDS + 120))
-until (($(curl -s "http://$api/jobs/stats" | jq .succeeded) - base >= accepted)); do
-  ((SECONDS < deadline)) || { echo "burst: not all accepted jobs succeeded within 120 s" >&2; exit 1; }
-  sleep 0.1
+# 4. Idle: a worker process with nothing to do, for BENCH_IDLE_SECS.
+sleep 1
+reset_counts "$worker_proxy_control"
+sleep "$idle_secs"
+idle=$(counts "$worker_proxy_control")
+idle_polls=$(jq '.requests.ReceiveMessage // 0' <<<"$idle")
+echo "idle worker process (--concurrency $concurrency): $idle_polls long polls in $idle_secs s," \
+  "$((idle_polls * 3600 / idle_secs)) per worker-hour ($(jq '[.requests[]] | add // 0' <<<"$idle") requests in all)"
+
+# 5. --once: one process per job, as a KEDA ScaledJob pod runs it.
+kill -TERM "$worker_pid"
+wait "$worker_pid" 2>/dev/null || true
+# The emulator still holds the stopped worker's open long polls until their wait ends; a
+# message sent meanwhile would go to one of them and stay hidden for the visibility timeout.
+sleep "$((${JOBS_RECEIVE_WAIT_SECS:-20} + 1))"
+reset_counts "$worker_proxy_control"
+base=$(succeeded)
+processes=0
+for _ in $(seq 1 "$once_jobs"); do
+  curl -s -o /dev/null -X POST "http://$api/jobs" -H 'content-type: application/json' -d '{"task":"sleep","input":{"ms":0}}'
+  AWS_ENDPOINT_URL=$worker_proxy_url "$BIN/data-processor" --once >>"$LOGS/worker-once.log" 2>&1
+  processes=$((processes + 1))
 done
-total_ms=$((($(date +%s%N) - start) / 1000000))
-echo "burst of $burst jobs ($accepted accepted): submitted in $submitted_ms ms, all SUCCEEDED after $total_ms ms" \
-  "($((accepted * 1000 / total_ms)) jobs/s, worker concurrency ${WORKER_CONCURRENCY:-4})"
-stats=$(curl -s "http://$api/jobs/stats")
-echo "stats: $(jq -c '{submitted,succeeded,failed,retries,inFlight}' <<<"$stats")"
+# A process whose receive came back empty leaves a job: more processes until none is left.
+while (($(succeeded) - base < once_jobs && processes < 2 * once_jobs)); do
+  AWS_ENDPOINT_URL=$worker_proxy_url "$BIN/data-processor" --once >>"$LOGS/worker-once.log" 2>&1
+  processes=$((processes + 1))
+done
+once=$(counts "$worker_proxy_control")
+echo "--once, $once_jobs jobs, $processes processes (one message each at most, as KEDA's pods):"
+echo "  worker side: $(per_job "$once" "$once_jobs")"
+echo "  end to end:  $(ratio "$api_total / $accepted + $(jq '[.requests[]] | add' <<<"$once") / $once_jobs") requests per successful job"
 
-# 4. Lambda cold start: a release build of stats-api, started through a local stand-in for
+# 6. Lambda cold start: a release build of stats-api, started through a local stand-in for
 #    the Lambda Runtime API, answering its first GET /jobs/stats from the same emulator.
-(
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$emulator_port" AWS_REGION=${AWS_REGION:-us-east-1}
-  export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
-  while IFS='=' read -r name value; do export "$name=$value"; done < <(target/debug/provision local)
-  python3 scripts/lambda-cold-start.py target/release/stats-api 10
-)
+#    Built now, after the figures above (a first release build takes minutes).
+cargo build --quiet --release -p lambdas --bin stats-api
+python3 scripts/lambda-cold-start.py target/release/stats-api 10
 for zip in target/lambda/*/bootstrap.zip; do
   [[ -e $zip ]] || { echo "Lambda zips: not built (make lambdas builds them)"; break; }
   echo "Lambda zip $(basename "$(dirname "$zip")"): $(($(stat -c %s "$zip") / 1024)) KiB"
 done
 
-# 5. The emulator's own transaction cost by table size, moto's rollback against ours.
+# 7. The emulator's own transaction cost by table size, moto's rollback against ours.
 "$EMULATOR_VENV/bin/python" localstack/emulator_bench.py

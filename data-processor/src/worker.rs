@@ -28,7 +28,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use job_core::application::jobs::register_scheduled_run;
 use job_core::config::Config;
-use job_core::job::{Change, Claim, Job, JobStatus};
+use job_core::job::{Change, Claim, FirstClaim, FirstClaimed, Job, JobStatus};
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, QueueError, Received};
 use job_core::retry::RetryPolicy;
@@ -281,54 +281,81 @@ impl Worker {
     }
 
     /// Claims the job and runs attempts until it ends, is given back or is lost.
+    ///
+    /// The common case costs one request: the first claim of a QUEUED job is one
+    /// conditional write that answers the job as it found it when it did not apply
+    /// ([`FirstClaim`]); from that answer the worker decides as from a read.
     async fn run_job(&self, job_id: Uuid, owner: &str, heartbeat: &Heartbeat) -> Result<Decided, WorkerError> {
-        let mut known: Option<Job> = None;
+        let first = FirstClaim::new(job_id, owner, Utc::now(), heartbeat.lease_for());
+        // The job this worker holds and is to run, else what it knows of the job.
+        let (mut claimed, mut known) = match self.store.claim_first(&first).await? {
+            FirstClaimed::Claimed(job) => (Some(job), None),
+            FirstClaimed::Found(Some(job)) if first.is_written_in(&job) => {
+                info!(%job_id, "the first claim had been applied on an earlier try");
+                (Some(job), None)
+            }
+            FirstClaimed::Found(Some(job)) => (None, Some(job)),
+            FirstClaimed::Found(None) => {
+                warn!(%job_id, "message names a job that does not exist; leaving it for the dead-letter queue");
+                return Ok((Outcome::Rejected, Fate::Release));
+            }
+        };
         let mut conflicts = 0;
         loop {
-            let job = match known.take() {
+            let job = match claimed.take() {
                 Some(job) => job,
-                None => match self.store.get(job_id).await? {
-                    Some(job) => job,
-                    None => {
-                        warn!(%job_id, "message names a job that does not exist; leaving it for the dead-letter queue");
-                        return Ok((Outcome::Rejected, Fate::Release));
+                None => {
+                    let job = match known.take() {
+                        Some(job) => job,
+                        None => match self.store.get(job_id).await? {
+                            Some(job) => job,
+                            None => {
+                                warn!(%job_id, "message names a job that does not exist; leaving it for the dead-letter queue");
+                                return Ok((Outcome::Rejected, Fate::Release));
+                            }
+                        },
+                    };
+                    let change = match claim(&job, owner, heartbeat.lease_for()) {
+                        Ok(change) => change,
+                        Err(decided) => return Ok(decided),
+                    };
+                    match self.store.apply(&change).await {
+                        Ok(()) => change.job,
+                        Err(StoreError::Conflict) if conflicts < MAX_CONFLICTS => {
+                            conflicts += 1;
+                            continue;
+                        }
+                        Err(StoreError::Conflict) => {
+                            warn!(%job_id, "job keeps changing under this worker; giving the message back");
+                            return Ok((Outcome::LostLease(job_id), Fate::Release));
+                        }
+                        Err(err) => return Err(err.into()),
                     }
-                },
-            };
-            let change = match claim(&job, owner, heartbeat.lease_for()) {
-                Ok(change) => change,
-                Err(decided) => return Ok(decided),
-            };
-            match self.store.apply(&change).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) if conflicts < MAX_CONFLICTS => {
-                    conflicts += 1;
-                    continue;
                 }
-                Err(StoreError::Conflict) => {
-                    warn!(%job_id, "job keeps changing under this worker; giving the message back");
-                    return Ok((Outcome::LostLease(job_id), Fate::Release));
-                }
-                Err(err) => return Err(err.into()),
-            }
-            let job = change.job;
-            if let Some(lease) = &job.lease {
-                heartbeat.held(lease.expires_at);
-            }
-            if job.status == JobStatus::Failed {
-                info!(%job_id, attempts = job.attempts, "job failed: its last attempt was lost");
-                return Ok((Outcome::Failed(job_id), Fate::Delete));
-            }
-            if job.status == JobStatus::Cancelled {
-                info!(%job_id, attempts = job.attempts, "job cancelled before its next attempt");
-                return Ok((Outcome::Cancelled(job_id), Fate::Delete));
-            }
-            info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
-            match self.attempt(&job, owner, heartbeat).await? {
+            };
+            match self.run_claimed(job, owner, heartbeat).await? {
                 Next::Retry(job) => known = Some(*job),
                 Next::Done(decided) => return Ok(decided),
             }
         }
+    }
+
+    /// Runs the job just claimed (or ends it, when the claim recorded FAILED or CANCELLED).
+    async fn run_claimed(&self, job: Job, owner: &str, heartbeat: &Heartbeat) -> Result<Next, WorkerError> {
+        let job_id = job.job_id;
+        if let Some(lease) = &job.lease {
+            heartbeat.held(lease.expires_at);
+        }
+        if job.status == JobStatus::Failed {
+            info!(%job_id, attempts = job.attempts, "job failed: its last attempt was lost");
+            return Ok(Next::Done((Outcome::Failed(job_id), Fate::Delete)));
+        }
+        if job.status == JobStatus::Cancelled {
+            info!(%job_id, attempts = job.attempts, "job cancelled before its next attempt");
+            return Ok(Next::Done((Outcome::Cancelled(job_id), Fate::Delete)));
+        }
+        info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
+        self.attempt(&job, owner, heartbeat).await
     }
 
     /// Runs the attempt `job.attempts` and records how it ended.

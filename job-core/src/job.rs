@@ -192,6 +192,74 @@ pub enum Claim {
     Cancel(Change),
 }
 
+/// The claim of a job's first attempt, made without reading the job first: one
+/// conditional write that applies to a QUEUED job with no attempt started, no cancel asked
+/// for and no live lease (the common case: a job just submitted), and then writes what
+/// [`Job::claim`] writes for such a job. When it does not apply, the store answers the job
+/// as it found it, and the worker decides from that with [`Job::claim`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstClaim {
+    pub job_id: Uuid,
+    /// The lease owner: a new id for each message received.
+    pub owner: String,
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// What a store answers to a [`FirstClaim`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum FirstClaimed {
+    /// The claim applied: the job as written, its first attempt started.
+    Claimed(Job),
+    /// The claim did not apply: the job as the store found it (`None`: no such job).
+    Found(Option<Job>),
+}
+
+impl FirstClaim {
+    pub fn new(job_id: Uuid, owner: &str, now: DateTime<Utc>, lease_for: Duration) -> Self {
+        Self {
+            job_id,
+            owner: owner.to_owned(),
+            now,
+            lease_until: now + lease_for,
+        }
+    }
+
+    /// Whether the claim applies to `job` as stored (the store's condition).
+    pub fn applies_to(&self, job: &Job) -> bool {
+        job.job_id == self.job_id
+            && job.status == JobStatus::Queued
+            && job.attempts == 0
+            && job.cancel_requested_at.is_none()
+            && job.lease.as_ref().is_none_or(|l| l.expires_at < self.now)
+    }
+
+    /// `job` after the claim: what [`Job::claim`] makes of it (attempt 1 RUNNING, leased
+    /// to the owner, the version bumped, `updatedAt` now).
+    pub fn applied_to(&self, job: &Job) -> Job {
+        let mut claimed = job.next(self.now);
+        claimed.status = JobStatus::Running;
+        claimed.attempts = 1;
+        claimed.started_at = job.started_at.or(Some(self.now));
+        claimed.next_attempt_at = None;
+        claimed.lease = Some(Lease {
+            owner: self.owner.clone(),
+            expires_at: self.lease_until,
+        });
+        claimed
+    }
+
+    /// Whether `found` is this claim's own write: after its answer was lost and the retried
+    /// write found its condition failed. Only this claim leases a job to its owner (a new
+    /// id per message received), and the lease is renewed only by that owner.
+    pub fn is_written_in(&self, found: &Job) -> bool {
+        found.job_id == self.job_id
+            && found.status == JobStatus::Running
+            && found.attempts == 1
+            && found.lease.as_ref().is_some_and(|l| l.owner == self.owner)
+    }
+}
+
 /// What a cancel request does to a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CancelOutcome {
@@ -671,6 +739,53 @@ mod tests {
             Claim::Start(change) => change,
             other => panic!("expected Start, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn first_claim_writes_what_claim_writes_for_a_queued_job() {
+        let fresh = queued(3);
+        // Given back before its first attempt finished: QUEUED again, the lease expired.
+        let handed_back = start(&fresh, "w0", t(1)).job.release("w0", t(2)).job;
+        assert_eq!(handed_back.status, JobStatus::Queued);
+        for job in [fresh, handed_back] {
+            let first = FirstClaim::new(job.job_id, "w1", t(5), LEASE);
+            assert!(first.applies_to(&job));
+            let change = start(&job, "w1", t(5));
+            assert_eq!(change.counters, CounterDelta::default(), "a first claim counts nothing");
+            assert_eq!(first.applied_to(&job), change.job);
+            assert!(first.is_written_in(&change.job));
+            assert!(!FirstClaim::new(job.job_id, "w2", t(5), LEASE).is_written_in(&change.job));
+        }
+    }
+
+    #[test]
+    fn first_claim_does_not_apply_where_claim_decides_otherwise() {
+        let job = queued(3);
+        let first = |at| FirstClaim::new(job.job_id, "w2", at, LEASE);
+        let running = start(&job, "w1", t(1)).job;
+        assert!(!first(t(2)).applies_to(&running), "held elsewhere");
+        assert!(!first(t(100)).applies_to(&running), "a lost attempt: claim counts it");
+        let retrying = running
+            .attempt_failed("w1", "boom", decide(&running, false, Duration::ZERO), t(3))
+            .job;
+        assert_eq!(retrying.status, JobStatus::Retrying);
+        assert!(!first(t(100)).applies_to(&retrying), "a retry is counted");
+        let mut cancel_asked = job.clone();
+        cancel_asked.cancel_requested_at = Some(t(1));
+        assert!(!first(t(2)).applies_to(&cancel_asked));
+        let done = running.succeed("w1", json!(1), t(3)).job;
+        assert!(!first(t(100)).applies_to(&done));
+        let mut leased = job.clone();
+        leased.lease = Some(Lease {
+            owner: "w9".into(),
+            expires_at: t(10),
+        });
+        assert!(!first(t(2)).applies_to(&leased), "a live lease");
+        assert!(first(t(11)).applies_to(&leased), "an expired one");
+        assert!(
+            !FirstClaim::new(Uuid::now_v7(), "w2", t(2), LEASE).applies_to(&job),
+            "another job"
+        );
     }
 
     #[test]

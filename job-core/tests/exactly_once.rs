@@ -1,7 +1,7 @@
 //! Property test of the exactly-once invariants: random interleavings of submissions
-//! (repeated ones included), duplicate deliveries read at stale moments, outcomes, worker
-//! crashes, shutdown hand-backs, lease expiries, conflicting writes and answers lost after
-//! a write, all against the in-memory store through the state machine's own changes.
+//! (repeated ones included), first claims in one write, duplicate deliveries decided on
+//! stale answers, outcomes, worker crashes, shutdown hand-backs, lease expiries,
+//! conflicting writes and answers lost after a write (first claims' too), all against the in-memory store through the state machine's own changes.
 //! After every step: `submitted = succeeded + failed + not terminal`,
 //! `retries = Σ (attempts − 1)`, the counters equal the jobs' states, no job has more
 //! attempts than allowed, and no two workers run one job at once.
@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use job_core::job::{Change, Claim, Job, JobSource, JobStatus};
+use job_core::job::{Change, Claim, FirstClaim, FirstClaimed, Job, JobSource, JobStatus};
 use job_core::retry::RetryPolicy;
 use job_core::store::faulty::{Fault, FaultyStore};
 use job_core::store::{JobStore, MemoryStore, StoreError, is_written_by};
@@ -26,9 +26,11 @@ const LEASE: Duration = Duration::from_secs(30);
 enum Step {
     /// Submit job k (again, if already submitted: the same id, as an idempotency key gives).
     Submit(usize),
-    /// Worker w receives a message of job k and reads the job (it may act on it later).
+    /// Worker w receives a message of job k (it may act on it later).
     Receive(usize, usize),
-    /// Worker w claims from what it read (a conflict if the job changed meanwhile).
+    /// Worker w claims: a message just received with a first claim (one conditional write
+    /// answering the job as found when it does not apply), else from what that answer
+    /// said (a conflict if the job changed meanwhile).
     Claim(usize),
     /// Worker w's running attempt ends: success or a failure (permanent or not).
     Finish(usize, bool, bool),
@@ -60,7 +62,9 @@ struct WorkerState {
     /// Who holds the job for this message: a new id for each message received, as the
     /// worker makes one (a restarted worker is someone else).
     owner: String,
-    /// What the worker read when it received a message.
+    /// The job of the message it received and has not claimed yet.
+    received: Option<Uuid>,
+    /// What a first claim that did not apply found (it may act on it later).
     read: Option<Job>,
     /// The job it runs an attempt of (as it last wrote it).
     running: Option<Job>,
@@ -122,10 +126,27 @@ impl World {
                 if self.workers[w].running.is_none() {
                     self.receipts += 1;
                     self.workers[w].owner = format!("worker-{w}-message-{}", self.receipts);
-                    self.workers[w].read = self.store.get(self.ids[k]).await.unwrap();
+                    self.workers[w].received = Some(self.ids[k]);
+                    self.workers[w].read = None;
                 }
             }
             Step::Claim(w) => {
+                if let Some(job_id) = self.workers[w].received.take() {
+                    let first = FirstClaim::new(job_id, &self.workers[w].owner, self.now, LEASE);
+                    // While the answer is lost, the SDK sends the same request again.
+                    let mut answer = self.store.claim_first(&first).await;
+                    while let Err(StoreError::Unavailable(_)) = answer {
+                        answer = self.store.claim_first(&first).await;
+                    }
+                    match answer.unwrap() {
+                        FirstClaimed::Claimed(job) => self.workers[w].running = Some(job),
+                        FirstClaimed::Found(Some(job)) if first.is_written_in(&job) => {
+                            self.workers[w].running = Some(job)
+                        }
+                        FirstClaimed::Found(found) => self.workers[w].read = found,
+                    }
+                    return;
+                }
                 let Some(read) = self.workers[w].read.take() else {
                     return;
                 };
@@ -174,9 +195,13 @@ impl World {
                     self.apply(&job.release(&owner, self.now)).await;
                 }
                 self.workers[w].read = None;
+                self.workers[w].received = None;
             }
             Step::Advance(secs) => self.now += chrono::TimeDelta::seconds(secs as i64),
-            Step::LoseNextAnswer => self.store.on_apply(|_| true, Fault::LoseResponse, 1),
+            Step::LoseNextAnswer => {
+                self.store.on_apply(|_| true, Fault::LoseResponse, 1);
+                self.store.on_first_claim(Fault::LoseResponse, 1);
+            }
         }
     }
 

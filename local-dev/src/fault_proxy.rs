@@ -17,11 +17,18 @@
 //! | `sqsOverLimit` | SQS `OverLimit` (403) |
 //! | `sqsInternalError` | SQS `InternalError` (500) |
 //!
+//! It also counts every request it receives by API operation ([`Operations`]: the
+//! operation from `X-Amz-Target`, or from the `Action` parameter of a query-protocol
+//! request), and of the SQS `ReceiveMessage` calls, those that came back empty and how
+//! many messages the others delivered: what a job costs in requests, measured at the wire.
+//!
 //! Tests drive it in process ([`FaultProxy::set`]); scripts through its control
 //! endpoint ([`control_router`]: `PUT /faults` with a JSON array of rules, `DELETE
 //! /faults`, `GET /faults` for the rules and the counts of requests forwarded and
-//! faults applied). The `fault-proxy` binary runs both.
+//! faults applied; `GET /counts` for the requests by operation, `DELETE /counts` to start
+//! counting afresh). The `fault-proxy` binary runs both.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,8 +111,60 @@ pub struct Counts {
     pub faulted: u64,
 }
 
+/// Requests received, by API operation, since the proxy started or the counts were reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operations {
+    /// Requests by operation name (`GetItem`, `ReceiveMessage`, ...; `unknown` when a
+    /// request names none), faulted ones included: each was sent, and AWS would bill it.
+    pub requests: BTreeMap<String, u64>,
+    /// `ReceiveMessage` answers that carried no message (an idle long poll).
+    pub empty_receives: u64,
+    /// Messages the other `ReceiveMessage` answers carried.
+    pub messages_received: u64,
+}
+
+impl Operations {
+    /// Requests of every operation.
+    pub fn total(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
+    /// Requests of operation `name`.
+    pub fn of(&self, name: &str) -> u64 {
+        self.requests.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// The operation a request calls: the part of `X-Amz-Target` after its last dot
+/// (`DynamoDB_20120810.GetItem`, `AmazonSQS.ReceiveMessage`), else the `Action` parameter
+/// of its query string or form body (the query protocol), else `unknown`.
+fn operation_of(target: &str, query: Option<&str>, body: &[u8]) -> String {
+    if !target.is_empty() {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    let action = |text: &str| {
+        text.split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .map(str::to_owned)
+    };
+    query
+        .and_then(action)
+        .or_else(|| std::str::from_utf8(body).ok().and_then(action))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// How many messages a `ReceiveMessage` answer carries (JSON protocol: `Messages`).
+fn messages_in(answer: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(answer)
+        .ok()
+        .and_then(|v| v.get("Messages").and_then(|m| m.as_array()).map(|m| m.len() as u64))
+        .unwrap_or(0)
+}
+
 struct Shared {
     rules: Mutex<Vec<Rule>>,
+    operations: Mutex<Operations>,
     forwarded: AtomicU64,
     faulted: AtomicU64,
     /// Whether the listener should be open (false while a `refuse` rule for all requests is set).
@@ -162,6 +221,7 @@ impl FaultProxy {
         let (listening, _) = watch::channel(true);
         let shared = Arc::new(Shared {
             rules: Mutex::new(Vec::new()),
+            operations: Mutex::new(Operations::default()),
             forwarded: AtomicU64::new(0),
             faulted: AtomicU64::new(0),
             listening,
@@ -190,6 +250,16 @@ impl FaultProxy {
     /// The rules still in force.
     pub fn rules(&self) -> Vec<Rule> {
         self.shared.rules.lock().unwrap().clone()
+    }
+
+    /// Requests received by operation since the start or the last [`Self::reset_operations`].
+    pub fn operations(&self) -> Operations {
+        self.shared.operations.lock().unwrap().clone()
+    }
+
+    /// Starts counting requests by operation afresh.
+    pub fn reset_operations(&self) {
+        *self.shared.operations.lock().unwrap() = Operations::default();
     }
 
     pub fn counts(&self) -> Counts {
@@ -280,6 +350,20 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| Dropped::Upstream(e.to_string()))?
+        .to_bytes();
+    let operation = operation_of(&target, parts.uri.query(), &body);
+    *shared
+        .operations
+        .lock()
+        .unwrap()
+        .requests
+        .entry(operation.clone())
+        .or_default() += 1;
     let fault = shared.take(&target);
     if fault.is_some() {
         shared.faulted.fetch_add(1, Ordering::Relaxed);
@@ -313,8 +397,16 @@ async fn handle(
         }
         Some(Fault::Cut) | None => {}
     }
-    let response = forward(&client, &upstream, request).await?;
+    let (response, answer) = forward(&client, &upstream, parts, body).await?;
     shared.forwarded.fetch_add(1, Ordering::Relaxed);
+    if operation == "ReceiveMessage" && response.status().is_success() {
+        let messages = messages_in(&answer);
+        let mut operations = shared.operations.lock().unwrap();
+        match messages {
+            0 => operations.empty_receives += 1,
+            n => operations.messages_received += n,
+        }
+    }
     if fault == Some(Fault::Cut) {
         return Err(Dropped::Cut);
     }
@@ -324,14 +416,9 @@ async fn handle(
 async fn forward(
     client: &Client<HttpConnector, Full<Bytes>>,
     upstream: &Uri,
-    request: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
-    let (mut parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| Dropped::Upstream(e.to_string()))?
-        .to_bytes();
+    mut parts: axum::http::request::Parts,
+    body: Bytes,
+) -> Result<(Response<Full<Bytes>>, Bytes), Dropped> {
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     parts.uri = format!("{upstream}{}", path.trim_start_matches('/'))
         .parse()
@@ -346,7 +433,7 @@ async fn forward(
         .await
         .map_err(|e| Dropped::Upstream(e.to_string()))?
         .to_bytes();
-    Ok(Response::from_parts(parts, Full::new(body)))
+    Ok((Response::from_parts(parts, Full::new(body.clone())), body))
 }
 
 fn transaction_conflict() -> serde_json::Value {
@@ -386,6 +473,7 @@ fn sqs_error(status: StatusCode, code: &str, fault: &str, message: &str) -> Resp
 pub fn control_router(proxy: Arc<FaultProxy>) -> Router {
     Router::new()
         .route("/faults", get(list).put(replace).delete(clear))
+        .route("/counts", get(operations).delete(reset_operations))
         .with_state(proxy)
 }
 
@@ -400,6 +488,15 @@ async fn list(State(proxy): State<Arc<FaultProxy>>) -> axum::Json<Status> {
         rules: proxy.rules(),
         counts: proxy.counts(),
     })
+}
+
+async fn operations(State(proxy): State<Arc<FaultProxy>>) -> axum::Json<Operations> {
+    axum::Json(proxy.operations())
+}
+
+async fn reset_operations(State(proxy): State<Arc<FaultProxy>>) -> StatusCode {
+    proxy.reset_operations();
+    StatusCode::NO_CONTENT
 }
 
 async fn replace(State(proxy): State<Arc<FaultProxy>>, body: Bytes) -> Response<Body> {
@@ -438,6 +535,24 @@ mod tests {
         assert_eq!(rules[0], Rule::always(Fault::Blackhole));
         assert_eq!(rules[1].fault, Fault::Slow { delay_ms: 200 });
         assert_eq!(rules[2], Rule::on("TransactWriteItems", Fault::TransactionConflict, 1));
+    }
+
+    #[test]
+    fn requests_are_counted_by_the_operation_they_call() {
+        assert_eq!(operation_of("DynamoDB_20120810.UpdateItem", None, b""), "UpdateItem");
+        assert_eq!(operation_of("AmazonSQS.ReceiveMessage", None, b"{}"), "ReceiveMessage");
+        assert_eq!(
+            operation_of("", Some("Action=SendMessage&Version=2012-11-05"), b""),
+            "SendMessage"
+        );
+        assert_eq!(
+            operation_of("", None, b"Version=2012-11-05&Action=DeleteMessageBatch"),
+            "DeleteMessageBatch"
+        );
+        assert_eq!(operation_of("", None, b"{}"), "unknown");
+        assert_eq!(messages_in(br#"{"Messages":[{"MessageId":"a"},{"MessageId":"b"}]}"#), 2);
+        assert_eq!(messages_in(b"{}"), 0);
+        assert_eq!(messages_in(br#"{"Messages":[]}"#), 0);
     }
 
     #[tokio::test]

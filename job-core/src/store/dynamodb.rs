@@ -10,7 +10,10 @@
 //!   `ADD`; day items expire through the table's TTL attribute `expiresAt`.
 //!
 //! A change with counter updates is one `TransactWriteItems` (the job write carries the
-//! condition); a change without them is one conditional `PutItem`.
+//! condition); a change without them is one conditional `PutItem`. A job's first claim
+//! ([`FirstClaim`]) is one conditional `UpdateItem` that sets what the claim changes and
+//! answers the job as written (`ALL_NEW`) or, when its condition failed, as found
+//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`): no read before it.
 //!
 //! The sparse global secondary index [`OPEN_JOBS_INDEX`] holds only jobs that are not
 //! terminal: only they carry its key attributes, `openShard` (partition, one of
@@ -36,7 +39,11 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use tracing::warn;
@@ -44,7 +51,7 @@ use uuid::Uuid;
 
 use super::{JobStore, StoreError};
 use crate::aws::{describe, is_transient};
-use crate::job::{Change, Expect, Job, JobSource, JobStatus, Lease, Write};
+use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, JobSource, JobStatus, Lease, Write};
 use crate::listing::{
     self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
     TIME_INDEX, TIME_PARTITION_ATTR,
@@ -463,10 +470,10 @@ impl DynamoDbStore {
     }
 
     /// Runs `write` until it succeeds, fails for good, or stays refused past the retries.
-    async fn retrying<F, Fut>(&self, what: &'static str, write: F) -> Result<(), StoreError>
+    async fn retrying<T, F, Fut>(&self, what: &'static str, write: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<(), WriteFailure>>,
+        Fut: std::future::Future<Output = Result<T, WriteFailure>>,
     {
         write
             .retry(self.retry.backoff())
@@ -658,6 +665,78 @@ impl JobStore for DynamoDbStore {
         } else {
             self.transact(change).await
         }
+    }
+
+    async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {
+        let now = claim.now;
+        let shard = listing::shard_of(claim.job_id);
+        let values = HashMap::from([
+            (":queued".to_owned(), s(JobStatus::Queued.as_str())),
+            (":running".to_owned(), s(JobStatus::Running.as_str())),
+            (":zero".to_owned(), n(0)),
+            (":one".to_owned(), n(1)),
+            (":nowMs".to_owned(), n(now.timestamp_millis())),
+            (":now".to_owned(), s(now.to_rfc3339())),
+            (":owner".to_owned(), s(&claim.owner)),
+            (":until".to_owned(), n(claim.lease_until.timestamp_millis())),
+            (
+                ":statusPk".to_owned(),
+                s(listing::status_partition(JobStatus::Running, shard)),
+            ),
+        ]);
+        let names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#attempts".to_owned(), "attempts".to_owned()),
+            ("#version".to_owned(), "version".to_owned()),
+            ("#statusPk".to_owned(), STATUS_PARTITION_ATTR.to_owned()),
+            ("#openUpdated".to_owned(), OPEN_UPDATED_ATTRIBUTE.to_owned()),
+        ]);
+        // What `to_item` writes for the claimed job, attribute by attribute.
+        let update = "SET #status = :running, #attempts = :one, #version = #version + :one, updatedAt = :now, \
+                      startedAt = if_not_exists(startedAt, :now), leaseOwner = :owner, leaseExpiresAt = :until, \
+                      #statusPk = :statusPk, #openUpdated = :nowMs REMOVE nextAttemptAt";
+        let condition = "#status = :queued AND #attempts = :zero AND attribute_not_exists(cancelRequestedAt) \
+                         AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :nowMs)";
+        self.retrying("UpdateItem", || async {
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", job_key(claim.job_id))
+                .update_expression(update)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match sent {
+                Ok(out) => match out.attributes.as_ref() {
+                    Some(item) => from_item(item).map(FirstClaimed::Claimed).map_err(WriteFailure::Failed),
+                    None => Err(WriteFailure::Failed(StoreError::Other(
+                        "UpdateItem answered no attributes for ALL_NEW".to_owned(),
+                    ))),
+                },
+                Err(SdkError::ServiceError(service))
+                    if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    let UpdateItemError::ConditionalCheckFailedException(failed) = service.err() else {
+                        unreachable!("matched above")
+                    };
+                    // No item: the condition's attributes were missing because the job is.
+                    failed
+                        .item()
+                        .filter(|item| !item.is_empty())
+                        .map(from_item)
+                        .transpose()
+                        .map(FirstClaimed::Found)
+                        .map_err(WriteFailure::Failed)
+                }
+                Err(err) => Err(classify_single(err)),
+            }
+        })
+        .await
     }
 
     async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {

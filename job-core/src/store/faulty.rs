@@ -1,5 +1,5 @@
 //! A store that fails on purpose, for tests of what the use cases do when AWS misbehaves:
-//! it wraps another store and, for chosen changes, refuses them or loses the answer of a
+//! it wraps another store and, for chosen changes (and first claims), refuses them or loses the answer of a
 //! write that did happen (a response lost after DynamoDB committed), and can refuse lease
 //! extensions (a throttled or unreachable table under a running job).
 
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{JobStore, StoreError};
-use crate::job::{Change, Job};
+use crate::job::{Change, FirstClaim, FirstClaimed, Job};
 use crate::listing::{JobPage, ListQuery};
 use crate::stats::Stats;
 
@@ -37,6 +37,8 @@ pub struct FaultyStore<S> {
     inner: S,
     rules: Mutex<Vec<Rule>>,
     refuse_leases: AtomicBool,
+    /// Faults for the next first claims, in order.
+    first_claims: Mutex<Vec<Fault>>,
     injected: AtomicUsize,
 }
 
@@ -46,6 +48,7 @@ impl<S: JobStore> FaultyStore<S> {
             inner,
             rules: Mutex::new(Vec::new()),
             refuse_leases: AtomicBool::new(false),
+            first_claims: Mutex::new(Vec::new()),
             injected: AtomicUsize::new(0),
         }
     }
@@ -57,6 +60,14 @@ impl<S: JobStore> FaultyStore<S> {
             fault,
             left: times,
         });
+    }
+
+    /// The next `times` first claims ([`JobStore::claim_first`]) get `fault`.
+    pub fn on_first_claim(&self, fault: Fault, times: usize) {
+        self.first_claims
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(fault, times));
     }
 
     /// While `refuse` holds, every lease extension answers `Unavailable`.
@@ -100,6 +111,24 @@ impl<S: JobStore> JobStore for FaultyStore<S> {
             Some(Fault::LoseResponse) => {
                 self.inner.apply(change).await?;
                 Err(injected("response lost after the write"))
+            }
+        }
+    }
+
+    async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {
+        let fault = {
+            let mut faults = self.first_claims.lock().unwrap();
+            (!faults.is_empty()).then(|| faults.remove(0))
+        };
+        if fault.is_some() {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+        }
+        match fault {
+            None => self.inner.claim_first(claim).await,
+            Some(Fault::Refuse) => Err(injected("first claim refused")),
+            Some(Fault::LoseResponse) => {
+                self.inner.claim_first(claim).await?;
+                Err(injected("response lost after the first claim"))
             }
         }
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::{JobStore, StoreError};
-use crate::job::{Change, Expect, Job, Write};
+use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
 use crate::stats::{Counts, DayStats, Stats, shown_days};
 
@@ -72,6 +72,18 @@ impl JobStore for MemoryStore {
             .or_default()
             .add(&change.counters);
         Ok(())
+    }
+
+    async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        match state.jobs.get(&claim.job_id) {
+            Some(job) if claim.applies_to(job) => {
+                let claimed = claim.applied_to(job);
+                state.jobs.insert(claim.job_id, claimed.clone());
+                Ok(FirstClaimed::Claimed(claimed))
+            }
+            found => Ok(FirstClaimed::Found(found.cloned())),
+        }
     }
 
     async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {

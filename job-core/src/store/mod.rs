@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::job::{Change, Job, Write};
+use crate::job::{Change, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, ListQuery};
 use crate::stats::Stats;
 
@@ -39,6 +39,10 @@ pub trait JobStore: Send + Sync {
 
     /// Applies one change and its counter updates atomically, if its condition holds.
     async fn apply(&self, change: &Change) -> Result<(), StoreError>;
+
+    /// Claims a job's first attempt in one conditional write, without reading it first
+    /// ([`FirstClaim`]): the job as written when the claim applied, else the job as found.
+    async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError>;
 
     /// Extends the lease of `owner` on a job it holds. `Conflict` when the job is not
     /// (or no longer) held by `owner`, or a cancel was asked for: either way the attempt

@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use data_processor::tasks::registry;
 use job_core::aws::AwsTimeouts;
 use job_core::queue::SqsQueue;
-use job_core::store::DynamoDbStore;
+use job_core::store::{DynamoDbStore, WriteRetry};
 use job_core::tasks::catalog;
 use lambdas::AppState;
 use local_dev::fault_proxy::{Fault, FaultProxy, Rule};
@@ -44,7 +44,7 @@ async fn proxied(env: &Env) -> (FaultProxy, axum::Router) {
         .build();
     // Short write retries (the store retries throttled writes on top of the SDK's own),
     // so a refusal on every attempt reaches its 503 quickly.
-    let retry = job_core::store::WriteRetry {
+    let retry = WriteRetry {
         retries: 2,
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(10),

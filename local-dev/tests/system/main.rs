@@ -41,10 +41,12 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+mod claims;
 mod faults;
 mod in_memory;
 mod operate;
 mod reconciler;
+mod requests;
 mod schedules;
 
 const RETRY_BASE: Duration = Duration::from_millis(300);

@@ -1,0 +1,120 @@
+//! What a job costs in AWS requests, counted at the wire by the proxy in front of the
+//! emulator: the API and the worker each through a proxy of their own, so each side's
+//! requests are counted by operation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use data_processor::Outcome;
+use data_processor::tasks::registry;
+use job_core::queue::SqsQueue;
+use job_core::store::DynamoDbStore;
+use job_core::tasks::catalog;
+use lambdas::AppState;
+use local_dev::fault_proxy::{FaultProxy, Operations};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{Env, env, settings};
+
+/// A proxy in front of the emulator, and a store and a queue whose clients go through it.
+async fn through_proxy(env: &Env) -> (FaultProxy, Arc<DynamoDbStore>, Arc<SqsQueue>) {
+    let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let proxy = FaultProxy::start("127.0.0.1:0".parse().unwrap(), &upstream)
+        .await
+        .unwrap();
+    // Each client's own endpoint: AWS_ENDPOINT_URL would win over the shared config's.
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&env.sdk)
+        .endpoint_url(proxy.url())
+        .build();
+    let sqs = aws_sdk_sqs::config::Builder::from(&env.sdk)
+        .endpoint_url(proxy.url())
+        .build();
+    let store = Arc::new(DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::from_conf(ddb),
+        &env.made.table_name,
+        3,
+    ));
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs), &env.made.queue_url));
+    (proxy, store, queue)
+}
+
+fn requests(pairs: &[(&str, u64)]) -> std::collections::BTreeMap<String, u64> {
+    pairs.iter().map(|(name, n)| ((*name).to_owned(), *n)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_costs_six_requests_and_a_retry_two_more() {
+    let env = env(10, Duration::from_secs(30)).await;
+    let (api_proxy, api_store, api_queue) = through_proxy(&env).await;
+    let (worker_proxy, worker_store, worker_queue) = through_proxy(&env).await;
+    let app = lambdas::routes::all(AppState {
+        store: api_store,
+        queue: api_queue,
+        tasks: catalog(),
+        max_attempts: 3,
+        schedules: None,
+    });
+    let api = Env { app, ..env };
+    let worker = data_processor::Worker::new(
+        worker_store,
+        worker_queue,
+        registry(),
+        settings(Duration::from_secs(30)),
+        CancellationToken::new(),
+    );
+
+    // A job that succeeds at once: 2 requests in the API, 4 in the worker.
+    let id = api.submit(json!({"task": "process-data", "input": {"kib": 1}})).await;
+    assert_eq!(
+        api_proxy.operations().requests,
+        requests(&[("SendMessage", 1), ("TransactWriteItems", 1)]),
+        "the API registers and sends"
+    );
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Succeeded(id)));
+    assert_eq!(
+        worker_proxy.operations(),
+        Operations {
+            requests: requests(&[
+                ("DeleteMessage", 1),
+                ("ReceiveMessage", 1),
+                ("TransactWriteItems", 1),
+                ("UpdateItem", 1),
+            ]),
+            empty_receives: 0,
+            messages_received: 1,
+        },
+        "receive, claim in one request, record the outcome, delete"
+    );
+
+    // One that fails once: its retry adds the failed attempt's outcome (a PutItem: no
+    // counter changes) and the next claim (a transaction: it counts the retry).
+    api_proxy.reset_operations();
+    worker_proxy.reset_operations();
+    let id = api.submit(json!({"task": "flaky", "input": {"failAttempts": 1}})).await;
+    assert_eq!(worker.run_once().await.unwrap(), Some(Outcome::Succeeded(id)));
+    assert_eq!(api.job(id).await["attempts"], 2);
+    assert_eq!(
+        worker_proxy.operations().requests,
+        requests(&[
+            ("DeleteMessage", 1),
+            ("PutItem", 1),
+            ("ReceiveMessage", 1),
+            ("TransactWriteItems", 2),
+            ("UpdateItem", 1),
+        ]),
+        "a retry costs 2 requests"
+    );
+
+    // Stats: one request whatever the number of jobs.
+    api_proxy.reset_operations();
+    api.stats().await;
+    assert_eq!(api_proxy.operations().requests, requests(&[("BatchGetItem", 1)]));
+
+    // An idle long poll is counted apart.
+    worker_proxy.reset_operations();
+    assert_eq!(worker.run_once().await.unwrap(), None);
+    assert_eq!(worker_proxy.operations().empty_receives, 1);
+    assert_eq!(worker_proxy.operations().total(), 1);
+    api.assert_invariants().await;
+}
