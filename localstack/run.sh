@@ -9,7 +9,7 @@
 #   JOBS_API_ADDR        where the API listens (default 127.0.0.1:3000)
 #   EMULATOR_PORT        where the emulator listens (default 4566, LocalStack's port)
 #   AWS_ENDPOINT_URL     use an emulator that already runs (e.g. LocalStack) instead
-#   WORKER_CONCURRENCY   jobs the local worker runs at once (default 4); 0 starts no local
+#   WORKER_CONCURRENCY   jobs the local worker runs at once (default 10); 0 starts no local
 #                        worker, for workers elsewhere (the kind cluster of `make kind-up`)
 #   JOBS_*               any worker/API setting (see job-core/src/config.rs)
 set -euo pipefail
@@ -19,7 +19,7 @@ cd "$ROOT"
 
 EMULATOR_PORT=${EMULATOR_PORT:-4566}
 export JOBS_API_ADDR=${JOBS_API_ADDR:-127.0.0.1:3000}
-WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4}
+WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-10}
 LOGS="$ROOT/.local/logs"
 mkdir -p "$LOGS"
 

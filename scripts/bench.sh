@@ -13,7 +13,7 @@
 # The schedule runner and the reconciler are not started: they cost nothing per job
 # (the README states the reconciler's idle cost).
 # Usage: scripts/bench.sh [SEQUENTIAL_JOBS] [BURST_JOBS]
-# Settings: WORKER_CONCURRENCY (default 4), BENCH_ONCE_JOBS (default 20),
+# Settings: WORKER_CONCURRENCY (default 10), BENCH_ONCE_JOBS (default 20),
 #           BENCH_RETRY_JOBS (default 50), BENCH_IDLE_SECS (default 60).
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -22,7 +22,7 @@ cd "$ROOT"
 
 sequential=${1:-50}
 burst=${2:-200}
-concurrency=${WORKER_CONCURRENCY:-4}
+concurrency=${WORKER_CONCURRENCY:-10}
 once_jobs=${BENCH_ONCE_JOBS:-20}
 retry_jobs=${BENCH_RETRY_JOBS:-50}
 idle_secs=${BENCH_IDLE_SECS:-60}

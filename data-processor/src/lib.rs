@@ -4,7 +4,9 @@
 //! - [`tasks`]: the Rust functions a job can run (add yours there).
 //! - [`worker`]: one message from receipt to deletion: claim, attempts, retries, outcome.
 //! - `heartbeat`: keeps a message invisible and the job's lease alive while it runs.
+//! - `deleter`: deletes finished messages in batches (loop mode).
 
+mod deleter;
 mod heartbeat;
 pub mod tasks;
 pub mod worker;

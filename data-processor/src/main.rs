@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! data-processor --once             one message, then exit (a KEDA ScaledJob pod)
-//! data-processor [--concurrency N]  receive until SIGTERM/Ctrl-C (local runs; default N = 4)
+//! data-processor [--concurrency N]  receive until SIGTERM/Ctrl-C (local runs; default N = 10)
 //! ```
 //! Exit 0 when done, 1 on an infrastructure failure (so Kubernetes retries the pod), 2 on
 //! bad arguments or configuration.
@@ -27,6 +27,9 @@ use tracing::{error, info, warn};
 /// the pod's termination grace margin (`TERMINATION_GRACE_MARGIN_SECS` in the chart).
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(3);
 
+/// Jobs a loop-mode process runs at once: one long poll can take a full batch (10).
+const DEFAULT_CONCURRENCY: usize = 10;
+
 enum Mode {
     Once,
     Loop(usize),
@@ -34,7 +37,7 @@ enum Mode {
 
 fn parse_args() -> Result<Mode, String> {
     let mut args = std::env::args().skip(1);
-    let mut mode = Mode::Loop(4);
+    let mut mode = Mode::Loop(DEFAULT_CONCURRENCY);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--once" => mode = Mode::Once,

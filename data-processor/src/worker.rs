@@ -15,6 +15,10 @@
 //! fails on the job's version and the worker records CANCELLED instead: one terminal
 //! state, counted once.
 //!
+//! In loop mode ([`Worker::run`]) one long poll feeds every slot of the process, asking
+//! for as many messages as slots are free, and finished messages are deleted in batches;
+//! `--once` ([`Worker::run_once`]) receives exactly one and deletes it on its own.
+//!
 //! Handling a message decides its [`Fate`] once (delete, hide for a while, release, or
 //! leave it); [`Worker::handle`] carries it out in one place, after the heartbeat stopped.
 //! Whether a failed attempt is retried is decided by the retry policy
@@ -22,6 +26,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -30,14 +35,16 @@ use job_core::application::jobs::register_scheduled_run;
 use job_core::config::Config;
 use job_core::job::{Change, Claim, FirstClaim, FirstClaimed, Job, JobStatus};
 use job_core::message::JobMessage;
-use job_core::queue::{JobQueue, QueueError, Received};
+use job_core::queue::{JobQueue, MAX_BATCH, QueueError, Received};
 use job_core::retry::RetryPolicy;
 use job_core::store::{JobStore, StoreError, is_written_by};
 use serde_json::Value;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::deleter::{self, BatchDeleter};
 use crate::heartbeat::Heartbeat;
 use crate::tasks::{Registry, TaskContext, TaskError};
 
@@ -162,6 +169,13 @@ const RECORD_RETRY: ExponentialBuilder = ExponentialBuilder::new()
     .with_max_times(4)
     .with_jitter();
 
+/// How long a poll may wait for more free slots while the queue has a backlog.
+const RECEIVE_LINGER: Duration = Duration::from_millis(200);
+
+/// The first pause after an infrastructure error, doubling up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+
 /// SQS's longest visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 
@@ -183,6 +197,7 @@ impl Worker {
     }
 
     /// Receives at most one message (long polling) and handles it. `None`: no message came.
+    /// The `--once` mode: exactly one message is asked for, and deleted on its own.
     pub async fn run_once(&self) -> Result<Option<Outcome>, WorkerError> {
         // The message's visibility timeout starts after this: the lease's clock starts here.
         let asked_at = Utc::now();
@@ -191,61 +206,151 @@ impl Worker {
             r = self.queue.receive(1, self.settings.receive_wait, self.settings.visibility_timeout) => r?,
         };
         match received.into_iter().next() {
-            Some(message) => self.handle_received(message, asked_at).await.map(Some),
+            Some(message) => self.handle_received(message, asked_at, None).await.map(Some),
             None => Ok(None),
         }
     }
 
-    /// Runs `concurrency` receive loops until shutdown. Infrastructure errors are logged
-    /// and retried with a growing pause.
+    /// Runs up to `concurrency` messages at once until shutdown, fed by one long poll.
+    ///
+    /// The poll asks for as many messages as there are free slots (at most
+    /// [`MAX_BATCH`]), so every message received starts at once: none waits for a slot
+    /// while its visibility timeout runs, and none waits behind a slow job. When the last
+    /// poll came back full (a backlog), the next one waits up to [`RECEIVE_LINGER`] for
+    /// more slots to free up before it asks, so that it takes a fuller batch; the messages
+    /// wait in the queue meanwhile, free for any other worker. An idle
+    /// process makes one poll per wait period, whatever its concurrency. Finished
+    /// messages are deleted in batches ([`BatchDeleter`]). On shutdown the poll stops,
+    /// the running messages end as in [`Self::run_once`] (within the grace period, or
+    /// given back), and the deletes still waiting are made.
+    ///
+    /// Infrastructure errors are logged and retried with a growing pause: a failed poll
+    /// pauses the poll, a message whose handling failed keeps its slot for the pause.
     pub async fn run(self: Arc<Self>, concurrency: usize) {
-        let mut loops = tokio::task::JoinSet::new();
-        for slot in 0..concurrency.max(1) {
-            let worker = Arc::clone(&self);
-            loops.spawn(async move {
-                let mut pause = Duration::from_millis(250);
-                while !worker.shutdown.is_cancelled() {
-                    match worker.run_once().await {
-                        Ok(_) => pause = Duration::from_millis(250),
-                        Err(err) => {
-                            error!(slot, error = %err, "worker loop error; retrying");
-                            tokio::select! {
-                                _ = worker.shutdown.cancelled() => {}
-                                _ = tokio::time::sleep(pause) => {}
-                            }
-                            pause = (pause * 2).min(Duration::from_secs(10));
-                        }
+        let concurrency = concurrency.max(1);
+        let deleter = Arc::new(BatchDeleter::start(Arc::clone(&self.queue), deleter::LINGER));
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let failures = Arc::new(AtomicU32::new(0));
+        let mut running = tokio::task::JoinSet::new();
+        let mut poll_pause = FIRST_PAUSE;
+        let batch = concurrency.min(MAX_BATCH);
+        // Whether the last poll came back full: the queue likely holds more.
+        let mut backlog = false;
+        loop {
+            let first = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                permit = Arc::clone(&slots).acquire_owned() => permit.expect("the slots are never closed"),
+            };
+            let mut permits = vec![first];
+            while permits.len() < batch {
+                match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+            // A backlog waits in the queue anyway: let a few more slots free up, so that
+            // one poll takes a fuller batch.
+            if backlog && permits.len() < batch {
+                let until = tokio::time::Instant::now() + RECEIVE_LINGER;
+                while permits.len() < batch {
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => break,
+                        _ = tokio::time::sleep_until(until) => break,
+                        permit = Arc::clone(&slots).acquire_owned() => permits.push(permit.expect("the slots are never closed")),
                     }
                 }
-            });
+            }
+            let asked_at = Utc::now();
+            let asked = permits.len() as u32;
+            let received = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                r = self.queue.receive(asked, self.settings.receive_wait, self.settings.visibility_timeout) => r,
+            };
+            match received {
+                Ok(messages) => {
+                    poll_pause = FIRST_PAUSE;
+                    backlog = messages.len() >= asked as usize;
+                    for message in messages {
+                        let Some(permit) = permits.pop() else {
+                            warn!(message_id = %message.message_id, asked, "the queue answered more messages than asked for; giving this one back");
+                            if let Err(err) = self.queue.set_visibility(&message.receipt_handle, Duration::ZERO).await {
+                                warn!(error = %err, "could not give the message back; it reappears after its visibility timeout");
+                            }
+                            continue;
+                        };
+                        let (worker, deleter, failures) =
+                            (Arc::clone(&self), Arc::clone(&deleter), Arc::clone(&failures));
+                        running.spawn(async move {
+                            let _slot = permit;
+                            match worker.handle_received(message, asked_at, Some(&deleter)).await {
+                                Ok(_) => failures.store(0, Ordering::Relaxed),
+                                Err(err) => {
+                                    let failed = failures.fetch_add(1, Ordering::Relaxed);
+                                    let pause = (FIRST_PAUSE * 2u32.saturating_pow(failed.min(6))).min(MAX_PAUSE);
+                                    error!(error = %err, pause_ms = pause.as_millis() as u64, "worker error; this slot pauses");
+                                    tokio::select! {
+                                        _ = worker.shutdown.cancelled() => {}
+                                        _ = tokio::time::sleep(pause) => {}
+                                    }
+                                }
+                            }
+                        });
+                    }
+                }
+                Err(err) => {
+                    drop(permits);
+                    backlog = false;
+                    error!(error = %err, pause_ms = poll_pause.as_millis() as u64, "receive failed; retrying");
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(poll_pause) => {}
+                    }
+                    poll_pause = (poll_pause * 2).min(MAX_PAUSE);
+                }
+            }
+            while let Some(ended) = running.try_join_next() {
+                log_panic(ended);
+            }
         }
-        while loops.join_next().await.is_some() {}
+        while let Some(ended) = running.join_next().await {
+            log_panic(ended);
+        }
+        match Arc::try_unwrap(deleter) {
+            Ok(deleter) => deleter.close().await,
+            Err(_) => warn!("the batch deleter is still shared at shutdown; its last deletes are left"),
+        }
     }
 
     /// Handles one received message: decides its fate, then carries it out.
     pub async fn handle(&self, message: Received) -> Result<Outcome, WorkerError> {
-        self.handle_received(message, Utc::now()).await
+        self.handle_received(message, Utc::now(), None).await
     }
 
-    /// [`Self::handle`] for a message asked for at `asked_at`.
+    /// [`Self::handle`] for a message asked for at `asked_at`; deleted through `deleter`
+    /// when there is one, else at once.
     async fn handle_received(
         &self,
         message: Received,
         asked_at: chrono::DateTime<Utc>,
+        deleter: Option<&BatchDeleter>,
     ) -> Result<Outcome, WorkerError> {
         let (outcome, fate) = self.decide(&message, asked_at).await?;
-        self.settle(&message, fate).await?;
+        self.settle(&message, fate, deleter).await?;
         Ok(outcome)
     }
 
     /// The only place a message is deleted or its visibility changed (the heartbeat aside).
-    async fn settle(&self, message: &Received, fate: Fate) -> Result<(), QueueError> {
+    async fn settle(&self, message: &Received, fate: Fate, deleter: Option<&BatchDeleter>) -> Result<(), QueueError> {
         let receipt = &message.receipt_handle;
-        match fate {
-            Fate::Delete => self.queue.delete(receipt).await,
-            Fate::Hide(duration) => self.queue.set_visibility(receipt, duration).await,
-            Fate::Release => self.queue.set_visibility(receipt, Duration::ZERO).await,
-            Fate::Leave => Ok(()),
+        match (fate, deleter) {
+            (Fate::Delete, Some(deleter)) => {
+                deleter.delete(receipt);
+                Ok(())
+            }
+            (Fate::Delete, None) => self.queue.delete(receipt).await,
+            (Fate::Hide(duration), _) => self.queue.set_visibility(receipt, duration).await,
+            (Fate::Release, _) => self.queue.set_visibility(receipt, Duration::ZERO).await,
+            (Fate::Leave, _) => Ok(()),
         }
     }
 
@@ -577,6 +682,13 @@ fn claim(job: &Job, owner: &str, lease_for: Duration) -> Result<Change, Decided>
 enum Next {
     Retry(Box<Job>),
     Done(Decided),
+}
+
+/// Logs a message handler that panicked (its message reappears after its visibility timeout).
+fn log_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = ended {
+        error!(error = %err, "a message handler stopped abnormally; its message reappears after its visibility timeout");
+    }
 }
 
 fn panic_text(payload: Box<dyn Any + Send>) -> String {

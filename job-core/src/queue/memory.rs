@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{JobQueue, QueueError, Received};
+use super::{DeleteFailure, JobQueue, MAX_BATCH, QueueError, Received};
 
 struct Message {
     id: String,
@@ -97,5 +97,33 @@ impl JobQueue for MemoryQueue {
             .unwrap()
             .retain(|m| m.receipt.as_deref() != Some(receipt_handle));
         Ok(())
+    }
+
+    /// Like SQS: a receipt handle that names no message is answered as a failed entry.
+    async fn delete_batch(&self, receipt_handles: &[String]) -> Result<Vec<DeleteFailure>, QueueError> {
+        if receipt_handles.len() > MAX_BATCH {
+            return Err(QueueError::Other(format!(
+                "a batch delete takes at most {MAX_BATCH} messages, not {}",
+                receipt_handles.len()
+            )));
+        }
+        let mut messages = self.messages.lock().unwrap();
+        let mut failures = Vec::new();
+        for receipt in receipt_handles {
+            match messages
+                .iter()
+                .position(|m| m.receipt.as_deref() == Some(receipt.as_str()))
+            {
+                Some(index) => {
+                    messages.remove(index);
+                }
+                None => failures.push(DeleteFailure {
+                    receipt_handle: receipt.clone(),
+                    retryable: false,
+                    reason: "ReceiptHandleIsInvalid: no message has this receipt handle".to_owned(),
+                }),
+            }
+        }
+        Ok(failures)
     }
 }

@@ -1,4 +1,5 @@
-//! The job queue port: send, receive with long polling, keep invisible, delete.
+//! The job queue port: send, receive (up to 10 at once) with long polling, keep invisible,
+//! delete one message or a batch of them.
 
 mod memory;
 mod sqs;
@@ -36,6 +37,19 @@ pub struct Received {
     pub receive_count: u32,
 }
 
+/// The most messages one receive or one batch delete may carry (SQS's limit).
+pub const MAX_BATCH: usize = 10;
+
+/// A message a batch delete did not delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteFailure {
+    pub receipt_handle: String,
+    /// Whether trying again may succeed (the queue's fault, not the request's: a stale or
+    /// invalid receipt handle is not worth another try; its message reappears).
+    pub retryable: bool,
+    pub reason: String,
+}
+
 /// Where job messages wait for a worker.
 #[async_trait]
 pub trait JobQueue: Send + Sync {
@@ -51,4 +65,21 @@ pub trait JobQueue: Send + Sync {
 
     /// Deletes a received message: its job is done with.
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+
+    /// Deletes up to [`MAX_BATCH`] received messages in one call, answering the ones it
+    /// did not delete. An error: the call as a whole failed, and any of them may remain.
+    /// The default deletes them one by one.
+    async fn delete_batch(&self, receipt_handles: &[String]) -> Result<Vec<DeleteFailure>, QueueError> {
+        let mut failures = Vec::new();
+        for receipt in receipt_handles {
+            if let Err(err) = self.delete(receipt).await {
+                failures.push(DeleteFailure {
+                    receipt_handle: receipt.clone(),
+                    retryable: matches!(err, QueueError::Unavailable(_) | QueueError::NotSent(_)),
+                    reason: err.to_string(),
+                });
+            }
+        }
+        Ok(failures)
+    }
 }

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::error::SdkError;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 
-use super::{JobQueue, QueueError, Received};
+use super::{DeleteFailure, JobQueue, MAX_BATCH, QueueError, Received};
 use crate::aws::{AwsTimeouts, describe, is_transient};
 
 /// The SQS adapter of [`JobQueue`].
@@ -182,5 +182,55 @@ impl JobQueue for SqsQueue {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    /// One `DeleteMessageBatch`; each entry's id is its index in `receipt_handles`.
+    async fn delete_batch(&self, receipt_handles: &[String]) -> Result<Vec<DeleteFailure>, QueueError> {
+        if receipt_handles.is_empty() {
+            return Ok(Vec::new());
+        }
+        if receipt_handles.len() > MAX_BATCH {
+            return Err(QueueError::Other(format!(
+                "a batch delete takes at most {MAX_BATCH} messages, not {}",
+                receipt_handles.len()
+            )));
+        }
+        let entries = receipt_handles
+            .iter()
+            .enumerate()
+            .map(|(i, receipt)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .map_err(|e| QueueError::Other(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(out
+            .failed()
+            .iter()
+            .map(|failed| {
+                let receipt_handle = failed
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| receipt_handles.get(i))
+                    .cloned()
+                    .unwrap_or_default();
+                DeleteFailure {
+                    receipt_handle,
+                    retryable: !failed.sender_fault(),
+                    reason: format!("{}: {}", failed.code(), failed.message().unwrap_or_default()),
+                }
+            })
+            .collect())
     }
 }

@@ -530,6 +530,39 @@ async fn sigterm_gives_a_long_job_back_and_the_next_worker_finishes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_loop_mode_gives_every_running_job_back_at_once() {
+    let env = env(5, Duration::from_secs(30)).await;
+    let ids = [
+        env.submit(json!({"task": "sleep", "input": {"ms": 4000}})).await,
+        env.submit(json!({"task": "sleep", "input": {"ms": 4000}})).await,
+    ];
+    let mut first = spawn_worker(&env, 30, &["--concurrency", "4"]);
+    for id in ids {
+        env.wait_for_status(id, "RUNNING", Duration::from_secs(15)).await;
+    }
+    let asked = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(first.wait().unwrap().success(), "exit 0 after giving the jobs back");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "stopped within the 1 s grace period: {:?}",
+        asked.elapsed()
+    );
+    // Both messages released at once, not after the 30 s visibility timeout.
+    let worker = env.worker(registry(), settings(Duration::from_secs(30)));
+    for id in ids {
+        let done = env.drain_until_done(&worker, id, Duration::from_secs(20)).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        assert_eq!(done["attempts"], 1, "a hand-back is not an attempt: {done}");
+    }
+    assert!(env.queue_is_empty().await);
+    env.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_mode_handles_one_message_and_exits_zero() {
     let env = env(5, Duration::from_secs(30)).await;
     let first = env.submit(json!({"task": "sleep", "input": {"ms": 10}})).await;

@@ -1,6 +1,7 @@
 //! What a job costs in AWS requests, counted at the wire by the proxy in front of the
 //! emulator: the API and the worker each through a proxy of their own, so each side's
-//! requests are counted by operation.
+//! requests are counted by operation. One message at a time (`--once`, as KEDA's pods),
+//! and the loop mode: one long poll per process, batch receives and batch deletes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use data_processor::Outcome;
 use data_processor::tasks::registry;
 use job_core::queue::SqsQueue;
-use job_core::store::DynamoDbStore;
+use job_core::store::{DynamoDbStore, JobStore};
 use job_core::tasks::catalog;
 use lambdas::AppState;
 use local_dev::fault_proxy::{FaultProxy, Operations};
@@ -116,5 +117,118 @@ async fn a_job_costs_six_requests_and_a_retry_two_more() {
     assert_eq!(worker.run_once().await.unwrap(), None);
     assert_eq!(worker_proxy.operations().empty_receives, 1);
     assert_eq!(worker_proxy.operations().total(), 1);
+    api.assert_invariants().await;
+}
+
+/// How many of `ids` have SUCCEEDED, read straight from the store (not counted).
+async fn succeeded(env: &Env, ids: &[uuid::Uuid]) -> usize {
+    let mut n = 0;
+    for id in ids {
+        if env
+            .store
+            .get(*id)
+            .await
+            .unwrap()
+            .is_some_and(|j| j.status == job_core::JobStatus::Succeeded)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loop_mode_costs_at_most_four_and_a_half_requests_a_job_and_idles_on_one_poll() {
+    const JOBS: usize = 60;
+    const CONCURRENCY: usize = 10;
+    let env = env(10, Duration::from_secs(30)).await;
+    let (api_proxy, api_store, api_queue) = through_proxy(&env).await;
+    let (worker_proxy, worker_store, worker_queue) = through_proxy(&env).await;
+    let app = lambdas::routes::all(AppState {
+        store: api_store,
+        queue: api_queue,
+        tasks: catalog(),
+        max_attempts: 3,
+        schedules: None,
+    });
+    let api = Env { app, ..env };
+
+    // A burst: the jobs wait in the queue when the worker process starts.
+    let mut ids = Vec::new();
+    for _ in 0..JOBS {
+        ids.push(api.submit(json!({"task": "sleep", "input": {"ms": 0}})).await);
+    }
+    let shutdown = CancellationToken::new();
+    let worker = Arc::new(data_processor::Worker::new(
+        worker_store,
+        worker_queue,
+        registry(),
+        settings(Duration::from_secs(30)),
+        shutdown.clone(),
+    ));
+    let running = tokio::spawn(Arc::clone(&worker).run(CONCURRENCY));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while succeeded(&api, &ids).await < JOBS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the burst did not finish within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The last batch delete lingers a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let api_side = api_proxy.operations();
+    let worker_side = worker_proxy.operations();
+    assert_eq!(
+        api_side.total(),
+        2 * JOBS as u64,
+        "the API registers and sends: {api_side:?}"
+    );
+    assert_eq!(
+        worker_side.of("UpdateItem"),
+        JOBS as u64,
+        "one claim a job: {worker_side:?}"
+    );
+    assert_eq!(
+        worker_side.of("TransactWriteItems"),
+        JOBS as u64,
+        "one outcome a job: {worker_side:?}"
+    );
+    assert_eq!(
+        worker_side.of("DeleteMessage"),
+        0,
+        "deletes go in batches: {worker_side:?}"
+    );
+    assert_eq!(
+        worker_side.messages_received, JOBS as u64,
+        "each message received once: {worker_side:?}"
+    );
+    let per_job = (api_side.total() + worker_side.total()) as f64 / JOBS as f64;
+    eprintln!("loop mode, {JOBS} jobs, {CONCURRENCY} slots: {per_job:.2} requests a job; worker side {worker_side:?}");
+    assert!(
+        per_job <= 4.5,
+        "{per_job:.2} requests per job in loop mode (target 4.5): {worker_side:?}"
+    );
+
+    // Idle: one long poll per wait period (1 s here) for the whole process, not one per slot.
+    worker_proxy.reset_operations();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let idle = worker_proxy.operations();
+    assert!(
+        (4..=6).contains(&idle.of("ReceiveMessage")),
+        "an idle process with {CONCURRENCY} slots polls once a second (1 s wait): {idle:?}"
+    );
+    assert_eq!(
+        idle.total(),
+        idle.of("ReceiveMessage"),
+        "an idle process only polls: {idle:?}"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the loop stops on shutdown")
+        .unwrap();
+    assert!(api.queue_is_empty().await, "every message deleted");
     api.assert_invariants().await;
 }
