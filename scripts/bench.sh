@@ -6,7 +6,12 @@
 #     per retry, in --once mode (one process per job, as KEDA runs it), and the idle long
 #     polls of a worker process per hour;
 #   - submit→SUCCEEDED latency over sequential jobs (p50, p95, p99, max);
-#   - throughput of a burst of jobs with the default worker concurrency;
+#   - throughput of a burst of jobs with the default worker concurrency, and the emulator's
+#     own ceiling for the same request mix (the `emulator-ceiling` binary replays it straight
+#     at the emulator with the same concurrency and batch size, on a queue and table of its
+#     own, through a counting proxy too), as a ratio;
+#   - DynamoDB write units per job, table and indexes, booked at the wire by the proxies from
+#     the sizes of the items written (the emulator reports none; local-dev/src/write_units.rs);
 #   - CPU milliseconds per job and peak RSS of the API and the worker over that burst;
 #   - a Lambda binary's cold start (release build, local Runtime API stand-in) and zip sizes;
 #   - the emulator's TransactWriteItems cost by table size (localstack/emulator_bench.py).
@@ -14,7 +19,8 @@
 # (the README states the reconciler's idle cost).
 # Usage: scripts/bench.sh [SEQUENTIAL_JOBS] [BURST_JOBS]
 # Settings: WORKER_CONCURRENCY (default 10), BENCH_ONCE_JOBS (default 20),
-#           BENCH_RETRY_JOBS (default 50), BENCH_IDLE_SECS (default 60).
+#           BENCH_RETRY_JOBS (default 50), BENCH_IDLE_SECS (default 60),
+#           BENCH_WCU_JOBS (default 20).
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
@@ -26,6 +32,7 @@ concurrency=${WORKER_CONCURRENCY:-10}
 once_jobs=${BENCH_ONCE_JOBS:-20}
 retry_jobs=${BENCH_RETRY_JOBS:-50}
 idle_secs=${BENCH_IDLE_SECS:-60}
+wcu_jobs=${BENCH_WCU_JOBS:-20}
 api="127.0.0.1:$(free_port)"
 LOGS="$ROOT/.local/logs/bench"
 mkdir -p "$LOGS"
@@ -144,8 +151,24 @@ echo "  worker side: $(per_job "$worker_counts" "$accepted")"
 echo "  end to end:  $(ratio "($api_total + $worker_total) / $accepted") requests per successful job"
 polls=$(stats_polls)
 echo "  GET /jobs/stats: $stats_reads BatchGetItem for the bench's $polls stats reads ($(ratio "$stats_reads / $polls") per read)"
-echo "burst throughput: submitted in $submitted_ms ms, all SUCCEEDED after $total_ms ms ($((accepted * 1000 / total_ms)) jobs/s)"
+echo "burst throughput: submitted in $submitted_ms ms, all SUCCEEDED after $total_ms ms ($(ratio "$accepted * 1000 / $total_ms") jobs/s)"
 echo "CPU per job over the burst: API $(ratio "$api_cpu / $accepted") ms, worker $(ratio "$worker_cpu / $accepted") ms"
+
+# The emulator's ceiling for the same mix: as many messages per receive and per delete as
+# the worker's burst had, the same concurrency, 16 submitting clients, no process of ours.
+batch=$(jq '(.messagesReceived / ([(.requests.ReceiveMessage // 1) - .emptyReceives, 1] | max)) | round' <<<"$worker_counts")
+start_proxy ceiling
+ceiling_control=$CONTROL_URL
+ceiling_out=$(
+  while IFS='=' read -r name value; do export "$name=$value"; done < <("$BIN/provision" bench-ceiling)
+  AWS_ENDPOINT_URL=$PROXY_URL "$BIN/emulator-ceiling" --jobs "$accepted" --submitters 16 \
+    --concurrency "$concurrency" --batch "$batch" 2>>"$LOGS/ceiling.log"
+)
+ceiling_rate=$(sed -n 's/^CEILING_JOBS_PER_SEC=//p' <<<"$ceiling_out")
+ceiling_counts=$(counts "$ceiling_control")
+echo "emulator ceiling, the same mix replayed straight at it ($accepted jobs, concurrency $concurrency, $batch messages per receive and per delete):"
+echo "  requests:    $(per_job "$ceiling_counts" "$accepted")"
+echo "  $ceiling_rate jobs/s; the system's burst reached $(ratio "$accepted * 1000 / $total_ms / $ceiling_rate * 100") % of it"
 
 # 2. Retries: jobs that fail once, in loop mode.
 reset_counts "$worker_proxy_control"
@@ -157,6 +180,28 @@ retry_total=$(jq '[.requests[]] | add' <<<"$retry_counts")
 echo "loop mode, $accepted_retry jobs failing once:"
 echo "  worker side: $(per_job "$retry_counts" "$accepted_retry")"
 echo "  one retry costs $(ratio "$retry_total / $accepted_retry - $worker_total / $accepted") requests more than a job without one"
+
+# DynamoDB write units per job: booked by both proxies for a few more jobs (it slows the
+# writes, so not during the burst above).
+for control in "$api_proxy_control" "$worker_proxy_control"; do
+  reset_counts "$control"
+  curl -sf -X PUT "$control/write-units" -d true >/dev/null
+done
+base=$(succeeded)
+accepted_wcu=$(submit_burst "$wcu_jobs" '{"task":"sleep","input":{"ms":0}}')
+wait_succeeded "$base" "$accepted_wcu"
+sleep 1 # the last batch delete
+for control in "$api_proxy_control" "$worker_proxy_control"; do
+  curl -sf -X PUT "$control/write-units" -d false >/dev/null
+done
+api_wcu=$(counts "$api_proxy_control")
+worker_wcu=$(counts "$worker_proxy_control")
+units() { jq -r --argjson jobs "$2" '"\(.writeUnits / $jobs * 100 | round / 100) on the table + \(.indexWriteUnits / $jobs * 100 | round / 100) on indexes"' <<<"$1"; }
+echo "DynamoDB write units per successful job ($accepted_wcu jobs, from the sizes of the items written, counted at the wire):"
+echo "  API side:    $(units "$api_wcu" "$accepted_wcu")"
+echo "  worker side: $(units "$worker_wcu" "$accepted_wcu")"
+echo "  in all:      $(jq -n --argjson a "$api_wcu" --argjson w "$worker_wcu" --argjson jobs "$accepted_wcu" \
+  '(($a.writeUnits + $w.writeUnits) / $jobs * 100 | round / 100) as $t | (($a.indexWriteUnits + $w.indexWriteUnits) / $jobs * 100 | round / 100) as $i | "\($t) + \($i) = \(($t + $i) * 100 | round / 100) WCU"')"
 
 # 3. Latency, one job at a time, polling GET /jobs/{id} every 10 ms.
 latencies=()
@@ -186,6 +231,30 @@ wait "$worker_pid" 2>/dev/null || true
 # The emulator still holds the stopped worker's open long polls until their wait ends; a
 # message sent meanwhile would go to one of them and stay hidden for the visibility timeout.
 sleep "$((${JOBS_RECEIVE_WAIT_SECS:-20} + 1))"
+
+# 5a. Loop mode with a backlog: the burst waits in the queue when a worker process starts
+#     (as after a scale-up, or when jobs come faster than the workers take them). Its
+#     polls wait 1 s, so that its last one is over soon after it stops.
+reset_counts "$worker_proxy_control"
+base=$(succeeded)
+accepted_backlog=$(submit_burst "$burst" '{"task":"sleep","input":{"ms":0}}')
+start=$(date +%s%N)
+AWS_ENDPOINT_URL=$worker_proxy_url JOBS_RECEIVE_WAIT_SECS=1 "$BIN/data-processor" --concurrency "$concurrency" >>"$LOGS/worker.log" 2>&1 &
+backlog_pid=$!
+pids+=("$backlog_pid")
+wait_succeeded "$base" "$accepted_backlog"
+drain_ms=$((($(date +%s%N) - start) / 1000000))
+sleep 1 # the last batch delete
+kill -TERM "$backlog_pid"
+wait "$backlog_pid" 2>/dev/null || true
+backlog_counts=$(counts "$worker_proxy_control")
+backlog_total=$(jq '[.requests[]] | add' <<<"$backlog_counts")
+echo "loop mode with a backlog of $accepted_backlog jobs (worker concurrency $concurrency), drained in $drain_ms ms ($(ratio "$accepted_backlog * 1000 / $drain_ms") jobs/s):"
+echo "  worker side: $(per_job "$backlog_counts" "$accepted_backlog")"
+echo "  end to end:  $(ratio "$api_total / $accepted + $backlog_total / $accepted_backlog") requests per successful job"
+sleep 2
+
+# 5b. --once.
 reset_counts "$worker_proxy_control"
 base=$(succeeded)
 processes=0

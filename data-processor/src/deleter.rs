@@ -1,10 +1,14 @@
 //! Deletes finished messages in batches (`DeleteMessageBatch`), for the loop mode.
 //!
 //! A finished message is queued here and deleted with others: when [`MAX_BATCH`] are
-//! waiting, or [`LINGER`] after the first of a batch came, and on [`BatchDeleter::close`]
-//! (shutdown), which deletes whatever is still waiting. A finished message stays hidden
+//! waiting, or a linger ([`linger_for`]: half a second, at most a tenth of the visibility
+//! timeout) after the first of a batch came, and on [`BatchDeleter::close`] (shutdown),
+//! which deletes whatever is still waiting. Waiting costs nothing a client sees: the job's
+//! outcome is recorded before its message is queued here. The message stays hidden
 //! meanwhile: its heartbeat last renewed it at most a third of the visibility timeout ago,
-//! and the timeout is at least 3 s, far longer than the linger.
+//! so at least half the timeout is left, far longer than the linger. A process killed
+//! before the delete leaves the message to reappear; the next worker finds its job finished
+//! and deletes it.
 //!
 //! Nothing is lost silently. An entry the queue failed on its side, or a whole call that
 //! failed for want of the queue, is tried again (at most [`TRIES`] times in all); an entry
@@ -21,8 +25,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::warn;
 
-/// How long a finished message may wait for others to share its delete.
-pub const LINGER: Duration = Duration::from_millis(200);
+/// How long a finished message may wait for others to share its delete, with messages
+/// hidden for `visibility`: half a second, at most a tenth of it.
+pub fn linger_for(visibility: Duration) -> Duration {
+    Duration::from_millis(500).min(visibility / 10)
+}
 
 /// Tries of deleting one message, the first included.
 pub const TRIES: u32 = 3;

@@ -228,7 +228,10 @@ impl Worker {
     /// pauses the poll, a message whose handling failed keeps its slot for the pause.
     pub async fn run(self: Arc<Self>, concurrency: usize) {
         let concurrency = concurrency.max(1);
-        let deleter = Arc::new(BatchDeleter::start(Arc::clone(&self.queue), deleter::LINGER));
+        let deleter = Arc::new(BatchDeleter::start(
+            Arc::clone(&self.queue),
+            deleter::linger_for(self.settings.visibility_timeout),
+        ));
         let slots = Arc::new(Semaphore::new(concurrency));
         let failures = Arc::new(AtomicU32::new(0));
         let mut running = tokio::task::JoinSet::new();

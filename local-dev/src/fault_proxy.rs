@@ -21,16 +21,21 @@
 //! operation from `X-Amz-Target`, or from the `Action` parameter of a query-protocol
 //! request), and of the SQS `ReceiveMessage` calls, those that came back empty and how
 //! many messages the others delivered: what a job costs in requests, measured at the wire.
+//! When asked to ([`FaultProxy::measure_write_units`], `PUT /write-units` with `true`), it
+//! also books the DynamoDB write units of every write it forwards (table and indexes,
+//! from the sizes of the items before and after: [`crate::write_units`]), reading those
+//! items from the emulator itself (reads it does not count).
 //!
 //! Tests drive it in process ([`FaultProxy::set`]); scripts through its control
 //! endpoint ([`control_router`]: `PUT /faults` with a JSON array of rules, `DELETE
 //! /faults`, `GET /faults` for the rules and the counts of requests forwarded and
 //! faults applied; `GET /counts` for the requests by operation, `DELETE /counts` to start
-//! counting afresh). The `fault-proxy` binary runs both.
+//! counting afresh, `PUT /write-units` to book write units or not). The `fault-proxy`
+//! binary runs both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +53,8 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, warn};
+
+use crate::write_units::{self, ItemWrite, TableInfo, Target};
 
 /// What the proxy does to a matching request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +129,12 @@ pub struct Operations {
     pub empty_receives: u64,
     /// Messages the other `ReceiveMessage` answers carried.
     pub messages_received: u64,
+    /// DynamoDB write units on tables of the writes that succeeded, while measured.
+    #[serde(default)]
+    pub write_units: u64,
+    /// DynamoDB write units on global secondary indexes of those writes.
+    #[serde(default)]
+    pub index_write_units: u64,
 }
 
 impl Operations {
@@ -167,6 +180,10 @@ struct Shared {
     operations: Mutex<Operations>,
     forwarded: AtomicU64,
     faulted: AtomicU64,
+    /// Whether write units are booked.
+    write_units: AtomicBool,
+    /// Key schema and indexes of the tables written, read once.
+    tables: Mutex<HashMap<String, TableInfo>>,
     /// Whether the listener should be open (false while a `refuse` rule for all requests is set).
     listening: watch::Sender<bool>,
 }
@@ -224,6 +241,8 @@ impl FaultProxy {
             operations: Mutex::new(Operations::default()),
             forwarded: AtomicU64::new(0),
             faulted: AtomicU64::new(0),
+            write_units: AtomicBool::new(false),
+            tables: Mutex::new(HashMap::new()),
             listening,
         });
         let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -260,6 +279,12 @@ impl FaultProxy {
     /// Starts counting requests by operation afresh.
     pub fn reset_operations(&self) {
         *self.shared.operations.lock().unwrap() = Operations::default();
+    }
+
+    /// Books the write units of DynamoDB writes from now on (`true`) or stops (`false`).
+    /// It costs two uncounted reads of each item written, so it slows the writes down.
+    pub fn measure_write_units(&self, on: bool) {
+        self.shared.write_units.store(on, Ordering::Relaxed);
     }
 
     pub fn counts(&self) -> Counts {
@@ -397,8 +422,42 @@ async fn handle(
         }
         Some(Fault::Cut) | None => {}
     }
+    let measured = fault.is_none() && shared.write_units.load(Ordering::Relaxed);
+    let writes = if measured {
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .map(|b| write_units::writes_of(&operation, &b))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let reader = Reader {
+        client: &client,
+        upstream: &upstream,
+        authorization: parts.headers.get("authorization").cloned(),
+    };
+    let before = reader.items(&shared, &writes).await;
     let (response, answer) = forward(&client, &upstream, parts, body).await?;
     shared.forwarded.fetch_add(1, Ordering::Relaxed);
+    if !writes.is_empty() && response.status().is_success() {
+        let after = reader.items(&shared, &writes).await;
+        let mut units = write_units::Units::default();
+        for ((write, old), new) in writes.iter().zip(before.iter()).zip(after.iter()) {
+            let Some(table) = shared.tables.lock().unwrap().get(&write.table).cloned() else {
+                continue;
+            };
+            let booked = write_units::units_of(
+                &table,
+                old.as_ref().map(|(_, i)| i),
+                new.as_ref().map(|(_, i)| i),
+                write.transactional,
+            );
+            units.table += booked.table;
+            units.indexes += booked.indexes;
+        }
+        let mut operations = shared.operations.lock().unwrap();
+        operations.write_units += units.table;
+        operations.index_write_units += units.indexes;
+    }
     if operation == "ReceiveMessage" && response.status().is_success() {
         let messages = messages_in(&answer);
         let mut operations = shared.operations.lock().unwrap();
@@ -411,6 +470,74 @@ async fn handle(
         return Err(Dropped::Cut);
     }
     Ok(response)
+}
+
+/// Reads items and table descriptions from the emulator for the write-unit booking,
+/// with the request's own credentials (the emulator takes its region from them).
+struct Reader<'a> {
+    client: &'a Client<HttpConnector, Full<Bytes>>,
+    upstream: &'a Uri,
+    authorization: Option<HeaderValue>,
+}
+
+/// An item as read: its key, and the item (`None`: absent).
+type Read = Option<(
+    serde_json::Map<String, serde_json::Value>,
+    serde_json::Map<String, serde_json::Value>,
+)>;
+
+impl Reader<'_> {
+    async fn call(&self, operation: &str, body: serde_json::Value) -> Option<serde_json::Value> {
+        let mut request = Request::post(self.upstream.clone())
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDB_20120810.{operation}"));
+        if let Some(auth) = &self.authorization {
+            request = request.header("authorization", auth.clone());
+        }
+        let request = request.body(Full::new(Bytes::from(body.to_string()))).ok()?;
+        let response = self.client.request(request).await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let bytes = response.into_body().collect().await.ok()?.to_bytes();
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    async fn table(&self, shared: &Shared, name: &str) -> Option<TableInfo> {
+        if let Some(info) = shared.tables.lock().unwrap().get(name) {
+            return Some(info.clone());
+        }
+        let answer = self
+            .call("DescribeTable", serde_json::json!({"TableName": name}))
+            .await?;
+        let info = TableInfo::from_describe(&answer)?;
+        shared.tables.lock().unwrap().insert(name.to_owned(), info.clone());
+        Some(info)
+    }
+
+    /// Each written item as it is now, in the order of `writes`.
+    async fn items(&self, shared: &Shared, writes: &[ItemWrite]) -> Vec<Read> {
+        let mut items = Vec::with_capacity(writes.len());
+        for write in writes {
+            let Some(table) = self.table(shared, &write.table).await else {
+                items.push(None);
+                continue;
+            };
+            let key = match &write.target {
+                Target::Key(key) => key.clone(),
+                Target::Item(item) => table.key_of(item),
+            };
+            let answer = self
+                .call(
+                    "GetItem",
+                    serde_json::json!({"TableName": write.table, "Key": key, "ConsistentRead": true}),
+                )
+                .await;
+            let item = answer.and_then(|a| a.get("Item").and_then(|i| i.as_object()).cloned());
+            items.push(item.map(|item| (key, item)));
+        }
+        items
+    }
 }
 
 async fn forward(
@@ -474,6 +601,7 @@ pub fn control_router(proxy: Arc<FaultProxy>) -> Router {
     Router::new()
         .route("/faults", get(list).put(replace).delete(clear))
         .route("/counts", get(operations).delete(reset_operations))
+        .route("/write-units", axum::routing::put(write_units_switch))
         .with_state(proxy)
 }
 
@@ -497,6 +625,23 @@ async fn operations(State(proxy): State<Arc<FaultProxy>>) -> axum::Json<Operatio
 async fn reset_operations(State(proxy): State<Arc<FaultProxy>>) -> StatusCode {
     proxy.reset_operations();
     StatusCode::NO_CONTENT
+}
+
+async fn write_units_switch(State(proxy): State<Arc<FaultProxy>>, body: Bytes) -> Response<Body> {
+    match serde_json::from_slice::<bool>(&body) {
+        Ok(on) => {
+            proxy.measure_write_units(on);
+            Response::new(Body::from(on.to_string()))
+        }
+        Err(err) => {
+            let mut response = Response::new(Body::from(format!(
+                "{{\"error\":{{\"code\":\"invalid_switch\",\"message\":{}}}}}",
+                serde_json::Value::String(format!("expected true or false: {err}"))
+            )));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
 }
 
 async fn replace(State(proxy): State<Arc<FaultProxy>>, body: Bytes) -> Response<Body> {

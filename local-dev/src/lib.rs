@@ -8,14 +8,19 @@
 //! - [`emulator`]: the guard that keeps these tools off AWS.
 //! - [`fault_proxy`]: a proxy in front of the emulator that injects what AWS and networks
 //!   do and emulators never do (refused, black-holed, slow and cut connections, AWS
-//!   errors); the `fault-proxy` binary, `make chaos` and the system tests use it.
+//!   errors), and counts requests by operation and, when asked, DynamoDB write units
+//!   ([`write_units`]); the `fault-proxy` binary, `make chaos`, `make bench` and the system
+//!   tests use it.
 //! - The `local-api` binary serves every route of the API on one local socket.
+//! - [`ceiling`]: the emulator's own throughput for the request mix of a job, replayed
+//!   without our processes (the `emulator-ceiling` binary; `make bench` prints the ratio).
 //! - [`console`]: the status page for a deployed API (`make console`): serves the page and
 //!   forwards its calls signed with SigV4 (the `console` binary).
 //!
 //! The system tests (`tests/system/`) run the API, the worker and these tools against the
 //! local emulator.
 
+pub mod ceiling;
 pub mod clock;
 pub mod console;
 pub mod emulator;
@@ -24,3 +29,4 @@ pub mod local_runner;
 pub mod provision;
 #[cfg(test)]
 mod shared_settings_tests;
+pub mod write_units;

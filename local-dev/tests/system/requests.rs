@@ -65,6 +65,9 @@ async fn a_job_costs_six_requests_and_a_retry_two_more() {
         CancellationToken::new(),
     );
 
+    api_proxy.measure_write_units(true);
+    worker_proxy.measure_write_units(true);
+
     // A job that succeeds at once: 2 requests in the API, 4 in the worker.
     let id = api.submit(json!({"task": "process-data", "input": {"kib": 1}})).await;
     assert_eq!(
@@ -84,9 +87,25 @@ async fn a_job_costs_six_requests_and_a_retry_two_more() {
             ]),
             empty_receives: 0,
             messages_received: 1,
+            ..worker_proxy.operations()
         },
         "receive, claim in one request, record the outcome, delete"
     );
+    // Write units, from the sizes of the items written (each under 1 KB here: 1 unit an
+    // item, 2 inside a transaction): the API's transaction writes the job and 2 counter
+    // items (6); the worker's claim writes the job (1), its outcome's transaction the job
+    // and 2 counter items (6). Index writes come on top.
+    let (api_units, worker_units) = (api_proxy.operations(), worker_proxy.operations());
+    eprintln!(
+        "write units of a job: API {} + {} index, worker {} + {} index",
+        api_units.write_units, api_units.index_write_units, worker_units.write_units, worker_units.index_write_units
+    );
+    assert_eq!(
+        (api_units.write_units, worker_units.write_units),
+        (6, 7),
+        "table write units"
+    );
+    assert!(api_units.index_write_units > 0 && worker_units.index_write_units > 0);
 
     // One that fails once: its retry adds the failed attempt's outcome (a PutItem: no
     // counter changes) and the next claim (a transaction: it counts the retry).
