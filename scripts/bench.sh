@@ -179,7 +179,11 @@ retry_counts=$(counts "$worker_proxy_control")
 retry_total=$(jq '[.requests[]] | add' <<<"$retry_counts")
 echo "loop mode, $accepted_retry jobs failing once:"
 echo "  worker side: $(per_job "$retry_counts" "$accepted_retry")"
-echo "  one retry costs $(ratio "$retry_total / $accepted_retry - $worker_total / $accepted") requests more than a job without one"
+retry_own=$(jq '((.requests.PutItem // 0) + (.requests.TransactWriteItems // 0)) / .messagesReceived - 1' <<<"$retry_counts")
+retry_heartbeat=$(jq '((.requests.UpdateItem // 0) - .messagesReceived + (.requests.ChangeMessageVisibility // 0)) / .messagesReceived' <<<"$retry_counts")
+echo "  one retry adds $(ratio "$retry_own") requests (the failed attempt's PutItem and the next claim's TransactWriteItems)," \
+  "plus $(ratio "$retry_heartbeat") a job of heartbeat renewals while a message is held through the retry delay;" \
+  "$(ratio "$retry_total / $accepted_retry - $worker_total / $accepted") more than a job of the burst in all (batch sizes differ)"
 
 # DynamoDB write units per job: booked by both proxies for a few more jobs (it slows the
 # writes, so not during the burst above).

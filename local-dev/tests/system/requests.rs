@@ -251,3 +251,31 @@ async fn loop_mode_costs_at_most_four_and_a_half_requests_a_job_and_idles_on_one
     assert!(api.queue_is_empty().await, "every message deleted");
     api.assert_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ceiling_replay_makes_the_request_mix_of_a_job() {
+    const JOBS: usize = 30;
+    let env = env(10, Duration::from_secs(30)).await;
+    let (proxy, store, queue) = through_proxy(&env).await;
+    let replay = local_dev::ceiling::Replay {
+        jobs: JOBS,
+        submitters: 4,
+        concurrency: 10,
+        batch: 5,
+        visibility: Duration::from_secs(30),
+    };
+    let took = local_dev::ceiling::replay(store, queue, replay).await.unwrap();
+    assert!(took > Duration::ZERO);
+    let counted = proxy.operations();
+    let jobs = JOBS as u64;
+    assert_eq!(counted.of("SendMessage"), jobs, "{counted:?}");
+    assert_eq!(counted.of("UpdateItem"), jobs, "one first claim a job: {counted:?}");
+    assert_eq!(counted.of("TransactWriteItems"), 2 * jobs, "register and outcome: {counted:?}");
+    assert_eq!(counted.messages_received, jobs, "{counted:?}");
+    assert!(
+        counted.of("DeleteMessageBatch") >= jobs / 5 && counted.of("DeleteMessageBatch") <= jobs,
+        "deletes in batches of at most 5: {counted:?}"
+    );
+    assert_eq!(counted.of("DeleteMessage"), 0, "{counted:?}");
+    assert!(env.queue_is_empty().await);
+}
