@@ -270,7 +270,11 @@ async fn the_ceiling_replay_makes_the_request_mix_of_a_job() {
     let jobs = JOBS as u64;
     assert_eq!(counted.of("SendMessage"), jobs, "{counted:?}");
     assert_eq!(counted.of("UpdateItem"), jobs, "one first claim a job: {counted:?}");
-    assert_eq!(counted.of("TransactWriteItems"), 2 * jobs, "register and outcome: {counted:?}");
+    assert_eq!(
+        counted.of("TransactWriteItems"),
+        2 * jobs,
+        "register and outcome: {counted:?}"
+    );
     assert_eq!(counted.messages_received, jobs, "{counted:?}");
     assert!(
         counted.of("DeleteMessageBatch") >= jobs / 5 && counted.of("DeleteMessageBatch") <= jobs,
