@@ -204,7 +204,7 @@ units() { jq -r --argjson jobs "$2" '"\(.writeUnits / $jobs * 100 | round / 100)
 echo "DynamoDB write units per successful job ($accepted_wcu jobs, from the sizes of the items written, counted at the wire):"
 echo "  API side:    $(units "$api_wcu" "$accepted_wcu")"
 echo "  worker side: $(units "$worker_wcu" "$accepted_wcu")"
-echo "  in all:      $(jq -n --argjson a "$api_wcu" --argjson w "$worker_wcu" --argjson jobs "$accepted_wcu" \
+echo "  in all:      $(jq -rn --argjson a "$api_wcu" --argjson w "$worker_wcu" --argjson jobs "$accepted_wcu" \
   '(($a.writeUnits + $w.writeUnits) / $jobs * 100 | round / 100) as $t | (($a.indexWriteUnits + $w.indexWriteUnits) / $jobs * 100 | round / 100) as $i | "\($t) + \($i) = \(($t + $i) * 100 | round / 100) WCU"')"
 
 # 3. Latency, one job at a time, polling GET /jobs/{id} every 10 ms.
@@ -288,4 +288,5 @@ for zip in target/lambda/*/bootstrap.zip; do
 done
 
 # 7. The emulator's own transaction cost by table size, moto's rollback against ours.
-"$EMULATOR_VENV/bin/python" localstack/emulator_bench.py
+#    In process with moto's mock: not against the running emulator.
+env -u AWS_ENDPOINT_URL "$EMULATOR_VENV/bin/python" localstack/emulator_bench.py
