@@ -57,7 +57,7 @@ start_proxy() {
   local name=$1 out="$LOGS/proxy-$1.out"
   "$BIN/fault-proxy" --upstream "$AWS_ENDPOINT_URL" >"$out" 2>>"$LOGS/proxy-$name.log" &
   pids+=("$!")
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     grep -q '^CONTROL_URL=' "$out" 2>/dev/null && break
     sleep 0.1
   done
