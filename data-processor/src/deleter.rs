@@ -1,7 +1,7 @@
 //! Deletes finished messages in batches (`DeleteMessageBatch`), for the loop mode.
 //!
 //! A finished message is queued here and deleted with others: when [`MAX_BATCH`] are
-//! waiting, or a linger ([`linger_for`]: half a second, at most a tenth of the visibility
+//! waiting, or a linger ([`linger_for`]: a second, at most a tenth of the visibility
 //! timeout) after the first of a batch came, and on [`BatchDeleter::close`] (shutdown),
 //! which deletes whatever is still waiting. Waiting costs nothing a client sees: the job's
 //! outcome is recorded before its message is queued here. The message stays hidden
@@ -26,9 +26,11 @@ use tokio::time::Instant;
 use tracing::warn;
 
 /// How long a finished message may wait for others to share its delete, with messages
-/// hidden for `visibility`: half a second, at most a tenth of it.
+/// hidden for `visibility`: a second, at most a tenth of it. A process killed outright
+/// leaves the messages that were waiting to reappear: each costs its next receiver a
+/// receive, a claim that finds the job finished, and a delete.
 pub fn linger_for(visibility: Duration) -> Duration {
-    Duration::from_millis(500).min(visibility / 10)
+    Duration::from_secs(1).min(visibility / 10)
 }
 
 /// Tries of deleting one message, the first included.
@@ -199,6 +201,12 @@ mod tests {
             );
         }
         all
+    }
+
+    #[test]
+    fn the_linger_stays_within_a_tenth_of_the_visibility_timeout() {
+        assert_eq!(linger_for(Duration::from_secs(30)), Duration::from_secs(1));
+        assert_eq!(linger_for(Duration::from_secs(3)), Duration::from_millis(300));
     }
 
     #[tokio::test]
