@@ -39,7 +39,7 @@ use job_core::queue::{JobQueue, MAX_BATCH, QueueError, Received};
 use job_core::retry::RetryPolicy;
 use job_core::store::{JobStore, StoreError, is_written_by};
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -240,29 +240,9 @@ impl Worker {
         // Whether the last poll came back full: the queue likely holds more.
         let mut backlog = false;
         loop {
-            let first = tokio::select! {
-                _ = self.shutdown.cancelled() => break,
-                permit = Arc::clone(&slots).acquire_owned() => permit.expect("the slots are never closed"),
+            let Some(mut permits) = self.free_slots(&slots, batch, backlog).await else {
+                break;
             };
-            let mut permits = vec![first];
-            while permits.len() < batch {
-                match Arc::clone(&slots).try_acquire_owned() {
-                    Ok(permit) => permits.push(permit),
-                    Err(_) => break,
-                }
-            }
-            // A backlog waits in the queue anyway: let a few more slots free up, so that
-            // one poll takes a fuller batch.
-            if backlog && permits.len() < batch {
-                let until = tokio::time::Instant::now() + RECEIVE_LINGER;
-                while permits.len() < batch {
-                    tokio::select! {
-                        _ = self.shutdown.cancelled() => break,
-                        _ = tokio::time::sleep_until(until) => break,
-                        permit = Arc::clone(&slots).acquire_owned() => permits.push(permit.expect("the slots are never closed")),
-                    }
-                }
-            }
             let asked_at = Utc::now();
             let asked = permits.len() as u32;
             let received = tokio::select! {
@@ -281,23 +261,13 @@ impl Worker {
                             }
                             continue;
                         };
-                        let (worker, deleter, failures) =
-                            (Arc::clone(&self), Arc::clone(&deleter), Arc::clone(&failures));
-                        running.spawn(async move {
-                            let _slot = permit;
-                            match worker.handle_received(message, asked_at, Some(&deleter)).await {
-                                Ok(_) => failures.store(0, Ordering::Relaxed),
-                                Err(err) => {
-                                    let failed = failures.fetch_add(1, Ordering::Relaxed);
-                                    let pause = (FIRST_PAUSE * 2u32.saturating_pow(failed.min(6))).min(MAX_PAUSE);
-                                    error!(error = %err, pause_ms = pause.as_millis() as u64, "worker error; this slot pauses");
-                                    tokio::select! {
-                                        _ = worker.shutdown.cancelled() => {}
-                                        _ = tokio::time::sleep(pause) => {}
-                                    }
-                                }
-                            }
-                        });
+                        running.spawn(Arc::clone(&self).handle_in_slot(
+                            message,
+                            asked_at,
+                            permit,
+                            Arc::clone(&deleter),
+                            Arc::clone(&failures),
+                        ));
                     }
                 }
                 Err(err) => {
@@ -321,6 +291,65 @@ impl Worker {
         match Arc::try_unwrap(deleter) {
             Ok(deleter) => deleter.close().await,
             Err(_) => warn!("the batch deleter is still shared at shutdown; its last deletes are left"),
+        }
+    }
+
+    /// Waits for a free slot, then takes every other free one, up to `batch`; after a full
+    /// poll (`backlog`), waits up to [`RECEIVE_LINGER`] for more. `None`: shutdown.
+    async fn free_slots(
+        &self,
+        slots: &Arc<Semaphore>,
+        batch: usize,
+        backlog: bool,
+    ) -> Option<Vec<OwnedSemaphorePermit>> {
+        let first = tokio::select! {
+            _ = self.shutdown.cancelled() => return None,
+            permit = Arc::clone(slots).acquire_owned() => permit.expect("the slots are never closed"),
+        };
+        let mut permits = vec![first];
+        while permits.len() < batch {
+            match Arc::clone(slots).try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        // A backlog waits in the queue anyway: let a few more slots free up, so that one
+        // poll takes a fuller batch.
+        if backlog && permits.len() < batch {
+            let until = tokio::time::Instant::now() + RECEIVE_LINGER;
+            while permits.len() < batch {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep_until(until) => break,
+                    permit = Arc::clone(slots).acquire_owned() => permits.push(permit.expect("the slots are never closed")),
+                }
+            }
+        }
+        Some(permits)
+    }
+
+    /// Handles one message in the slot `permit` holds; after an infrastructure error the
+    /// slot pauses, longer after each error in a row (`failures`, shared by the slots).
+    async fn handle_in_slot(
+        self: Arc<Self>,
+        message: Received,
+        asked_at: chrono::DateTime<Utc>,
+        permit: OwnedSemaphorePermit,
+        deleter: Arc<BatchDeleter>,
+        failures: Arc<AtomicU32>,
+    ) {
+        let _slot = permit;
+        match self.handle_received(message, asked_at, Some(&deleter)).await {
+            Ok(_) => failures.store(0, Ordering::Relaxed),
+            Err(err) => {
+                let failed = failures.fetch_add(1, Ordering::Relaxed);
+                let pause = (FIRST_PAUSE * 2u32.saturating_pow(failed.min(6))).min(MAX_PAUSE);
+                error!(error = %err, pause_ms = pause.as_millis() as u64, "worker error; this slot pauses");
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
         }
     }
 
