@@ -184,6 +184,7 @@ mod tests {
             created: at(created),
             generation: format!("g-{created}"),
             enabled: true,
+            overlap: Default::default(),
         }
     }
 

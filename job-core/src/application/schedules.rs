@@ -7,7 +7,7 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
-use crate::schedules::{Schedule, ScheduleError, ScheduleStore, is_valid_name};
+use crate::schedules::{Overlap, Schedule, ScheduleError, ScheduleStore, is_valid_name};
 use crate::tasks::{DEFAULT_TASK, TaskCatalog, ValidationError};
 
 /// Longest accepted `cron` text (EventBridge's limit for an expression).
@@ -29,6 +29,8 @@ pub struct CreateScheduleRequest {
     pub timezone: Option<String>,
     /// Generated (`job-…`) when absent.
     pub name: Option<String>,
+    /// `allow` (when absent), `forbid` or `replace`.
+    pub overlap: Option<String>,
 }
 
 /// A schedule with its next run times, in its time zone.
@@ -52,6 +54,8 @@ pub enum CreateScheduleError {
     /// Unknown task, or input that does not fit it.
     #[error(transparent)]
     Task(#[from] ValidationError),
+    #[error("overlap is {0:?}; use one of allow, forbid, replace")]
+    InvalidOverlap(String),
     #[error("{expression} has no run after now in {timezone}; it would never fire")]
     NoFutureRuns { expression: String, timezone: String },
     #[error(
@@ -68,6 +72,14 @@ pub fn upcoming(schedule: &Schedule, n: usize, now: DateTime<Utc>) -> Vec<DateTi
         return Vec::new();
     }
     schedule.runs_after(now, n).unwrap_or_default()
+}
+
+/// The overlap policy named `text` ([`Overlap::Allow`] when absent).
+pub fn parse_overlap(text: Option<&str>) -> Result<Overlap, CreateScheduleError> {
+    match text {
+        None => Ok(Overlap::Allow),
+        Some(text) => Overlap::parse(text).ok_or_else(|| CreateScheduleError::InvalidOverlap(text.to_owned())),
+    }
 }
 
 fn generated_name() -> String {
@@ -94,6 +106,7 @@ pub async fn create_schedule(
         parse_timezone(request.timezone.as_deref().unwrap_or("UTC")).map_err(CreateScheduleError::InvalidTimezone)?;
     let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
     tasks.validate(&task, &request.input)?;
+    let overlap = parse_overlap(request.overlap.as_deref())?;
 
     let now = Utc::now();
     let schedule = Schedule {
@@ -106,6 +119,7 @@ pub async fn create_schedule(
         created: now,
         generation: Uuid::new_v4().to_string(),
         enabled: true,
+        overlap,
     };
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
     if next_runs.is_empty() {

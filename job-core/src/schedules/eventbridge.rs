@@ -145,6 +145,7 @@ impl EventBridgeScheduleStore {
             return Err("its target input names another schedule".into());
         };
         let generation = target.generation.clone().unwrap_or_default();
+        let overlap = target.overlap.unwrap_or_default();
         let cron = out
             .description
             .and_then(|d| serde_json::from_str::<Description>(&d).ok())
@@ -163,6 +164,7 @@ impl EventBridgeScheduleStore {
             created,
             generation,
             enabled: out.state.is_none_or(|s| s == ScheduleState::Enabled),
+            overlap,
         })
     }
 

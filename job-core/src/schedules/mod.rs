@@ -11,9 +11,11 @@
 
 mod eventbridge;
 mod memory;
+mod overlap;
 
 pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
 pub use memory::MemoryScheduleStore;
+pub use overlap::{Overlap, PointerMove, RunPointer};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -47,6 +49,8 @@ pub struct Schedule {
     pub generation: String,
     /// A disabled schedule keeps its definition but does not run.
     pub enabled: bool,
+    /// What a run does while the previous one is not finished (in the target input).
+    pub overlap: Overlap,
 }
 
 /// Why a schedule call failed.
@@ -94,6 +98,7 @@ impl Schedule {
             schedule: Some(ScheduleRef {
                 name: self.name.clone(),
                 generation: Some(self.generation.clone()),
+                overlap: (self.overlap != Overlap::Allow).then_some(self.overlap),
                 execution_id: EXECUTION_ID_PLACEHOLDER.to_owned(),
                 scheduled_time: SCHEDULED_TIME_PLACEHOLDER.to_owned(),
             }),
@@ -180,6 +185,7 @@ mod tests {
             created: at(created),
             generation: "g-1".into(),
             enabled: true,
+            overlap: Overlap::Allow,
         }
     }
 

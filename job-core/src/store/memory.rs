@@ -10,11 +10,13 @@ use uuid::Uuid;
 use super::{JobStore, StoreError};
 use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
+use crate::schedules::{PointerMove, RunPointer};
 use crate::stats::{Counts, DayStats, Stats, shown_days};
 
 #[derive(Default)]
 struct State {
     jobs: HashMap<Uuid, Job>,
+    pointers: HashMap<(String, String), RunPointer>,
     total: Counts,
     days: HashMap<NaiveDate, Counts>,
 }
@@ -50,6 +52,24 @@ fn condition_holds(expect: &Expect, current: Option<&Job>) -> bool {
     }
 }
 
+/// Applies `change` if its condition holds, with its counters.
+fn apply_locked(state: &mut State, change: &Change) -> Result<(), StoreError> {
+    if !condition_holds(&change.expect, state.jobs.get(&change.job.job_id)) {
+        return Err(StoreError::Conflict);
+    }
+    match change.write {
+        Write::Put => state.jobs.insert(change.job.job_id, change.job.clone()),
+        Write::Delete => state.jobs.remove(&change.job.job_id),
+    };
+    state.total.add(&change.counters);
+    state
+        .days
+        .entry(change.at.date_naive())
+        .or_default()
+        .add(&change.counters);
+    Ok(())
+}
+
 #[async_trait]
 impl JobStore for MemoryStore {
     async fn get(&self, job_id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -57,20 +77,25 @@ impl JobStore for MemoryStore {
     }
 
     async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        apply_locked(&mut self.state.lock().unwrap(), change)
+    }
+
+    async fn run_pointer(&self, schedule: &str, generation: &str) -> Result<Option<RunPointer>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(state
+            .pointers
+            .get(&(schedule.to_owned(), generation.to_owned()))
+            .cloned())
+    }
+
+    async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError> {
         let mut state = self.state.lock().unwrap();
-        if !condition_holds(&change.expect, state.jobs.get(&change.job.job_id)) {
+        let key = (pointer.schedule.clone(), pointer.generation.clone());
+        if state.pointers.get(&key).map(|p| p.run_id) != pointer.from {
             return Err(StoreError::Conflict);
         }
-        match change.write {
-            Write::Put => state.jobs.insert(change.job.job_id, change.job.clone()),
-            Write::Delete => state.jobs.remove(&change.job.job_id),
-        };
-        state.total.add(&change.counters);
-        state
-            .days
-            .entry(change.at.date_naive())
-            .or_default()
-            .add(&change.counters);
+        apply_locked(&mut state, change)?;
+        state.pointers.insert(key, pointer.to.clone());
         Ok(())
     }
 

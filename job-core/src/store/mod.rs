@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::job::{Change, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, ListQuery};
+use crate::schedules::{PointerMove, RunPointer};
 use crate::stats::Stats;
 
 /// Why a store call failed.
@@ -39,6 +40,15 @@ pub trait JobStore: Send + Sync {
 
     /// Applies one change and its counter updates atomically, if its condition holds.
     async fn apply(&self, change: &Change) -> Result<(), StoreError>;
+
+    /// The run a schedule generation last admitted under an overlap policy
+    /// ([`crate::schedules::Overlap`]); `None` before its first (strongly consistent).
+    async fn run_pointer(&self, schedule: &str, generation: &str) -> Result<Option<RunPointer>, StoreError>;
+
+    /// Applies `change` (a scheduled run's registration) and moves its schedule's run
+    /// pointer as one atomic write: `Conflict` if the change's condition fails or the
+    /// pointer no longer names `pointer.from`; nothing is written then.
+    async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError>;
 
     /// Claims a job's first attempt in one conditional write, without reading it first
     /// ([`FirstClaim`]): the job as written when the claim applied, else the job as found.

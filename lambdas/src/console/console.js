@@ -6,7 +6,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { cursors: [null], page: 0, next: null, selected: null, timer: null, listed: 0 };
-const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED'];
 
 function notice(text) { $('notice').textContent = text; }
 

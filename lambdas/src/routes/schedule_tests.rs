@@ -192,6 +192,33 @@ async fn invalid_requests_are_400_and_create_nothing() {
 }
 
 #[tokio::test]
+async fn overlap_defaults_to_allow_is_kept_and_an_unknown_one_is_422_naming_the_field() {
+    let h = harness();
+    let (status, _, body) = create(&h.app, json!({"cron": "* * * * *", "name": "plain"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["overlap"], "allow");
+    for policy in ["forbid", "replace"] {
+        let (status, _, body) = create(&h.app, json!({"cron": "* * * * *", "name": policy, "overlap": policy})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["overlap"], policy);
+        let held = h.schedules.get(policy).await.unwrap().unwrap();
+        assert_eq!(held.overlap.as_str(), policy);
+        // The worker learns the policy from the message each run sends.
+        let input: Value = serde_json::from_str(&held.target_input()).unwrap();
+        assert_eq!(input["schedule"]["overlap"], policy, "{input}");
+        let (_, _, read) = call(&h.app, get(&format!("/jobs/schedules/{policy}"))).await;
+        assert_eq!(read["overlap"], policy);
+    }
+    for bad in [json!("never"), json!("Forbid"), json!("")] {
+        let (status, _, body) = create(&h.app, json!({"cron": "* * * * *", "name": "bad", "overlap": bad})).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_overlap");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("overlap") && message.contains("forbid"), "{message}");
+    }
+    assert!(h.schedules.get("bad").await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn both_day_fields_message_says_how_to_rewrite_it() {
     let h = harness();
     let (status, _, body) = create(&h.app, json!({"cron": "0 9 1 * MON"})).await;

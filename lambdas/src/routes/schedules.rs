@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns};
-use job_core::schedules::{Schedule, ScheduleStore};
+use job_core::schedules::{Overlap, Schedule, ScheduleStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -43,6 +43,11 @@ pub struct CreateSchedule {
     /// 1 to 64 of `0-9 a-z A-Z - _ .`; generated (`job-…`) when absent.
     #[schema(pattern = "^[0-9A-Za-z._-]{1,64}$")]
     pub name: Option<String>,
+    /// What a run does while the previous run of this schedule is not finished:
+    /// `allow` (default) runs it anyway, `forbid` records it SKIPPED, `replace` cancels
+    /// the previous run and runs the new one.
+    #[schema(value_type = Option<Overlap>)]
+    pub overlap: Option<String>,
 }
 
 /// A run time, in the schedule's time zone and in UTC.
@@ -80,6 +85,7 @@ pub struct ScheduleView {
     #[schema(value_type = Object, nullable)]
     pub input: Value,
     pub enabled: bool,
+    pub overlap: Overlap,
 }
 
 impl From<Schedule> for ScheduleView {
@@ -92,6 +98,7 @@ impl From<Schedule> for ScheduleView {
             task: s.task,
             input: s.input,
             enabled: s.enabled,
+            overlap: s.overlap,
         }
     }
 }
@@ -159,7 +166,8 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
         (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
-        (status = 422, description = "input does not fit the task", body = ErrorBody),
+        (status = 422, description = "input does not fit the task, or overlap is not allow, forbid or replace",
+         body = ErrorBody),
         (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
          headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
@@ -181,6 +189,7 @@ pub async fn create(
         input: body.input,
         timezone: body.timezone,
         name: body.name,
+        overlap: body.overlap,
     };
     let created = use_case::create_schedule(&**schedules, &state.tasks, request).await?;
     let mut headers = HeaderMap::new();

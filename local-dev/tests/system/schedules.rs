@@ -12,7 +12,7 @@ use job_core::cron::ScheduleExpression;
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, SqsQueue};
 use job_core::schedules::{
-    EventBridgeScheduleStore, QueueArn, Schedule, ScheduleError, ScheduleStore, SchedulerTarget,
+    EventBridgeScheduleStore, Overlap, QueueArn, Schedule, ScheduleError, ScheduleStore, SchedulerTarget,
 };
 use local_dev::clock::ManualClock;
 use local_dev::local_runner::LocalRunner;
@@ -31,6 +31,7 @@ fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
         created: Utc::now(),
         generation: uuid::Uuid::new_v4().to_string(),
         enabled: true,
+        overlap: Default::default(),
     }
 }
 
@@ -111,10 +112,13 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
         .await
         .expect_err("a second schedule with the same name");
     assert!(matches!(&err, ScheduleError::Exists(name) if name == "weekly"), "{err}");
-    store
-        .create(&schedule("daily", "30 6 * * *", "UTC"))
-        .await
-        .expect("create daily");
+    let daily = Schedule {
+        overlap: Overlap::Forbid,
+        ..schedule("daily", "30 6 * * *", "UTC")
+    };
+    store.create(&daily).await.expect("create daily");
+    let read = store.get("daily").await.expect("get daily").expect("daily");
+    assert_eq!(read.overlap, Overlap::Forbid, "the policy travels in the target input");
     let names: Vec<String> = store.list().await.expect("list").into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["daily", "weekly"]);
     store.delete("weekly").await.expect("delete");
