@@ -31,6 +31,7 @@ use crate::state::AppState;
         crate::routes::schedules::create,
         crate::routes::schedules::list,
         crate::routes::schedules::get,
+        crate::routes::schedules::update,
         crate::routes::schedules::delete,
     ),
     tags((name = "jobs"), (name = "stats"), (name = "schedules"), (name = "console", description = "the status page"))

@@ -1,13 +1,15 @@
-//! Creating (with the validation rules), reading, listing and deleting schedules.
+//! Creating and updating (with the validation rules both share), reading, listing and
+//! deleting schedules.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
-use crate::schedules::{Overlap, Schedule, ScheduleError, ScheduleStore, is_valid_name};
+use crate::schedules::{Overlap, Schedule, ScheduleChange, ScheduleError, ScheduleStore, is_valid_name};
+use crate::store::{JobStore, StoreError};
 use crate::tasks::{DEFAULT_TASK, TaskCatalog, ValidationError};
 
 /// Longest accepted `cron` text (EventBridge's limit for an expression).
@@ -64,6 +66,10 @@ pub enum CreateScheduleError {
     InputTooLarge(usize),
     #[error(transparent)]
     Schedules(#[from] ScheduleError),
+    /// The schedule was changed, but the change log could not be written: sending the
+    /// same change again logs it.
+    #[error("the schedule was updated, but its change could not be recorded ({0}); send the same change again")]
+    ChangeNotLogged(StoreError),
 }
 
 /// The next `n` runs after `now`; none for a disabled schedule or one that cannot be evaluated.
@@ -86,8 +92,56 @@ fn generated_name() -> String {
     format!("job-{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
-/// Checks the request (name, cron, time zone, task and input, that it ever runs, the size
-/// of its job message) and creates the schedule; returns it with its next runs.
+/// A schedule's definition before the checks: what create and update both validate.
+struct Draft {
+    name: String,
+    cron: String,
+    timezone: String,
+    task: String,
+    input: Value,
+    overlap: Overlap,
+    enabled: bool,
+    created: DateTime<Utc>,
+    generation: String,
+}
+
+/// The rules every schedule meets, on create and on update alike: cron length and syntax,
+/// time zone, task and input, that it ever runs, and the size of its job message.
+fn validate(draft: Draft, tasks: &TaskCatalog, now: DateTime<Utc>) -> Result<Schedule, CreateScheduleError> {
+    if draft.cron.len() > MAX_CRON_LEN {
+        return Err(CreateScheduleError::CronTooLong(draft.cron.len()));
+    }
+    let expression = ScheduleExpression::parse(&draft.cron).map_err(CreateScheduleError::InvalidCron)?;
+    let tz = parse_timezone(&draft.timezone).map_err(CreateScheduleError::InvalidTimezone)?;
+    tasks.validate(&draft.task, &draft.input)?;
+    let schedule = Schedule {
+        name: draft.name,
+        cron: expression.source().to_owned(),
+        expression: expression.expression().to_owned(),
+        timezone: tz.name().to_owned(),
+        task: draft.task,
+        input: draft.input,
+        created: draft.created,
+        generation: draft.generation,
+        enabled: draft.enabled,
+        overlap: draft.overlap,
+    };
+    // Whether it ever runs, paused or not: a paused schedule may be resumed.
+    if schedule.runs_after(now, 1).map_or(true, |runs| runs.is_empty()) {
+        return Err(CreateScheduleError::NoFutureRuns {
+            expression: schedule.expression,
+            timezone: schedule.timezone,
+        });
+    }
+    let size = schedule.target_input().len();
+    if size > MAX_TARGET_INPUT_BYTES {
+        return Err(CreateScheduleError::InputTooLarge(size));
+    }
+    Ok(schedule)
+}
+
+/// Checks the request ([`validate`]'s rules and the name) and creates the schedule;
+/// returns it with its next runs.
 pub async fn create_schedule(
     schedules: &dyn ScheduleStore,
     tasks: &TaskCatalog,
@@ -98,43 +152,84 @@ pub async fn create_schedule(
         Some(name) => return Err(CreateScheduleError::InvalidName(name)),
         None => generated_name(),
     };
-    if request.cron.len() > MAX_CRON_LEN {
-        return Err(CreateScheduleError::CronTooLong(request.cron.len()));
-    }
-    let expression = ScheduleExpression::parse(&request.cron).map_err(CreateScheduleError::InvalidCron)?;
-    let tz =
-        parse_timezone(request.timezone.as_deref().unwrap_or("UTC")).map_err(CreateScheduleError::InvalidTimezone)?;
-    let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
-    tasks.validate(&task, &request.input)?;
-    let overlap = parse_overlap(request.overlap.as_deref())?;
-
     let now = Utc::now();
-    let schedule = Schedule {
+    let draft = Draft {
         name,
-        cron: expression.source().to_owned(),
-        expression: expression.expression().to_owned(),
-        timezone: tz.name().to_owned(),
-        task,
+        cron: request.cron,
+        timezone: request.timezone.unwrap_or_else(|| "UTC".to_owned()),
+        task: request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned()),
         input: request.input,
+        overlap: parse_overlap(request.overlap.as_deref())?,
+        enabled: true,
         created: now,
         generation: Uuid::new_v4().to_string(),
-        enabled: true,
-        overlap,
     };
+    let schedule = validate(draft, tasks, now)?;
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
-    if next_runs.is_empty() {
-        return Err(CreateScheduleError::NoFutureRuns {
-            expression: schedule.expression,
-            timezone: schedule.timezone,
-        });
-    }
-    let size = schedule.target_input().len();
-    if size > MAX_TARGET_INPUT_BYTES {
-        return Err(CreateScheduleError::InputTooLarge(size));
-    }
     schedules.create(&schedule).await?;
     info!(schedule = %schedule.name, expression = %schedule.expression, timezone = %schedule.timezone,
-          task = %schedule.task, "schedule created");
+          task = %schedule.task, overlap = %schedule.overlap, "schedule created");
+    Ok(ScheduleRuns { schedule, next_runs })
+}
+
+/// A change to a schedule: each field given replaces the schedule's, the others stay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateScheduleRequest {
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub task: Option<String>,
+    pub input: Option<Value>,
+    pub overlap: Option<String>,
+    /// `false` pauses the schedule, `true` resumes it.
+    pub enabled: Option<bool>,
+}
+
+/// Changes schedule `name` ([`ScheduleError::NotFound`] if there is none): the existing
+/// definition overlaid with the request, checked by the same rules as a new schedule,
+/// written back whole (Scheduler's `UpdateSchedule` replaces the definition), then the
+/// change recorded with its time in the schedule's change log (`jobs`), so its history
+/// can say when it was changed, paused and resumed.
+pub async fn update_schedule(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    tasks: &TaskCatalog,
+    name: &str,
+    request: UpdateScheduleRequest,
+) -> Result<ScheduleRuns, CreateScheduleError> {
+    let not_found = || CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned()));
+    if !is_valid_name(name) {
+        return Err(not_found());
+    }
+    let existing = schedules.get(name).await?.ok_or_else(not_found)?;
+    let overlap = match request.overlap.as_deref() {
+        Some(text) => parse_overlap(Some(text))?,
+        None => existing.overlap,
+    };
+    let now = Utc::now();
+    let draft = Draft {
+        name: existing.name.clone(),
+        cron: request.cron.unwrap_or_else(|| existing.cron.clone()),
+        timezone: request.timezone.unwrap_or_else(|| existing.timezone.clone()),
+        task: request.task.unwrap_or_else(|| existing.task.clone()),
+        input: request.input.unwrap_or_else(|| existing.input.clone()),
+        overlap,
+        enabled: request.enabled.unwrap_or(existing.enabled),
+        created: existing.created,
+        generation: existing.generation.clone(),
+    };
+    let schedule = validate(draft, tasks, now)?;
+    let change = ScheduleChange::between(&existing, &schedule, now);
+    if !change.fields.is_empty() {
+        schedules.update(&schedule).await?;
+        jobs.append_schedule_change(&schedule.name, &schedule.generation, &change)
+            .await
+            .map_err(|err| {
+                warn!(schedule = %name, error = %err, "schedule updated, but its change could not be logged");
+                CreateScheduleError::ChangeNotLogged(err)
+            })?;
+        info!(schedule = %name, fields = ?change.fields, enabled = schedule.enabled, "schedule updated");
+    }
+    let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
     Ok(ScheduleRuns { schedule, next_runs })
 }
 

@@ -10,10 +10,12 @@
 //! crate stands in for that on a local run.
 
 mod eventbridge;
+mod history;
 mod memory;
 mod overlap;
 
 pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
+pub use history::{ScheduleChange, Timing};
 pub use memory::MemoryScheduleStore;
 pub use overlap::{Overlap, PointerMove, RunPointer};
 
@@ -82,6 +84,11 @@ pub trait ScheduleStore: Send + Sync {
 
     /// Every schedule, sorted by name.
     async fn list(&self) -> Result<Vec<Schedule>, ScheduleError>;
+
+    /// Replaces the definition of the schedule named `schedule.name` with `schedule`
+    /// (expression, time zone, target input, state); [`ScheduleError::NotFound`] if there
+    /// is none. Its creation time and generation stay.
+    async fn update(&self, schedule: &Schedule) -> Result<(), ScheduleError>;
 
     /// Deletes a schedule; [`ScheduleError::NotFound`] if there is none by that name.
     async fn delete(&self, name: &str) -> Result<(), ScheduleError>;

@@ -11,6 +11,8 @@
 //! - `SCHEDULE#<name>#<generation>`: the run a schedule last admitted under an overlap
 //!   policy (`runId`, `scheduledTime`), moved in the transaction that registers the run
 //!   ([`crate::schedules::Overlap`]). It carries no index keys, so no listing shows it.
+//! - `SCHEDULE#<name>#<generation>#CHANGES`: the schedule's change log (`changes`, a list
+//!   of JSON strings, appended with `list_append`); no index keys either.
 //!
 //! A change with counter updates is one `TransactWriteItems` (the job write carries the
 //! condition); a change without them is one conditional `PutItem`. A job's first claim
@@ -59,7 +61,7 @@ use crate::listing::{
     self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
     TIME_INDEX, TIME_PARTITION_ATTR,
 };
-use crate::schedules::{PointerMove, RunPointer};
+use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
 use crate::stats::{Bucket, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
 
 /// The sparse index of jobs that are not terminal (see the module documentation).
@@ -205,6 +207,9 @@ fn classify_transaction(
 fn job_key(job_id: Uuid) -> AttributeValue {
     AttributeValue::S(format!("JOB#{job_id}"))
 }
+
+/// Keys one `BatchGetItem` may ask for.
+const BATCH_GET_MAX_KEYS: usize = 100;
 
 /// The key of a schedule generation's run pointer.
 fn pointer_key(schedule: &str, generation: &str) -> String {
@@ -733,6 +738,60 @@ impl JobStore for DynamoDbStore {
                 .map_err(classify_transaction)
         })
         .await
+    }
+
+    async fn append_schedule_change(
+        &self,
+        schedule: &str,
+        generation: &str,
+        change: &ScheduleChange,
+    ) -> Result<(), StoreError> {
+        let entry = serde_json::to_string(change).map_err(|e| StoreError::Other(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{}#CHANGES", pointer_key(schedule, generation))))
+            .update_expression("SET changes = list_append(if_not_exists(changes, :none), :entry)")
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":entry", AttributeValue::L(vec![s(entry)]))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{}#CHANGES", pointer_key(schedule, generation))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        let Some(entries) = out.item.and_then(|mut item| item.remove("changes")) else {
+            return Ok(Vec::new());
+        };
+        let entries = entries.as_l().map_err(|_| corrupt("changes"))?;
+        entries
+            .iter()
+            .map(|entry| {
+                let text = entry.as_s().map_err(|_| corrupt("changes"))?;
+                serde_json::from_str(text).map_err(|_| corrupt("changes"))
+            })
+            .collect()
+    }
+
+    async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::with_capacity(job_ids.len());
+        for chunk in job_ids.chunks(BATCH_GET_MAX_KEYS) {
+            let keys = chunk.iter().map(|id| format!("JOB#{id}")).collect();
+            for item in self.batch_get(keys).await? {
+                jobs.push(from_item(&item)?);
+            }
+        }
+        Ok(jobs)
     }
 
     async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {

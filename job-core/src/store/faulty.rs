@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{JobStore, StoreError};
 use crate::job::{Change, FirstClaim, FirstClaimed, Job};
 use crate::listing::{JobPage, ListQuery};
-use crate::schedules::{PointerMove, RunPointer};
+use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
 use crate::stats::Stats;
 
 /// What a faulty call does instead of answering normally.
@@ -152,6 +152,23 @@ impl<S: JobStore> JobStore for FaultyStore<S> {
                 Err(injected("response lost after the write"))
             }
         }
+    }
+
+    async fn append_schedule_change(
+        &self,
+        schedule: &str,
+        generation: &str,
+        change: &ScheduleChange,
+    ) -> Result<(), StoreError> {
+        self.inner.append_schedule_change(schedule, generation, change).await
+    }
+
+    async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError> {
+        self.inner.schedule_changes(schedule, generation).await
+    }
+
+    async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        self.inner.get_many(job_ids).await
     }
 
     async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {

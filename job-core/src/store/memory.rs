@@ -10,13 +10,14 @@ use uuid::Uuid;
 use super::{JobStore, StoreError};
 use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
-use crate::schedules::{PointerMove, RunPointer};
+use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
 use crate::stats::{Counts, DayStats, Stats, shown_days};
 
 #[derive(Default)]
 struct State {
     jobs: HashMap<Uuid, Job>,
     pointers: HashMap<(String, String), RunPointer>,
+    changes: HashMap<(String, String), Vec<ScheduleChange>>,
     total: Counts,
     days: HashMap<NaiveDate, Counts>,
 }
@@ -97,6 +98,29 @@ impl JobStore for MemoryStore {
         apply_locked(&mut state, change)?;
         state.pointers.insert(key, pointer.to.clone());
         Ok(())
+    }
+
+    async fn append_schedule_change(
+        &self,
+        schedule: &str,
+        generation: &str,
+        change: &ScheduleChange,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let key = (schedule.to_owned(), generation.to_owned());
+        state.changes.entry(key).or_default().push(change.clone());
+        Ok(())
+    }
+
+    async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError> {
+        let state = self.state.lock().unwrap();
+        let key = (schedule.to_owned(), generation.to_owned());
+        Ok(state.changes.get(&key).cloned().unwrap_or_default())
+    }
+
+    async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(job_ids.iter().filter_map(|id| state.jobs.get(id).cloned()).collect())
     }
 
     async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {

@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use job_core::queue::MemoryQueue;
 use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
-use job_core::store::MemoryStore;
+use job_core::store::{JobStore, MemoryStore};
 use job_core::tasks::catalog;
 use serde_json::{Value, json};
 
@@ -354,6 +354,9 @@ impl ScheduleStore for Failing {
     async fn list(&self) -> Result<Vec<Schedule>, ScheduleError> {
         Err((self.0)())
     }
+    async fn update(&self, _: &Schedule) -> Result<(), ScheduleError> {
+        Err((self.0)())
+    }
     async fn delete(&self, _: &str) -> Result<(), ScheduleError> {
         Err((self.0)())
     }
@@ -404,4 +407,137 @@ async fn openapi_document_lists_the_schedule_routes() {
     assert!(doc["paths"]["/jobs/schedule"]["post"]["responses"]["201"].is_object());
     assert!(doc["paths"]["/jobs/schedules"]["get"].is_object());
     assert!(doc["paths"]["/jobs/schedules/{name}"]["delete"]["responses"]["204"].is_object());
+}
+
+async fn patch(app: &Router, name: &str, body: Value) -> (StatusCode, Value) {
+    let request = Request::patch(format!("/jobs/schedules/{name}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, body) = call(app, request).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_fields_given_and_logs_each_change_with_its_time() {
+    let h = harness();
+    let request = json!({"cron": "0 7 * * MON", "name": "weekly", "task": "sleep", "input": {"ms": 5}});
+    let (status, _, _) = create(&h.app, request).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = h.schedules.get("weekly").await.unwrap().unwrap();
+
+    let (status, body) = patch(
+        &h.app,
+        "weekly",
+        json!({"cron": "30 6 * * *", "timezone": "America/New_York"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["cron"], &body["expression"], &body["timezone"]),
+        (
+            &json!("30 6 * * *"),
+            &json!("cron(30 6 * * ? *)"),
+            &json!("America/New_York")
+        )
+    );
+    assert_eq!(
+        (&body["task"], &body["input"]),
+        (&json!("sleep"), &json!({"ms": 5})),
+        "kept"
+    );
+    let held = h.schedules.get("weekly").await.unwrap().unwrap();
+    assert_eq!((held.created, &held.generation), (before.created, &before.generation));
+
+    let (status, body) = patch(&h.app, "weekly", json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["nextRuns"], json!([]), "a paused schedule has no next runs");
+    let (status, body) = patch(&h.app, "weekly", json!({"enabled": true, "overlap": "forbid"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((&body["enabled"], &body["overlap"]), (&json!(true), &json!("forbid")));
+    assert_eq!(body["nextRuns"].as_array().unwrap().len(), 5);
+    // Nothing to change: nothing logged.
+    let (status, _) = patch(&h.app, "weekly", json!({"enabled": true})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let changes = h.store.schedule_changes("weekly", &before.generation).await.unwrap();
+    let fields: Vec<Vec<String>> = changes.iter().map(|c| c.fields.clone()).collect();
+    assert_eq!(
+        fields,
+        [vec!["cron", "timezone"], vec!["enabled"], vec!["overlap", "enabled"]]
+    );
+    assert!(changes[1].paused() && changes[2].resumed());
+    assert_eq!(changes[0].before.expression, "cron(0 7 ? * MON *)");
+    assert_eq!(changes[0].after.timezone, "America/New_York");
+    assert!(changes.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[tokio::test]
+async fn patch_validates_as_create_does_and_404s_an_unknown_schedule() {
+    let h = harness();
+    let (status, _, _) = create(
+        &h.app,
+        json!({"cron": "* * * * *", "name": "m", "task": "sleep", "input": {"ms": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cases = [
+        (json!({"cron": "61 * * * *"}), StatusCode::BAD_REQUEST, "invalid_cron"),
+        (
+            json!({"cron": "* ".repeat(200)}),
+            StatusCode::BAD_REQUEST,
+            "invalid_cron",
+        ),
+        (
+            json!({"timezone": "Mars/Base"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_timezone",
+        ),
+        (json!({"task": "mine-bitcoin"}), StatusCode::BAD_REQUEST, "unknown_task"),
+        (
+            json!({"cron": "cron(0 0 1 1 ? 2020)"}),
+            StatusCode::BAD_REQUEST,
+            "no_future_runs",
+        ),
+        (json!({"name": "other"}), StatusCode::BAD_REQUEST, "invalid_request"),
+        (json!({"enabled": "no"}), StatusCode::BAD_REQUEST, "invalid_request"),
+        (json!({"input": [1]}), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            json!({"overlap": "sometimes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_overlap",
+        ),
+        // The kept input no longer fits the new task.
+        (
+            json!({"input": {"ms": "soon"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+    ];
+    for (request, want, code) in cases {
+        let (status, body) = patch(&h.app, "m", request.clone()).await;
+        assert_error(status, &body, want, code);
+    }
+    let held = h.schedules.get("m").await.unwrap().unwrap();
+    assert_eq!(
+        (held.cron.as_str(), held.enabled),
+        ("* * * * *", true),
+        "nothing changed"
+    );
+    assert!(
+        h.store
+            .schedule_changes("m", &held.generation)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let (status, body) = patch(&h.app, "absent", json!({"enabled": false})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = patch(&h.app, "bad%20name", json!({"enabled": false})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let request = Request::patch("/jobs/schedules/m").body(Body::empty()).unwrap();
+    let (status, _, body) = call(&h.app, request).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
 }

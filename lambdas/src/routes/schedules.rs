@@ -1,5 +1,6 @@
 //! `POST /jobs/schedule` (create), `GET /jobs/schedules` (list), `GET /jobs/schedules/{name}`
-//! (look up) and `DELETE /jobs/schedules/{name}` (remove).
+//! (look up, with its run history), `PATCH /jobs/schedules/{name}` (change, pause, resume)
+//! and `DELETE /jobs/schedules/{name}` (remove).
 //!
 //! A schedule queues a job at each run of its cron expression, evaluated in its time zone.
 //! Unix 5-field crons are converted to EventBridge's 6-field form; the responses show the
@@ -14,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns};
+use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns, UpdateScheduleRequest};
 use job_core::schedules::{Overlap, Schedule, ScheduleStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,6 +49,31 @@ pub struct CreateSchedule {
     /// the previous run and runs the new one.
     #[schema(value_type = Option<Overlap>)]
     pub overlap: Option<String>,
+}
+
+/// The body of `PATCH /jobs/schedules/{name}`: each field given replaces the schedule's;
+/// the result is checked by the same rules as a new schedule.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateSchedule {
+    #[schema(example = "30 6 * * MON-FRI")]
+    pub cron: Option<String>,
+    pub task: Option<String>,
+    /// The task's new input (an object, or `null` for none).
+    #[serde(default, deserialize_with = "present_object_or_null")]
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+    #[schema(example = "America/New_York")]
+    pub timezone: Option<String>,
+    #[schema(value_type = Option<Overlap>)]
+    pub overlap: Option<String>,
+    /// `false` pauses the schedule (no runs, none flagged missed), `true` resumes it.
+    pub enabled: Option<bool>,
+}
+
+/// An input that is present: an object or `null` (absent stays `None`).
+fn present_object_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    object_or_null(deserializer).map(Some)
 }
 
 /// A run time, in the schedule's time zone and in UTC.
@@ -235,6 +261,49 @@ pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Res
     let found = use_case::get_schedule(&**store(&state)?, &name).await?;
     let found = found.ok_or_else(|| ApiError::not_found(format!("schedule {name:?} not found")))?;
     Ok(Json(detail(found)))
+}
+
+/// Change a schedule: its cron, time zone, task, input, overlap policy, or pause and resume it.
+#[utoipa::path(
+    patch, path = "/jobs/schedules/{name}", tag = "schedules", operation_id = "updateSchedule",
+    params(("name" = String, Path, description = "schedule name")),
+    request_body = UpdateSchedule,
+    responses(
+        (status = 200, description = "the schedule as changed, with its next runs", body = ScheduleDetail),
+        (status = 400, description = "malformed JSON, unknown field or task, invalid cron or time zone, \
+            an expression that never runs, input too large", body = ErrorBody),
+        (status = 404, description = "no such schedule", body = ErrorBody),
+        (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
+        (status = 413, description = "body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "not JSON", body = ErrorBody),
+        (status = 422, description = "input does not fit the task, or overlap is not allow, forbid or replace",
+         body = ErrorBody),
+        (status = 503, description = "scheduler or job table unavailable, or not configured; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<UpdateSchedule>,
+) -> Result<Json<ScheduleDetail>, ApiError> {
+    let schedules = store(&state)?;
+    let body = body.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_request",
+            r#"the body must be a JSON object with the fields to change, e.g. {"enabled":false}"#,
+        )
+    })?;
+    let request = UpdateScheduleRequest {
+        cron: body.cron,
+        timezone: body.timezone,
+        task: body.task,
+        input: body.input,
+        overlap: body.overlap,
+        enabled: body.enabled,
+    };
+    let updated = use_case::update_schedule(&**schedules, &*state.store, &state.tasks, &name, request).await?;
+    Ok(Json(detail(updated)))
 }
 
 /// Remove a schedule. Jobs it already queued still run.

@@ -557,3 +557,9 @@ async fn schedules_are_created_listed_deleted_and_fired_locally() {
     let (sdk, prefix) = emulator().await;
     schedules::create_get_list_delete_against_emulator(&sdk, &prefix).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_updated_paused_and_resumed_on_the_emulator() {
+    let (sdk, prefix) = emulator().await;
+    schedules::update_pause_resume_against_emulator(&sdk, &prefix).await;
+}
