@@ -8,7 +8,7 @@ use job_core::application::cancel::CancelError;
 use job_core::application::jobs::SubmitError;
 use job_core::application::list::ListError;
 use job_core::application::rerun::RerunError;
-use job_core::application::schedules::CreateScheduleError;
+use job_core::application::schedules::{CreateScheduleError, HistoryError};
 use job_core::queue::QueueError;
 use job_core::schedules::ScheduleError;
 use job_core::store::StoreError;
@@ -178,6 +178,16 @@ impl From<CreateScheduleError> for ApiError {
             CreateScheduleError::InvalidOverlap(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_overlap", message)
             }
+        }
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(err: HistoryError) -> Self {
+        match err {
+            HistoryError::InvalidRuns(_) => Self::bad_request("invalid_runs", err.to_string()),
+            HistoryError::Schedules(e) => e.into(),
+            HistoryError::Store(e) => e.into(),
         }
     }
 }

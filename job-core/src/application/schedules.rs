@@ -8,7 +8,10 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
-use crate::schedules::{Overlap, Schedule, ScheduleChange, ScheduleError, ScheduleStore, is_valid_name};
+use crate::schedules::{
+    MISSED_AFTER, Overlap, RunRecord, Schedule, ScheduleChange, ScheduleError, ScheduleStore, expected_runs,
+    is_valid_name, records, run_job_id,
+};
 use crate::store::{JobStore, StoreError};
 use crate::tasks::{DEFAULT_TASK, TaskCatalog, ValidationError};
 
@@ -242,6 +245,71 @@ pub async fn get_schedule(schedules: &dyn ScheduleStore, name: &str) -> Result<O
     Ok(schedules.get(name).await?.map(|schedule| {
         let next_runs = upcoming(&schedule, PREVIEW_RUNS, Utc::now());
         ScheduleRuns { schedule, next_runs }
+    }))
+}
+
+/// Expected runs shown by default in a schedule's history.
+pub const HISTORY_RUNS: usize = 10;
+/// Most expected runs a history shows (one `BatchGetItem` reads their jobs).
+pub const MAX_HISTORY_RUNS: usize = 100;
+
+/// A schedule with its next runs and its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleHistory {
+    pub schedule: ScheduleRuns,
+    /// The last expected runs, newest first, each next to its job (or missed).
+    pub runs: Vec<RunRecord>,
+    /// Every change, oldest first.
+    pub changes: Vec<ScheduleChange>,
+}
+
+/// Why a history was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("runs is {0}; ask for 1 to {MAX_HISTORY_RUNS}")]
+    InvalidRuns(usize),
+    #[error(transparent)]
+    Schedules(#[from] ScheduleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The schedule named `name` with the last `runs` expected runs before `now` (computed
+/// from the expression and time zone in force at each time, none while paused), each next
+/// to the job it produced, and its change log. `None` if there is no such schedule.
+///
+/// Costs three requests for up to 100 runs: `GetSchedule`, the change log (`GetItem`) and
+/// the runs' jobs by their derived ids (one `BatchGetItem`).
+pub async fn schedule_history(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    name: &str,
+    runs: usize,
+    now: DateTime<Utc>,
+) -> Result<Option<ScheduleHistory>, HistoryError> {
+    if !(1..=MAX_HISTORY_RUNS).contains(&runs) {
+        return Err(HistoryError::InvalidRuns(runs));
+    }
+    if !is_valid_name(name) {
+        return Ok(None);
+    }
+    let Some(schedule) = schedules.get(name).await? else {
+        return Ok(None);
+    };
+    let changes = jobs.schedule_changes(&schedule.name, &schedule.generation).await?;
+    let expected = expected_runs(&schedule, &changes, now, runs);
+    let ids: Vec<Uuid> = expected.iter().map(|&t| run_job_id(&schedule, t)).collect();
+    let found = if ids.is_empty() {
+        Vec::new()
+    } else {
+        jobs.get_many(&ids).await?
+    };
+    let runs = records(&schedule, &expected, found, now, MISSED_AFTER);
+    let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
+    Ok(Some(ScheduleHistory {
+        schedule: ScheduleRuns { schedule, next_runs },
+        runs,
+        changes,
     }))
 }
 

@@ -15,7 +15,7 @@ mod memory;
 mod overlap;
 
 pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
-pub use history::{ScheduleChange, Timing};
+pub use history::{MISSED_AFTER, RunRecord, RunState, ScheduleChange, Timing, expected_runs, records, run_job_id};
 pub use memory::MemoryScheduleStore;
 pub use overlap::{Overlap, PointerMove, RunPointer};
 

@@ -541,3 +541,105 @@ async fn patch_validates_as_create_does_and_404s_an_unknown_schedule() {
     let (status, _, body) = call(&h.app, request).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
 }
+
+#[tokio::test]
+async fn every_schema_the_document_refers_to_is_defined() {
+    let h = harness();
+    let (_, _, doc) = call(&h.app, get("/openapi.json")).await;
+    let text = doc.to_string();
+    let defined = doc["components"]["schemas"].as_object().unwrap();
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(defined.contains_key(name), "{name} is referred to but not defined");
+    }
+    for name in [
+        "Overlap",
+        "RunState",
+        "ScheduleChange",
+        "Timing",
+        "ScheduleWithHistory",
+        "UpdateSchedule",
+    ] {
+        assert!(defined.contains_key(name), "{name}");
+    }
+    assert!(doc["paths"]["/jobs/schedules/{name}"]["patch"]["responses"]["200"].is_object());
+}
+
+#[tokio::test]
+async fn get_shows_the_runs_next_to_their_jobs_with_delays_and_missed_runs() {
+    use chrono::{DurationRound, TimeDelta};
+    use job_core::job::{Job, JobSource};
+    use job_core::schedules::run_job_id;
+
+    let h = harness();
+    let now = Utc::now();
+    let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap();
+    let schedule = Schedule {
+        name: "hourly".into(),
+        cron: "0 * * * *".into(),
+        expression: "cron(0 * * * ? *)".into(),
+        timezone: "Europe/Berlin".into(),
+        task: "sleep".into(),
+        input: json!({"ms": 1}),
+        created: hour - TimeDelta::hours(4) - TimeDelta::minutes(30),
+        generation: "g-1".into(),
+        enabled: true,
+        overlap: Default::default(),
+    };
+    h.schedules.create(&schedule).await.unwrap();
+    // Jobs for the runs one, two and four hours back; the one three hours back is missing.
+    for (back, late) in [(1, 3), (2, 1), (4, 7)] {
+        let time = hour - TimeDelta::hours(back);
+        let job = Job::new(
+            run_job_id(&schedule, time),
+            "sleep",
+            json!({"ms": 1}),
+            3,
+            JobSource::Api,
+            None,
+            time + TimeDelta::seconds(late),
+        );
+        h.store.apply(&job.register()).await.unwrap();
+    }
+    let (status, _, body) = call(&h.app, get("/jobs/schedules/hourly?runs=5")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let runs = body["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5, "{body}");
+    let at = |i: usize| time(&runs[i]["scheduledFor"]["utc"]).to_utc();
+    for (i, run) in runs.iter().enumerate() {
+        assert_eq!(at(i), hour - TimeDelta::hours(i as i64), "newest first: {run}");
+        assert_eq!(run["jobId"], run_job_id(&schedule, at(i)).to_string());
+    }
+    assert!(
+        runs[0]["scheduledFor"]["local"].as_str().unwrap().ends_with("+01:00")
+            || runs[0]["scheduledFor"]["local"].as_str().unwrap().ends_with("+02:00")
+    );
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    // The current hour's run is within the grace period only if the hour began under 15 minutes ago.
+    let current = if now - hour > TimeDelta::minutes(15) {
+        "missed"
+    } else {
+        "due"
+    };
+    assert_eq!(states, [current, "registered", "registered", "missed", "registered"]);
+    assert_eq!(
+        (runs[1]["delayMs"].as_i64(), runs[1]["status"].as_str()),
+        (Some(3000), Some("QUEUED"))
+    );
+    assert_eq!(runs[4]["delayMs"], 7000);
+    assert!(runs[3]["status"].is_null() && runs[3]["missed"] == true);
+    assert_eq!(body["missed"], if current == "missed" { 2 } else { 1 });
+    assert_eq!(body["changes"], json!([]));
+
+    let (status, _, body) = call(&h.app, get("/jobs/schedules/hourly")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["runs"].as_array().unwrap().len(),
+        5,
+        "only five since its creation"
+    );
+    for bad in ["runs=0", "runs=101", "runs=ten", "limit=3"] {
+        let (status, _, body) = call(&h.app, get(&format!("/jobs/schedules/hourly?{bad}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+}
