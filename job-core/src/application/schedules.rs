@@ -296,6 +296,16 @@ pub async fn schedule_history(
     let Some(schedule) = schedules.get(name).await? else {
         return Ok(None);
     };
+    history_of(schedule, jobs, runs, now).await.map(Some)
+}
+
+/// [`schedule_history`] of a schedule already read: two requests (the change log, the jobs).
+pub async fn history_of(
+    schedule: Schedule,
+    jobs: &dyn JobStore,
+    runs: usize,
+    now: DateTime<Utc>,
+) -> Result<ScheduleHistory, HistoryError> {
     let changes = jobs.schedule_changes(&schedule.name, &schedule.generation).await?;
     let expected = expected_runs(&schedule, &changes, now, runs);
     let ids: Vec<Uuid> = expected.iter().map(|&t| run_job_id(&schedule, t)).collect();
@@ -306,11 +316,44 @@ pub async fn schedule_history(
     };
     let runs = records(&schedule, &expected, found, now, MISSED_AFTER);
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
-    Ok(Some(ScheduleHistory {
+    Ok(ScheduleHistory {
         schedule: ScheduleRuns { schedule, next_runs },
         runs,
         changes,
-    }))
+    })
+}
+
+/// The log message of the missed-runs count, which the CDK app's metric filter matches.
+pub const MISSED_RUNS_MESSAGE: &str = "missed scheduled runs";
+
+/// Runs flagged missed among each schedule's last [`HISTORY_RUNS`] expected runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MissedRuns {
+    pub total: usize,
+    /// Schedules with at least one, by name.
+    pub by_schedule: Vec<(String, usize)>,
+}
+
+/// Counts the missed runs of every schedule (a gauge: a missed run counts while it is
+/// among its schedule's last [`HISTORY_RUNS`] expected runs). Costs the listing (one
+/// `ListSchedules` per 100 schedules and a `GetSchedule` each) and two requests per
+/// schedule (its change log and one `BatchGetItem`).
+pub async fn missed_runs(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    now: DateTime<Utc>,
+) -> Result<MissedRuns, HistoryError> {
+    let mut missed = MissedRuns::default();
+    for schedule in schedules.list().await? {
+        let name = schedule.name.clone();
+        let history = history_of(schedule, jobs, HISTORY_RUNS, now).await?;
+        let count = history.runs.iter().filter(|r| r.missed()).count();
+        if count > 0 {
+            missed.total += count;
+            missed.by_schedule.push((name, count));
+        }
+    }
+    Ok(missed)
 }
 
 /// Every schedule, sorted by name, each with its next run (if any).
@@ -336,4 +379,117 @@ pub async fn delete_schedule(schedules: &dyn ScheduleStore, name: &str) -> Resul
     schedules.delete(name).await?;
     info!(schedule = %name, "schedule deleted");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use serde_json::json;
+
+    use super::*;
+    use crate::job::{Job, JobSource};
+    use crate::schedules::{MemoryScheduleStore, Timing};
+    use crate::store::MemoryStore;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn hourly(name: &str) -> Schedule {
+        Schedule {
+            name: name.into(),
+            cron: "0 * * * *".into(),
+            expression: "cron(0 * * * ? *)".into(),
+            timezone: "UTC".into(),
+            task: "sleep".into(),
+            input: json!({"ms": 1}),
+            created: at("2026-01-05T00:30:00Z"),
+            generation: format!("g-{name}"),
+            enabled: true,
+            overlap: Overlap::Allow,
+        }
+    }
+
+    async fn ran(jobs: &MemoryStore, schedule: &Schedule, time: &str) {
+        let time = at(time);
+        let job = Job::new(
+            run_job_id(schedule, time),
+            "sleep",
+            json!({}),
+            3,
+            JobSource::Api,
+            None,
+            time + TimeDelta::seconds(1),
+        );
+        jobs.apply(&job.register()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn missed_runs_are_counted_per_schedule_and_a_paused_period_counts_none() {
+        let (schedules, jobs) = (MemoryScheduleStore::new(), MemoryStore::new());
+        let now = at("2026-01-05T04:30:00Z");
+        // Every run ran.
+        let fine = hourly("fine");
+        schedules.create(&fine).await.unwrap();
+        for t in ["01", "02", "03", "04"] {
+            ran(&jobs, &fine, &format!("2026-01-05T{t}:00:00Z")).await;
+        }
+        // 02:00 suppressed on purpose.
+        let gap = hourly("gap");
+        schedules.create(&gap).await.unwrap();
+        for t in ["01", "03", "04"] {
+            ran(&jobs, &gap, &format!("2026-01-05T{t}:00:00Z")).await;
+        }
+        // Paused from 01:30 to 03:30: 02:00 and 03:00 were not expected.
+        let paused = hourly("paused");
+        schedules.create(&paused).await.unwrap();
+        let on = Timing::of(&paused);
+        let off = Timing {
+            enabled: false,
+            ..on.clone()
+        };
+        for (time, before, after) in [("2026-01-05T01:30:00Z", &on, &off), ("2026-01-05T03:30:00Z", &off, &on)] {
+            let change = ScheduleChange {
+                at: at(time),
+                fields: vec!["enabled".into()],
+                before: before.clone(),
+                after: after.clone(),
+            };
+            jobs.append_schedule_change("paused", &paused.generation, &change)
+                .await
+                .unwrap();
+        }
+        for t in ["01", "04"] {
+            ran(&jobs, &paused, &format!("2026-01-05T{t}:00:00Z")).await;
+        }
+        let missed = missed_runs(&schedules, &jobs, now).await.unwrap();
+        assert_eq!(
+            missed,
+            MissedRuns {
+                total: 1,
+                by_schedule: vec![("gap".into(), 1)]
+            }
+        );
+        let history = schedule_history(&schedules, &jobs, "gap", 10, now)
+            .await
+            .unwrap()
+            .unwrap();
+        let missed_at: Vec<_> = history
+            .runs
+            .iter()
+            .filter(|r| r.missed())
+            .map(|r| r.scheduled_for)
+            .collect();
+        assert_eq!(missed_at, [at("2026-01-05T02:00:00Z")]);
+        assert!(matches!(
+            schedule_history(&schedules, &jobs, "gap", 0, now).await,
+            Err(HistoryError::InvalidRuns(0))
+        ));
+        assert!(
+            schedule_history(&schedules, &jobs, "absent", 10, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
 }
