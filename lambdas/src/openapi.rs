@@ -39,7 +39,7 @@ use crate::state::AppState;
 pub struct ApiDoc;
 
 /// Request bodies whose `task` field names a task of the registry.
-const TASK_FIELDS: [&str; 2] = ["SubmitJob", "CreateSchedule"];
+const TASK_FIELDS: [&str; 3] = ["SubmitJob", "CreateSchedule", "UpdateSchedule"];
 
 /// This document.
 #[utoipa::path(
@@ -163,8 +163,9 @@ mod tests {
                 }
             }
         }
-        // submitJob → getJob, cancelJob; cancelJob → rerunJob; createSchedule → getSchedule, deleteSchedule.
-        assert_eq!(links, 5);
+        // submitJob → getJob, cancelJob; cancelJob → rerunJob; createSchedule → getSchedule,
+        // updateSchedule, deleteSchedule.
+        assert_eq!(links, 6);
     }
 
     #[test]

@@ -186,6 +186,8 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
          links(
              ("getSchedule" = (operation_id = "getSchedule", parameters(("name" = "$response.body#/name")),
                                description = "the schedule just created")),
+             ("updateSchedule" = (operation_id = "updateSchedule", parameters(("name" = "$response.body#/name")),
+                                  description = "change, pause or resume the schedule just created")),
              ("deleteSchedule" = (operation_id = "deleteSchedule", parameters(("name" = "$response.body#/name")),
                                   description = "remove the schedule just created")),
          )),
