@@ -130,7 +130,10 @@ fn last_runs(schedule: &Schedule, period: &Period, n: usize) -> Vec<DateTime<Utc
     };
     let mut window = TimeDelta::hours(1);
     loop {
-        let lower = (period.until - window).max(period.from);
+        let lower = period
+            .until
+            .checked_sub_signed(window)
+            .map_or(period.from, |lower| lower.max(period.from));
         // A rate schedule's first run is at its creation: `runs_after` includes it only
         // when asked from before the creation.
         let start = if lower <= schedule.created {
@@ -182,7 +185,7 @@ pub fn expected_runs(
         if runs.len() >= n {
             break;
         }
-        if !period.timing.enabled || period.until <= period.from && period.from != schedule.created {
+        if !period.timing.enabled {
             continue;
         }
         let mut found = last_runs(schedule, period, n - runs.len());
