@@ -2,7 +2,8 @@
 
 Checks what a person relies on: the page loads with no console errors, shows the totals
 the API returns, a submitted job appears, filtering to FAILED shows only failed jobs,
-cancelling a running `sleep` job from the page turns it CANCELLED, the chart has 7 days,
+cancelling a running `sleep` job from the page turns it CANCELLED, a schedule's history
+opens from its row with its pause and resume, the chart has 7 days,
 and every control is reachable with the keyboard. Saves a screenshot and prints the page's
 weight. Run by scripts/browser-test.sh, which starts the stack.
 """
@@ -108,6 +109,22 @@ def main():
         expect(page.locator('#detail-fields dd[data-field="Status"]')).to_have_text("CANCELLED", timeout=15000)
         expect(page.get_by_role("button", name="Re-run job")).to_be_enabled()
         print("browser test: the running sleep job was cancelled from the page")
+
+        # A schedule's history opens from its row: every minute, paused then resumed, so
+        # its change log has two entries.
+        name = f"browser-{int(time.time())}"
+        api(base, "jobs/schedule", "POST", {"cron": "* * * * *", "name": name, "task": "sleep",
+                                            "input": {"ms": 1}, "overlap": "forbid"})
+        for enabled in (False, True):
+            api(base, f"jobs/schedules/{name}", "PATCH", {"enabled": enabled})
+        page.click("#refresh")
+        page.get_by_role("button", name=f"History of schedule {name}").click()
+        expect(page.locator("#history-heading")).to_have_text(f"History of {name}")
+        expect(page.locator("#history-note")).to_contain_text("overlap forbid")
+        expect(page.locator("#history-changes li")).to_have_count(2)
+        expect(page.locator("#history-changes li").first).to_contain_text("paused")
+        api(base, f"jobs/schedules/{name}", "DELETE")
+        print("browser test: a schedule's history (runs and its pause and resume) opens from its row")
 
         # Every control has a name and is reachable with Tab.
         page.select_option("#status-filter", "")

@@ -22,6 +22,7 @@ import { WorkerRepository } from './images/worker-repository';
 import { acknowledgeFindings } from './nag-acknowledgments';
 import { JobDashboard } from './observability/job-dashboard';
 import { JobMetrics } from './observability/job-metrics';
+import { MissedRunsAlarm } from './observability/missed-runs';
 import { loadQueueSettings } from './queue-settings';
 import { JobReconciler } from './reconcile/job-reconciler';
 import { JobScheduler } from './scheduling/job-scheduler';
@@ -43,8 +44,20 @@ export const JOBS_API_TABLE_ACTIONS = [
 export const JOBS_API_INDEX_ACTIONS = ['dynamodb:Query'];
 /** GET /jobs/stats reads counter items with BatchGetItem, never a scan. */
 export const STATS_API_TABLE_ACTIONS = ['dynamodb:BatchGetItem'];
-/** The schedules routes' Scheduler calls (job-core/src/schedules/scheduler.rs). */
-export const SCHEDULES_API_SCHEDULE_ACTIONS = ['scheduler:CreateSchedule', 'scheduler:GetSchedule', 'scheduler:DeleteSchedule'];
+/** The schedules routes' Scheduler calls (job-core/src/schedules/eventbridge.rs); PATCH reads, then updates. */
+export const SCHEDULES_API_SCHEDULE_ACTIONS = [
+  'scheduler:CreateSchedule',
+  'scheduler:GetSchedule',
+  'scheduler:UpdateSchedule',
+  'scheduler:DeleteSchedule',
+];
+/**
+ * The schedules routes' table calls: a schedule's change log is read (GetItem) and appended
+ * to (UpdateItem), and its history reads the runs' jobs in one BatchGetItem.
+ */
+export const SCHEDULES_API_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'];
+/** What the reconciler's missed-runs count reads: the schedules, and each one's runs' jobs (BatchGetItem). */
+export const RECONCILER_SCHEDULE_ACTIONS = ['scheduler:GetSchedule'];
 
 /** Props of {@link JobsStack}. */
 export interface JobsStackProps extends StackProps {
@@ -122,7 +135,11 @@ export class JobsStack extends Stack {
       new RustFunction(this, fnId, { binary, bundleDir: props.lambdaDir, environment, description, logRetention });
     const jobsApi = fn('JobsApi', 'jobs-api', 'POST and GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel and /rerun, GET /openapi.json');
     const statsApi = fn('StatsApi', 'stats-api', 'GET /jobs/stats');
-    const schedulesApi = fn('SchedulesApi', 'schedules-api', 'POST /jobs/schedule, GET /jobs/schedules, GET and DELETE /jobs/schedules/{name}');
+    const schedulesApi = fn(
+      'SchedulesApi',
+      'schedules-api',
+      'POST /jobs/schedule, GET /jobs/schedules, GET, PATCH and DELETE /jobs/schedules/{name}',
+    );
 
     jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: JOBS_API_TABLE_ACTIONS, resources: [table.tableArn] }));
     jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queues.queue.queueArn] }));
@@ -137,6 +154,7 @@ export class JobsStack extends Stack {
     schedulesApi.function.addToRolePolicy(
       new iam.PolicyStatement({ actions: SCHEDULES_API_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }),
     );
+    schedulesApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: SCHEDULES_API_TABLE_ACTIONS, resources: [table.tableArn] }));
     schedulesApi.function.addToRolePolicy(
       // ListSchedules supports no resource-level permissions: "*" is the only resource IAM
       // accepts. The code lists with the group's name as filter.
@@ -151,7 +169,7 @@ export class JobsStack extends Stack {
     );
 
     // Every job reaches a terminal state: stale jobs sent again, the job DLQ resolved.
-    new JobReconciler(this, 'Reconciler', {
+    const reconciler = new JobReconciler(this, 'Reconciler', {
       bundleDir: props.lambdaDir,
       environment,
       table,
@@ -159,8 +177,13 @@ export class JobsStack extends Stack {
       deadLetterQueue: queues.deadLetterQueue,
       logRetention,
     });
+    // Each pass also counts the schedules' missed runs (the MissedRuns alarm below).
+    const reconcilerRole = reconciler.function.role;
+    reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: RECONCILER_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }));
+    reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: ['scheduler:ListSchedules'], resources: ['*'] }));
+    reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
 
-    const { GET, POST, DELETE } = apigwv2.HttpMethod;
+    const { GET, POST, PATCH, DELETE } = apigwv2.HttpMethod;
     const api = new JobApi(this, 'Api', {
       authorization: props.apiAuthorization,
       throttleRateLimit: props.apiThrottleRateLimit,
@@ -180,6 +203,7 @@ export class JobsStack extends Stack {
         { method: POST, path: '/jobs/schedule', handler: schedulesApi.function },
         { method: GET, path: '/jobs/schedules', handler: schedulesApi.function },
         { method: GET, path: '/jobs/schedules/{name}', handler: schedulesApi.function },
+        { method: PATCH, path: '/jobs/schedules/{name}', handler: schedulesApi.function },
         { method: DELETE, path: '/jobs/schedules/{name}', handler: schedulesApi.function },
       ],
     });
@@ -232,6 +256,7 @@ export class JobsStack extends Stack {
       metrics,
       alarmTopicArn: props.alarmTopicArn,
     });
+    new MissedRunsAlarm(this, 'MissedRuns', { reconcilerLogs: reconciler.function.logGroup, alarmTopicArn: props.alarmTopicArn });
 
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the job API (SigV4, service execute-api)' });
     new CfnOutput(this, 'QueueUrl', { value: queues.queue.queueUrl });

@@ -121,15 +121,16 @@ describe('Lambdas', () => {
     );
   });
 
-  test('schedules-api may manage schedules of its group only and pass only the scheduler role, to Scheduler only', () => {
+  test('schedules-api may manage schedules of its group only, keep their change logs and read their runs, and pass only the scheduler role, to Scheduler only', () => {
     const roleId = one('AWS::IAM::Role', 'SchedulesApiRole')[0];
     const scheduleArn = JSON.stringify({
       'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/JobsApi/*']],
     });
     expect(grantsOfRole(roleId)).toEqual(
       [
-        ...['CreateSchedule', 'GetSchedule', 'DeleteSchedule'].map((a) => `scheduler:${a} ${scheduleArn}`),
+        ...['CreateSchedule', 'GetSchedule', 'UpdateSchedule', 'DeleteSchedule'].map((a) => `scheduler:${a} ${scheduleArn}`),
         'scheduler:ListSchedules "*"',
+        ...['GetItem', 'UpdateItem', 'BatchGetItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
         `iam:PassRole ${arn(schedulerRoleId)}`,
         ...logs('SchedulesApiLogs'),
       ].sort(),
@@ -263,12 +264,17 @@ describe('reconciler', () => {
     expect(fn.Properties.Timeout).toBeGreaterThanOrEqual(60);
   });
 
-  test('may read, mark and fail jobs, query only the open-jobs index, send to the queue and work the DLQ, nothing else', () => {
+  test('may read, mark and fail jobs, query only the open-jobs index, send to the queue, work the DLQ and read the schedules, nothing else', () => {
     const index = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/open-jobs']] });
     const [logId] = one('AWS::Logs::LogGroup', 'ReconcilerFunctionLogs');
+    const scheduleArn = JSON.stringify({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/JobsApi/*']],
+    });
     expect(grantsOfRole(roleId)).toEqual(
       [
-        ...['GetItem', 'PutItem', 'UpdateItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
+        ...['GetItem', 'PutItem', 'UpdateItem', 'BatchGetItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
+        `scheduler:GetSchedule ${scheduleArn}`,
+        'scheduler:ListSchedules "*"',
         `dynamodb:Query ${index}`,
         `sqs:SendMessage ${arn(queueId)}`,
         ...['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility'].map((a) => `sqs:${a} ${arn(dlqId)}`),
@@ -373,6 +379,8 @@ describe('IAM everywhere', () => {
       .sort();
     expect(star).toEqual(
       [
+        // schedules-api lists them; the reconciler lists them to count missed runs.
+        'scheduler:ListSchedules',
         'scheduler:ListSchedules',
         'pricing:GetProducts',
         ...['DescribeImages', 'DescribeInstances', 'DescribeInstanceTypeOfferings', 'DescribeInstanceTypes', 'DescribeLaunchTemplates', 'DescribeSecurityGroups', 'DescribeSpotPriceHistory', 'DescribeSubnets'].map((a) => `ec2:${a}`),

@@ -1,7 +1,8 @@
 //! The job record and its state machine.
 //!
 //! States: `QUEUED → RUNNING → SUCCEEDED`, `RUNNING → RETRYING → RUNNING`,
-//! `RUNNING → FAILED`, and `CANCELLED` from QUEUED, RETRYING or RUNNING: a QUEUED or
+//! `RUNNING → FAILED`, `SKIPPED` (a scheduled run its schedule's overlap policy did not
+//! let run: registered terminal, never run), and `CANCELLED` from QUEUED, RETRYING or RUNNING: a QUEUED or
 //! RETRYING job (and a RUNNING one whose worker was lost) is cancelled at once; a RUNNING
 //! one is marked `cancelRequestedAt`, and its worker stops the attempt and records
 //! CANCELLED. Every transition is computed here as a [`Change`]: the record
@@ -33,21 +34,24 @@ pub enum JobStatus {
     Succeeded,
     Failed,
     Cancelled,
+    /// A scheduled run not run because its previous run was not finished (overlap `forbid`).
+    Skipped,
 }
 
 impl JobStatus {
     /// Every status, in life order.
-    pub const ALL: [JobStatus; 6] = [
+    pub const ALL: [JobStatus; 7] = [
         Self::Queued,
         Self::Running,
         Self::Retrying,
         Self::Succeeded,
         Self::Failed,
         Self::Cancelled,
+        Self::Skipped,
     ];
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled | Self::Skipped)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl JobStatus {
             Self::Succeeded => "SUCCEEDED",
             Self::Failed => "FAILED",
             Self::Cancelled => "CANCELLED",
+            Self::Skipped => "SKIPPED",
         }
     }
 
@@ -344,6 +349,22 @@ impl Job {
         job.version = 1;
         let counters = CounterDelta {
             submitted: 1,
+            ..CounterDelta::default()
+        };
+        self.change(job, Expect::Absent, counters, self.created_at)
+    }
+
+    /// Registers the job as SKIPPED (a scheduled run its overlap policy does not let run):
+    /// terminal at once, counted as submitted and skipped, never run; `why` says why.
+    pub fn register_skipped(&self, why: &str) -> Change {
+        let mut job = self.clone();
+        job.version = 1;
+        job.status = JobStatus::Skipped;
+        job.finished_at = Some(self.created_at);
+        job.last_error = Some(why.to_owned());
+        let counters = CounterDelta {
+            submitted: 1,
+            skipped: 1,
             ..CounterDelta::default()
         };
         self.change(job, Expect::Absent, counters, self.created_at)
@@ -970,6 +991,29 @@ mod tests {
         assert_eq!(requeued.counters, CounterDelta::default());
         // The withdraw expects version 1: a store refuses it once the requeue applied.
         assert_eq!(job.withdraw(t(2)).expect, Expect::Free { version: 1, now: t(2) });
+    }
+
+    #[test]
+    fn a_skipped_registration_is_terminal_counted_once_and_never_claimed() {
+        let job = queued(3);
+        let fresh = Job {
+            version: 0,
+            ..job.clone()
+        };
+        let change = fresh.register_skipped("previous run still RUNNING");
+        assert_eq!(change.expect, Expect::Absent);
+        assert_eq!((change.counters.submitted, change.counters.skipped), (1, 1));
+        assert_eq!(
+            change.counters.cancelled + change.counters.failed + change.counters.succeeded,
+            0
+        );
+        assert_eq!(change.job.status, JobStatus::Skipped);
+        assert!(change.job.status.is_terminal() && change.job.finished_at.is_some());
+        assert_eq!(change.job.attempts, 0);
+        assert_eq!(change.job.claim("w1", t(1), LEASE), Claim::Finished);
+        assert_eq!(change.job.cancel(t(1)), CancelOutcome::Finished(JobStatus::Skipped));
+        assert!(change.job.rerun(3, t(1)).is_none(), "a skipped run is not re-run");
+        assert!(!FirstClaim::new(job.job_id, "w1", t(1), LEASE).applies_to(&change.job));
     }
 
     #[test]

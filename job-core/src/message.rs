@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::schedules::Overlap;
+
 /// The schema version this code writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -42,6 +44,9 @@ pub struct ScheduleRef {
     /// Absent in messages of schedules created before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<String>,
+    /// The schedule's overlap policy; absent: `allow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<Overlap>,
     /// Scheduler's id of this invocation attempt: a Scheduler retry of the same run
     /// carries a new one, so it does not identify the run.
     pub execution_id: String,

@@ -55,6 +55,8 @@ counter_set! {
     retries,
     /// Jobs whose final state is CANCELLED.
     cancelled,
+    /// Scheduled runs recorded as SKIPPED by their schedule's overlap policy (never run).
+    skipped,
 }
 
 impl Counts {
@@ -81,7 +83,7 @@ pub struct Stats {
     /// The all-time totals.
     #[serde(flatten)]
     pub total: Counts,
-    /// submitted − succeeded − failed − cancelled: jobs queued, running or waiting for a retry.
+    /// submitted − succeeded − failed − cancelled − skipped: jobs queued, running or waiting for a retry.
     pub in_flight: i64,
     /// The last seven UTC days, newest first.
     pub daily: Vec<DayStats>,
@@ -92,7 +94,7 @@ impl Stats {
     pub fn new(total: Counts, daily: Vec<DayStats>, as_of: DateTime<Utc>) -> Self {
         Self {
             total,
-            in_flight: total.submitted - total.succeeded - total.failed - total.cancelled,
+            in_flight: total.submitted - total.succeeded - total.failed - total.cancelled - total.skipped,
             daily,
             as_of,
         }
@@ -139,7 +141,8 @@ mod tests {
                 succeeded: 6,
                 failed: 1,
                 retries: 4,
-                cancelled: 2,
+                cancelled: 1,
+                skipped: 1,
             },
             vec![],
             Utc::now(),

@@ -8,7 +8,7 @@ use job_core::application::cancel::CancelError;
 use job_core::application::jobs::SubmitError;
 use job_core::application::list::ListError;
 use job_core::application::rerun::RerunError;
-use job_core::application::schedules::CreateScheduleError;
+use job_core::application::schedules::{CreateScheduleError, HistoryError};
 use job_core::queue::QueueError;
 use job_core::schedules::ScheduleError;
 use job_core::store::StoreError;
@@ -174,6 +174,20 @@ impl From<CreateScheduleError> for ApiError {
             CreateScheduleError::InvalidTimezone(_) => Self::bad_request("invalid_timezone", message),
             CreateScheduleError::NoFutureRuns { .. } => Self::bad_request("no_future_runs", message),
             CreateScheduleError::InputTooLarge(_) => Self::bad_request("input_too_large", message),
+            CreateScheduleError::ChangeNotLogged(_) => Self::unavailable(&err),
+            CreateScheduleError::InvalidOverlap(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_overlap", message)
+            }
+        }
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(err: HistoryError) -> Self {
+        match err {
+            HistoryError::InvalidRuns(_) => Self::bad_request("invalid_runs", err.to_string()),
+            HistoryError::Schedules(e) => e.into(),
+            HistoryError::Store(e) => e.into(),
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::state::AppState;
         crate::routes::schedules::create,
         crate::routes::schedules::list,
         crate::routes::schedules::get,
+        crate::routes::schedules::update,
         crate::routes::schedules::delete,
     ),
     tags((name = "jobs"), (name = "stats"), (name = "schedules"), (name = "console", description = "the status page"))
@@ -38,7 +39,7 @@ use crate::state::AppState;
 pub struct ApiDoc;
 
 /// Request bodies whose `task` field names a task of the registry.
-const TASK_FIELDS: [&str; 2] = ["SubmitJob", "CreateSchedule"];
+const TASK_FIELDS: [&str; 3] = ["SubmitJob", "CreateSchedule", "UpdateSchedule"];
 
 /// This document.
 #[utoipa::path(
@@ -162,8 +163,9 @@ mod tests {
                 }
             }
         }
-        // submitJob → getJob, cancelJob; cancelJob → rerunJob; createSchedule → getSchedule, deleteSchedule.
-        assert_eq!(links, 5);
+        // submitJob → getJob, cancelJob; cancelJob → rerunJob; createSchedule → getSchedule,
+        // updateSchedule, deleteSchedule.
+        assert_eq!(links, 6);
     }
 
     #[test]

@@ -5,14 +5,18 @@
 //!
 //! Needs `JOBS_QUEUE_URL`, `JOBS_TABLE_NAME` and `JOBS_DLQ_URL`; a job counts as stale after
 //! `JOBS_VISIBILITY_TIMEOUT_SECS` plus [`ReconcileSettings::MARGIN`] without progress.
+//! Each pass also counts the missed runs of the schedules of `JOBS_SCHEDULE_GROUP` and logs
+//! the count (the `MissedScheduledRuns` metric of the CDK app).
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use job_core::adapters::AwsAdapters;
 use job_core::application::reconcile::{ReconcileSettings, Report, reconcile};
+use job_core::application::schedules::{MISSED_RUNS_MESSAGE, missed_runs};
 use job_core::config::{Config, ConfigError};
 use job_core::queue::{JobQueue, SqsQueue};
+use job_core::schedules::EventBridgeScheduleStore;
 use job_core::store::{DynamoDbStore, JobStore};
 use lambda_http::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -25,6 +29,8 @@ struct Reconciler {
     store: DynamoDbStore,
     queue: SqsQueue,
     dlq: SqsQueue,
+    /// The schedules of `JOBS_SCHEDULE_GROUP`, whose missed runs each pass counts.
+    schedules: EventBridgeScheduleStore,
     settings: ReconcileSettings,
 }
 
@@ -50,7 +56,23 @@ impl Reconciler {
                 "reconciler pass"
             );
         }
+        self.count_missed_runs().await;
         Ok(report)
+    }
+
+    /// Logs the number of missed scheduled runs every pass (zero too, so an alarm on it
+    /// clears); the CDK app turns the line into the `MissedScheduledRuns` metric. A failure
+    /// here is logged and does not fail the pass.
+    async fn count_missed_runs(&self) {
+        match missed_runs(&self.schedules, &self.store, Utc::now()).await {
+            Ok(missed) => info!(
+                reconciler = true,
+                missed = missed.total,
+                schedules = ?missed.by_schedule,
+                "{MISSED_RUNS_MESSAGE}"
+            ),
+            Err(err) => warn!(reconciler = true, error = %err, "could not count missed scheduled runs"),
+        }
     }
 }
 
@@ -67,6 +89,7 @@ pub async fn run() -> Result<(), BoxError> {
         store: aws.store(),
         queue: aws.queue(),
         dlq,
+        schedules: aws.schedule_reader(),
         settings: ReconcileSettings::for_visibility(config.visibility_timeout),
     });
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {

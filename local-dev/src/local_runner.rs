@@ -11,7 +11,10 @@
 //! each scheduled time fires once per runner, and a run older than [`MAX_EVENT_AGE`] (the
 //! delivery cut-off of the AWS schedules) is dropped.
 //! Should two runners fire the same run, the execution ids are equal and the worker
-//! registers one job.
+//! registers one job. A paused (disabled) schedule fires nothing, and on resume fires only
+//! runs due after it was seen paused; an updated schedule fires by its new expression
+//! from then on; the overlap policy travels in the message and the worker enforces it,
+//! as on AWS.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -80,8 +83,13 @@ impl LocalRunner {
         let live: HashSet<Key> = schedules.iter().map(|s| (s.name.clone(), s.created)).collect();
         self.done_until.retain(|key, _| live.contains(key));
         let mut fired = Vec::new();
-        for schedule in schedules.iter().filter(|s| s.enabled) {
-            self.fire_due(schedule, now, &mut fired).await?;
+        for schedule in &schedules {
+            if schedule.enabled {
+                self.fire_due(schedule, now, &mut fired).await?;
+            } else {
+                // Paused: its runs until now are not due, then or on resume (as on AWS).
+                self.done_until.insert((schedule.name.clone(), schedule.created), now);
+            }
         }
         Ok(fired)
     }
@@ -184,6 +192,7 @@ mod tests {
             created: at(created),
             generation: format!("g-{created}"),
             enabled: true,
+            overlap: Default::default(),
         }
     }
 
@@ -315,6 +324,35 @@ mod tests {
         s.clock.set(at("2026-01-05T13:30:00Z"));
         let fired = s.runner.tick().await.unwrap();
         assert_eq!(times(&fired), ["2026-01-05T13:00:00Z"]);
+    }
+
+    #[tokio::test]
+    async fn a_paused_schedule_fires_nothing_and_on_resume_only_what_falls_due_after() {
+        let mut s = setup("2026-01-05T10:00:00Z");
+        s.store
+            .create(&schedule("m", "* * * * *", "2026-01-05T09:00:00Z"))
+            .await
+            .unwrap();
+        s.clock.set(at("2026-01-05T10:01:00Z"));
+        assert_eq!(times(&s.runner.tick().await.unwrap()), ["2026-01-05T10:01:00Z"]);
+        let mut paused = s.store.get("m").await.unwrap().unwrap();
+        paused.enabled = false;
+        s.store.update(&paused).await.unwrap();
+        s.clock.set(at("2026-01-05T10:05:30Z"));
+        assert!(s.runner.tick().await.unwrap().is_empty(), "paused");
+        let resumed = Schedule {
+            enabled: true,
+            cron: "*/2 * * * *".into(),
+            expression: ScheduleExpression::parse("*/2 * * * *").unwrap().expression().into(),
+            ..paused
+        };
+        s.store.update(&resumed).await.unwrap();
+        s.clock.set(at("2026-01-05T10:08:00Z"));
+        assert_eq!(
+            times(&s.runner.tick().await.unwrap()),
+            ["2026-01-05T10:06:00Z", "2026-01-05T10:08:00Z"],
+            "none of the paused minutes, and the new expression"
+        );
     }
 
     #[tokio::test]

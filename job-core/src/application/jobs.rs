@@ -1,12 +1,13 @@
-//! Submitting jobs, registering scheduled runs, and looking jobs up.
+//! Submitting jobs and looking jobs up (scheduled runs: [`super::scheduled_run`]).
 
 use chrono::Utc;
 use serde_json::Value;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::job::{Job, JobSource, JobStatus, id_for_idempotency_key, id_for_scheduled_run};
-use crate::message::{JobMessage, ScheduleRef};
+pub use super::scheduled_run::register_scheduled_run;
+use crate::job::{Job, JobSource, JobStatus, id_for_idempotency_key};
+use crate::message::JobMessage;
 use crate::queue::{JobQueue, QueueError};
 use crate::store::{JobStore, StoreError};
 use crate::tasks::{DEFAULT_TASK, TaskCatalog, ValidationError};
@@ -189,38 +190,6 @@ async fn replay(store: &dyn JobStore, queue: &dyn JobQueue, job: &Job, message: 
         job_id,
         status: existing.status,
     })
-}
-
-/// Registers the job of a scheduled run on first sight, under an id derived from the
-/// schedule, its generation and the run's scheduled time: a redelivered run, and a
-/// Scheduler retry of it (with a new execution id), find it registered and count once.
-pub async fn register_scheduled_run(
-    store: &dyn JobStore,
-    message: &JobMessage,
-    schedule: &ScheduleRef,
-    max_attempts: u32,
-) -> Result<Uuid, StoreError> {
-    let job_id = id_for_scheduled_run(&schedule.name, schedule.generation.as_deref(), &schedule.scheduled_time);
-    let source = JobSource::Schedule {
-        name: schedule.name.clone(),
-        execution_id: schedule.execution_id.clone(),
-        scheduled_time: schedule.scheduled_time.clone(),
-    };
-    let job = Job::new(
-        job_id,
-        &message.task,
-        message.input.clone(),
-        max_attempts,
-        source,
-        None,
-        Utc::now(),
-    );
-    match store.apply(&job.register()).await {
-        Ok(()) => info!(%job_id, schedule = %schedule.name, "scheduled job registered"),
-        Err(StoreError::Conflict) => {} // registered on an earlier delivery
-        Err(err) => return Err(err),
-    }
-    Ok(job_id)
 }
 
 /// The job with id `id`; `None` if there is none or `id` is no job id.

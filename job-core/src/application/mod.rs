@@ -6,7 +6,8 @@
 //! the result, and the worker and the tests call the same functions.
 //!
 //! - [`jobs`]: submit a job (validate, register, send, undo on failure, replay on a
-//!   repeated idempotency key), register a scheduled run, look a job up.
+//!   repeated idempotency key), look a job up.
+//! - [`scheduled_run`]: register a scheduled run under its schedule's overlap policy.
 //! - [`reconcile`]: the reconciler's pass: stale jobs sent again, the dead-letter queue
 //!   resolved.
 //! - [`schedules`]: create (with its validation rules), read, list and delete schedules.
@@ -19,5 +20,6 @@ pub mod jobs;
 pub mod list;
 pub mod reconcile;
 pub mod rerun;
+pub mod scheduled_run;
 pub mod schedules;
 pub mod stats;

@@ -1,13 +1,18 @@
-//! Creating (with the validation rules), reading, listing and deleting schedules.
+//! Creating and updating (with the validation rules both share), reading, listing and
+//! deleting schedules.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
-use crate::schedules::{Schedule, ScheduleError, ScheduleStore, is_valid_name};
+use crate::schedules::{
+    MISSED_AFTER, Overlap, RunRecord, Schedule, ScheduleChange, ScheduleError, ScheduleStore, expected_runs,
+    is_valid_name, records, run_job_id,
+};
+use crate::store::{JobStore, StoreError};
 use crate::tasks::{DEFAULT_TASK, TaskCatalog, ValidationError};
 
 /// Longest accepted `cron` text (EventBridge's limit for an expression).
@@ -29,6 +34,8 @@ pub struct CreateScheduleRequest {
     pub timezone: Option<String>,
     /// Generated (`job-…`) when absent.
     pub name: Option<String>,
+    /// `allow` (when absent), `forbid` or `replace`.
+    pub overlap: Option<String>,
 }
 
 /// A schedule with its next run times, in its time zone.
@@ -52,6 +59,8 @@ pub enum CreateScheduleError {
     /// Unknown task, or input that does not fit it.
     #[error(transparent)]
     Task(#[from] ValidationError),
+    #[error("overlap is {0:?}; use one of allow, forbid, replace")]
+    InvalidOverlap(String),
     #[error("{expression} has no run after now in {timezone}; it would never fire")]
     NoFutureRuns { expression: String, timezone: String },
     #[error(
@@ -60,6 +69,10 @@ pub enum CreateScheduleError {
     InputTooLarge(usize),
     #[error(transparent)]
     Schedules(#[from] ScheduleError),
+    /// The schedule was changed, but the change log could not be written: sending the
+    /// same change again logs it.
+    #[error("the schedule was updated, but its change could not be recorded ({0}); send the same change again")]
+    ChangeNotLogged(StoreError),
 }
 
 /// The next `n` runs after `now`; none for a disabled schedule or one that cannot be evaluated.
@@ -70,12 +83,68 @@ pub fn upcoming(schedule: &Schedule, n: usize, now: DateTime<Utc>) -> Vec<DateTi
     schedule.runs_after(now, n).unwrap_or_default()
 }
 
+/// The overlap policy named `text` ([`Overlap::Allow`] when absent).
+pub fn parse_overlap(text: Option<&str>) -> Result<Overlap, CreateScheduleError> {
+    match text {
+        None => Ok(Overlap::Allow),
+        Some(text) => Overlap::parse(text).ok_or_else(|| CreateScheduleError::InvalidOverlap(text.to_owned())),
+    }
+}
+
 fn generated_name() -> String {
     format!("job-{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
-/// Checks the request (name, cron, time zone, task and input, that it ever runs, the size
-/// of its job message) and creates the schedule; returns it with its next runs.
+/// A schedule's definition before the checks: what create and update both validate.
+struct Draft {
+    name: String,
+    cron: String,
+    timezone: String,
+    task: String,
+    input: Value,
+    overlap: Overlap,
+    enabled: bool,
+    created: DateTime<Utc>,
+    generation: String,
+}
+
+/// The rules every schedule meets, on create and on update alike: cron length and syntax,
+/// time zone, task and input, that it ever runs, and the size of its job message.
+fn validate(draft: Draft, tasks: &TaskCatalog, now: DateTime<Utc>) -> Result<Schedule, CreateScheduleError> {
+    if draft.cron.len() > MAX_CRON_LEN {
+        return Err(CreateScheduleError::CronTooLong(draft.cron.len()));
+    }
+    let expression = ScheduleExpression::parse(&draft.cron).map_err(CreateScheduleError::InvalidCron)?;
+    let tz = parse_timezone(&draft.timezone).map_err(CreateScheduleError::InvalidTimezone)?;
+    tasks.validate(&draft.task, &draft.input)?;
+    let schedule = Schedule {
+        name: draft.name,
+        cron: expression.source().to_owned(),
+        expression: expression.expression().to_owned(),
+        timezone: tz.name().to_owned(),
+        task: draft.task,
+        input: draft.input,
+        created: draft.created,
+        generation: draft.generation,
+        enabled: draft.enabled,
+        overlap: draft.overlap,
+    };
+    // Whether it ever runs, paused or not: a paused schedule may be resumed.
+    if schedule.runs_after(now, 1).map_or(true, |runs| runs.is_empty()) {
+        return Err(CreateScheduleError::NoFutureRuns {
+            expression: schedule.expression,
+            timezone: schedule.timezone,
+        });
+    }
+    let size = schedule.target_input().len();
+    if size > MAX_TARGET_INPUT_BYTES {
+        return Err(CreateScheduleError::InputTooLarge(size));
+    }
+    Ok(schedule)
+}
+
+/// Checks the request ([`validate`]'s rules and the name) and creates the schedule;
+/// returns it with its next runs.
 pub async fn create_schedule(
     schedules: &dyn ScheduleStore,
     tasks: &TaskCatalog,
@@ -86,41 +155,84 @@ pub async fn create_schedule(
         Some(name) => return Err(CreateScheduleError::InvalidName(name)),
         None => generated_name(),
     };
-    if request.cron.len() > MAX_CRON_LEN {
-        return Err(CreateScheduleError::CronTooLong(request.cron.len()));
-    }
-    let expression = ScheduleExpression::parse(&request.cron).map_err(CreateScheduleError::InvalidCron)?;
-    let tz =
-        parse_timezone(request.timezone.as_deref().unwrap_or("UTC")).map_err(CreateScheduleError::InvalidTimezone)?;
-    let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
-    tasks.validate(&task, &request.input)?;
-
     let now = Utc::now();
-    let schedule = Schedule {
+    let draft = Draft {
         name,
-        cron: expression.source().to_owned(),
-        expression: expression.expression().to_owned(),
-        timezone: tz.name().to_owned(),
-        task,
+        cron: request.cron,
+        timezone: request.timezone.unwrap_or_else(|| "UTC".to_owned()),
+        task: request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned()),
         input: request.input,
+        overlap: parse_overlap(request.overlap.as_deref())?,
+        enabled: true,
         created: now,
         generation: Uuid::new_v4().to_string(),
-        enabled: true,
     };
+    let schedule = validate(draft, tasks, now)?;
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
-    if next_runs.is_empty() {
-        return Err(CreateScheduleError::NoFutureRuns {
-            expression: schedule.expression,
-            timezone: schedule.timezone,
-        });
-    }
-    let size = schedule.target_input().len();
-    if size > MAX_TARGET_INPUT_BYTES {
-        return Err(CreateScheduleError::InputTooLarge(size));
-    }
     schedules.create(&schedule).await?;
     info!(schedule = %schedule.name, expression = %schedule.expression, timezone = %schedule.timezone,
-          task = %schedule.task, "schedule created");
+          task = %schedule.task, overlap = %schedule.overlap, "schedule created");
+    Ok(ScheduleRuns { schedule, next_runs })
+}
+
+/// A change to a schedule: each field given replaces the schedule's, the others stay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateScheduleRequest {
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub task: Option<String>,
+    pub input: Option<Value>,
+    pub overlap: Option<String>,
+    /// `false` pauses the schedule, `true` resumes it.
+    pub enabled: Option<bool>,
+}
+
+/// Changes schedule `name` ([`ScheduleError::NotFound`] if there is none): the existing
+/// definition overlaid with the request, checked by the same rules as a new schedule,
+/// written back whole (Scheduler's `UpdateSchedule` replaces the definition), then the
+/// change recorded with its time in the schedule's change log (`jobs`), so its history
+/// can say when it was changed, paused and resumed.
+pub async fn update_schedule(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    tasks: &TaskCatalog,
+    name: &str,
+    request: UpdateScheduleRequest,
+) -> Result<ScheduleRuns, CreateScheduleError> {
+    let not_found = || CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned()));
+    if !is_valid_name(name) {
+        return Err(not_found());
+    }
+    let existing = schedules.get(name).await?.ok_or_else(not_found)?;
+    let overlap = match request.overlap.as_deref() {
+        Some(text) => parse_overlap(Some(text))?,
+        None => existing.overlap,
+    };
+    let now = Utc::now();
+    let draft = Draft {
+        name: existing.name.clone(),
+        cron: request.cron.unwrap_or_else(|| existing.cron.clone()),
+        timezone: request.timezone.unwrap_or_else(|| existing.timezone.clone()),
+        task: request.task.unwrap_or_else(|| existing.task.clone()),
+        input: request.input.unwrap_or_else(|| existing.input.clone()),
+        overlap,
+        enabled: request.enabled.unwrap_or(existing.enabled),
+        created: existing.created,
+        generation: existing.generation.clone(),
+    };
+    let schedule = validate(draft, tasks, now)?;
+    let change = ScheduleChange::between(&existing, &schedule, now);
+    if !change.fields.is_empty() {
+        schedules.update(&schedule).await?;
+        jobs.append_schedule_change(&schedule.name, &schedule.generation, &change)
+            .await
+            .map_err(|err| {
+                warn!(schedule = %name, error = %err, "schedule updated, but its change could not be logged");
+                CreateScheduleError::ChangeNotLogged(err)
+            })?;
+        info!(schedule = %name, fields = ?change.fields, enabled = schedule.enabled, "schedule updated");
+    }
+    let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
     Ok(ScheduleRuns { schedule, next_runs })
 }
 
@@ -134,6 +246,114 @@ pub async fn get_schedule(schedules: &dyn ScheduleStore, name: &str) -> Result<O
         let next_runs = upcoming(&schedule, PREVIEW_RUNS, Utc::now());
         ScheduleRuns { schedule, next_runs }
     }))
+}
+
+/// Expected runs shown by default in a schedule's history.
+pub const HISTORY_RUNS: usize = 10;
+/// Most expected runs a history shows (one `BatchGetItem` reads their jobs).
+pub const MAX_HISTORY_RUNS: usize = 100;
+
+/// A schedule with its next runs and its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleHistory {
+    pub schedule: ScheduleRuns,
+    /// The last expected runs, newest first, each next to its job (or missed).
+    pub runs: Vec<RunRecord>,
+    /// Every change, oldest first.
+    pub changes: Vec<ScheduleChange>,
+}
+
+/// Why a history was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("runs is {0}; ask for 1 to {MAX_HISTORY_RUNS}")]
+    InvalidRuns(usize),
+    #[error(transparent)]
+    Schedules(#[from] ScheduleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The schedule named `name` with the last `runs` expected runs before `now` (computed
+/// from the expression and time zone in force at each time, none while paused), each next
+/// to the job it produced, and its change log. `None` if there is no such schedule.
+///
+/// Costs three requests for up to 100 runs: `GetSchedule`, the change log (`GetItem`) and
+/// the runs' jobs by their derived ids (one `BatchGetItem`).
+pub async fn schedule_history(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    name: &str,
+    runs: usize,
+    now: DateTime<Utc>,
+) -> Result<Option<ScheduleHistory>, HistoryError> {
+    if !(1..=MAX_HISTORY_RUNS).contains(&runs) {
+        return Err(HistoryError::InvalidRuns(runs));
+    }
+    if !is_valid_name(name) {
+        return Ok(None);
+    }
+    let Some(schedule) = schedules.get(name).await? else {
+        return Ok(None);
+    };
+    history_of(schedule, jobs, runs, now).await.map(Some)
+}
+
+/// [`schedule_history`] of a schedule already read: two requests (the change log, the jobs).
+pub async fn history_of(
+    schedule: Schedule,
+    jobs: &dyn JobStore,
+    runs: usize,
+    now: DateTime<Utc>,
+) -> Result<ScheduleHistory, HistoryError> {
+    let changes = jobs.schedule_changes(&schedule.name, &schedule.generation).await?;
+    let expected = expected_runs(&schedule, &changes, now, runs);
+    let ids: Vec<Uuid> = expected.iter().map(|&t| run_job_id(&schedule, t)).collect();
+    let found = if ids.is_empty() {
+        Vec::new()
+    } else {
+        jobs.get_many(&ids).await?
+    };
+    let runs = records(&schedule, &expected, found, now, MISSED_AFTER);
+    let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
+    Ok(ScheduleHistory {
+        schedule: ScheduleRuns { schedule, next_runs },
+        runs,
+        changes,
+    })
+}
+
+/// The log message of the missed-runs count, which the CDK app's metric filter matches.
+pub const MISSED_RUNS_MESSAGE: &str = "missed scheduled runs";
+
+/// Runs flagged missed among each schedule's last [`HISTORY_RUNS`] expected runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MissedRuns {
+    pub total: usize,
+    /// Schedules with at least one, by name.
+    pub by_schedule: Vec<(String, usize)>,
+}
+
+/// Counts the missed runs of every schedule (a gauge: a missed run counts while it is
+/// among its schedule's last [`HISTORY_RUNS`] expected runs). Costs the listing (one
+/// `ListSchedules` per 100 schedules and a `GetSchedule` each) and two requests per
+/// schedule (its change log and one `BatchGetItem`).
+pub async fn missed_runs(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    now: DateTime<Utc>,
+) -> Result<MissedRuns, HistoryError> {
+    let mut missed = MissedRuns::default();
+    for schedule in schedules.list().await? {
+        let name = schedule.name.clone();
+        let history = history_of(schedule, jobs, HISTORY_RUNS, now).await?;
+        let count = history.runs.iter().filter(|r| r.missed()).count();
+        if count > 0 {
+            missed.total += count;
+            missed.by_schedule.push((name, count));
+        }
+    }
+    Ok(missed)
 }
 
 /// Every schedule, sorted by name, each with its next run (if any).
@@ -159,4 +379,117 @@ pub async fn delete_schedule(schedules: &dyn ScheduleStore, name: &str) -> Resul
     schedules.delete(name).await?;
     info!(schedule = %name, "schedule deleted");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use serde_json::json;
+
+    use super::*;
+    use crate::job::{Job, JobSource};
+    use crate::schedules::{MemoryScheduleStore, Timing};
+    use crate::store::MemoryStore;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    fn hourly(name: &str) -> Schedule {
+        Schedule {
+            name: name.into(),
+            cron: "0 * * * *".into(),
+            expression: "cron(0 * * * ? *)".into(),
+            timezone: "UTC".into(),
+            task: "sleep".into(),
+            input: json!({"ms": 1}),
+            created: at("2026-01-05T00:30:00Z"),
+            generation: format!("g-{name}"),
+            enabled: true,
+            overlap: Overlap::Allow,
+        }
+    }
+
+    async fn ran(jobs: &MemoryStore, schedule: &Schedule, time: &str) {
+        let time = at(time);
+        let job = Job::new(
+            run_job_id(schedule, time),
+            "sleep",
+            json!({}),
+            3,
+            JobSource::Api,
+            None,
+            time + TimeDelta::seconds(1),
+        );
+        jobs.apply(&job.register()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn missed_runs_are_counted_per_schedule_and_a_paused_period_counts_none() {
+        let (schedules, jobs) = (MemoryScheduleStore::new(), MemoryStore::new());
+        let now = at("2026-01-05T04:30:00Z");
+        // Every run ran.
+        let fine = hourly("fine");
+        schedules.create(&fine).await.unwrap();
+        for t in ["01", "02", "03", "04"] {
+            ran(&jobs, &fine, &format!("2026-01-05T{t}:00:00Z")).await;
+        }
+        // 02:00 suppressed on purpose.
+        let gap = hourly("gap");
+        schedules.create(&gap).await.unwrap();
+        for t in ["01", "03", "04"] {
+            ran(&jobs, &gap, &format!("2026-01-05T{t}:00:00Z")).await;
+        }
+        // Paused from 01:30 to 03:30: 02:00 and 03:00 were not expected.
+        let paused = hourly("paused");
+        schedules.create(&paused).await.unwrap();
+        let on = Timing::of(&paused);
+        let off = Timing {
+            enabled: false,
+            ..on.clone()
+        };
+        for (time, before, after) in [("2026-01-05T01:30:00Z", &on, &off), ("2026-01-05T03:30:00Z", &off, &on)] {
+            let change = ScheduleChange {
+                at: at(time),
+                fields: vec!["enabled".into()],
+                before: before.clone(),
+                after: after.clone(),
+            };
+            jobs.append_schedule_change("paused", &paused.generation, &change)
+                .await
+                .unwrap();
+        }
+        for t in ["01", "04"] {
+            ran(&jobs, &paused, &format!("2026-01-05T{t}:00:00Z")).await;
+        }
+        let missed = missed_runs(&schedules, &jobs, now).await.unwrap();
+        assert_eq!(
+            missed,
+            MissedRuns {
+                total: 1,
+                by_schedule: vec![("gap".into(), 1)]
+            }
+        );
+        let history = schedule_history(&schedules, &jobs, "gap", 10, now)
+            .await
+            .unwrap()
+            .unwrap();
+        let missed_at: Vec<_> = history
+            .runs
+            .iter()
+            .filter(|r| r.missed())
+            .map(|r| r.scheduled_for)
+            .collect();
+        assert_eq!(missed_at, [at("2026-01-05T02:00:00Z")]);
+        assert!(matches!(
+            schedule_history(&schedules, &jobs, "gap", 0, now).await,
+            Err(HistoryError::InvalidRuns(0))
+        ));
+        assert!(
+            schedule_history(&schedules, &jobs, "absent", 10, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
 }

@@ -145,6 +145,7 @@ impl EventBridgeScheduleStore {
             return Err("its target input names another schedule".into());
         };
         let generation = target.generation.clone().unwrap_or_default();
+        let overlap = target.overlap.unwrap_or_default();
         let cron = out
             .description
             .and_then(|d| serde_json::from_str::<Description>(&d).ok())
@@ -163,6 +164,7 @@ impl EventBridgeScheduleStore {
             created,
             generation,
             enabled: out.state.is_none_or(|s| s == ScheduleState::Enabled),
+            overlap,
         })
     }
 
@@ -328,6 +330,61 @@ impl ScheduleStore for EventBridgeScheduleStore {
         }
         schedules.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(schedules)
+    }
+
+    /// `UpdateSchedule` replaces the whole definition: the one held is read first and
+    /// written back with the new expression, time zone, state, description and target
+    /// input, keeping its target's queue, role, retry policy and dead-letter queue.
+    /// (Scheduler has no conditional update: of two concurrent updates the last wins.)
+    async fn update(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+        let held = self
+            .fetch(&schedule.name)
+            .await?
+            .ok_or_else(|| ScheduleError::NotFound(schedule.name.clone()))?;
+        let mut target = held
+            .target
+            .ok_or_else(|| ScheduleError::Other(format!("schedule {:?} has no target", schedule.name)))?;
+        target.input = Some(schedule.target_input());
+        let window = match held.flexible_time_window {
+            Some(window) => window,
+            None => FlexibleTimeWindow::builder()
+                .mode(FlexibleTimeWindowMode::Off)
+                .build()
+                .map_err(|e| ScheduleError::Other(e.to_string()))?,
+        };
+        let description = serde_json::to_string(&Description {
+            cron: schedule.cron.clone(),
+        })
+        .map_err(|e| ScheduleError::Other(e.to_string()))?;
+        let updated = self
+            .client
+            .update_schedule()
+            .group_name(&self.group)
+            .name(&schedule.name)
+            .description(description)
+            .schedule_expression(&schedule.expression)
+            .schedule_expression_timezone(&schedule.timezone)
+            .state(if schedule.enabled {
+                ScheduleState::Enabled
+            } else {
+                ScheduleState::Disabled
+            })
+            .flexible_time_window(window)
+            .target(target)
+            .set_start_date(held.start_date)
+            .set_end_date(held.end_date)
+            .set_kms_key_arn(held.kms_key_arn)
+            .set_action_after_completion(held.action_after_completion)
+            .client_token(Uuid::new_v4().to_string())
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(err) => Err(match err.as_service_error() {
+                Some(e) if e.is_resource_not_found_exception() => ScheduleError::NotFound(schedule.name.clone()),
+                _ => map_err(err),
+            }),
+        }
     }
 
     async fn delete(&self, name: &str) -> Result<(), ScheduleError> {

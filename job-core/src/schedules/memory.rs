@@ -39,6 +39,20 @@ impl ScheduleStore for MemoryScheduleStore {
         Ok(self.schedules.lock().unwrap().values().cloned().collect())
     }
 
+    async fn update(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+        match self.schedules.lock().unwrap().get_mut(&schedule.name) {
+            Some(held) => {
+                *held = Schedule {
+                    created: held.created,
+                    generation: held.generation.clone(),
+                    ..schedule.clone()
+                };
+                Ok(())
+            }
+            None => Err(ScheduleError::NotFound(schedule.name.clone())),
+        }
+    }
+
     async fn delete(&self, name: &str) -> Result<(), ScheduleError> {
         match self.schedules.lock().unwrap().remove(name) {
             Some(_) => Ok(()),

@@ -10,10 +10,14 @@
 //! crate stands in for that on a local run.
 
 mod eventbridge;
+mod history;
 mod memory;
+mod overlap;
 
 pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
+pub use history::{MISSED_AFTER, RunRecord, RunState, ScheduleChange, Timing, expected_runs, records, run_job_id};
 pub use memory::MemoryScheduleStore;
+pub use overlap::{Overlap, PointerMove, RunPointer};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -47,6 +51,8 @@ pub struct Schedule {
     pub generation: String,
     /// A disabled schedule keeps its definition but does not run.
     pub enabled: bool,
+    /// What a run does while the previous one is not finished (in the target input).
+    pub overlap: Overlap,
 }
 
 /// Why a schedule call failed.
@@ -79,6 +85,11 @@ pub trait ScheduleStore: Send + Sync {
     /// Every schedule, sorted by name.
     async fn list(&self) -> Result<Vec<Schedule>, ScheduleError>;
 
+    /// Replaces the definition of the schedule named `schedule.name` with `schedule`
+    /// (expression, time zone, target input, state); [`ScheduleError::NotFound`] if there
+    /// is none. Its creation time and generation stay.
+    async fn update(&self, schedule: &Schedule) -> Result<(), ScheduleError>;
+
     /// Deletes a schedule; [`ScheduleError::NotFound`] if there is none by that name.
     async fn delete(&self, name: &str) -> Result<(), ScheduleError>;
 }
@@ -94,6 +105,7 @@ impl Schedule {
             schedule: Some(ScheduleRef {
                 name: self.name.clone(),
                 generation: Some(self.generation.clone()),
+                overlap: (self.overlap != Overlap::Allow).then_some(self.overlap),
                 execution_id: EXECUTION_ID_PLACEHOLDER.to_owned(),
                 scheduled_time: SCHEDULED_TIME_PLACEHOLDER.to_owned(),
             }),
@@ -180,6 +192,7 @@ mod tests {
             created: at(created),
             generation: "g-1".into(),
             enabled: true,
+            overlap: Overlap::Allow,
         }
     }
 

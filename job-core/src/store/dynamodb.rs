@@ -8,6 +8,11 @@
 //!   (`<createdAt>#<id>`), and `sourceType` for the source filter.
 //! - `STATS#TOTAL#<shard>` and `STATS#DAY#<yyyy-mm-dd>#<shard>`: counters, changed with
 //!   `ADD`; day items expire through the table's TTL attribute `expiresAt`.
+//! - `SCHEDULE#<name>#<generation>`: the run a schedule last admitted under an overlap
+//!   policy (`runId`, `scheduledTime`), moved in the transaction that registers the run
+//!   ([`crate::schedules::Overlap`]). It carries no index keys, so no listing shows it.
+//! - `SCHEDULE#<name>#<generation>#CHANGES`: the schedule's change log (`changes`, a list
+//!   of JSON strings, appended with `list_append`); no index keys either.
 //!
 //! A change with counter updates is one `TransactWriteItems` (the job write carries the
 //! condition); a change without them is one conditional `PutItem`. A job's first claim
@@ -56,6 +61,7 @@ use crate::listing::{
     self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
     TIME_INDEX, TIME_PARTITION_ATTR,
 };
+use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
 use crate::stats::{Bucket, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
 
 /// The sparse index of jobs that are not terminal (see the module documentation).
@@ -200,6 +206,14 @@ fn classify_transaction(
 
 fn job_key(job_id: Uuid) -> AttributeValue {
     AttributeValue::S(format!("JOB#{job_id}"))
+}
+
+/// Keys one `BatchGetItem` may ask for.
+const BATCH_GET_MAX_KEYS: usize = 100;
+
+/// The key of a schedule generation's run pointer.
+fn pointer_key(schedule: &str, generation: &str) -> String {
+    format!("SCHEDULE#{schedule}#{generation}")
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -528,6 +542,29 @@ impl DynamoDbStore {
         .await
     }
 
+    /// The pointer write of a [`PointerMove`]: conditional on the run it was read naming.
+    fn pointer_write(&self, pointer: &PointerMove) -> Result<TransactWriteItem, StoreError> {
+        let to = &pointer.to;
+        let item = HashMap::from([
+            ("pk".to_owned(), s(pointer_key(&pointer.schedule, &pointer.generation))),
+            ("runId".to_owned(), s(to.run_id.to_string())),
+            (
+                "scheduledTime".to_owned(),
+                s(to.scheduled_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            ),
+        ]);
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = match pointer.from {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(from) => put
+                .condition_expression("runId = :fromRun")
+                .expression_attribute_values(":fromRun", s(from.to_string())),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_err)?)
+            .build())
+    }
+
     async fn batch_get(&self, keys: Vec<String>) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut pending: Vec<HashMap<String, AttributeValue>> = keys
             .into_iter()
@@ -665,6 +702,96 @@ impl JobStore for DynamoDbStore {
         } else {
             self.transact(change).await
         }
+    }
+
+    async fn run_pointer(&self, schedule: &str, generation: &str) -> Result<Option<RunPointer>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pointer_key(schedule, generation)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let r = Reader(&item);
+        Ok(Some(RunPointer {
+            run_id: r.opt_id("runId")?.ok_or_else(|| corrupt("runId"))?,
+            scheduled_time: r.time("scheduledTime")?,
+        }))
+    }
+
+    async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError> {
+        let mut items = vec![self.job_write(change)?, self.pointer_write(pointer)?];
+        if !change.counters.is_zero() {
+            items.push(self.counter_update(change, Bucket::Total)?);
+            items.push(self.counter_update(change, Bucket::Day(change.at.date_naive()))?);
+        }
+        self.retrying("TransactWriteItems", || async {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_transaction)
+        })
+        .await
+    }
+
+    async fn append_schedule_change(
+        &self,
+        schedule: &str,
+        generation: &str,
+        change: &ScheduleChange,
+    ) -> Result<(), StoreError> {
+        let entry = serde_json::to_string(change).map_err(|e| StoreError::Other(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{}#CHANGES", pointer_key(schedule, generation))))
+            .update_expression("SET changes = list_append(if_not_exists(changes, :none), :entry)")
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":entry", AttributeValue::L(vec![s(entry)]))
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{}#CHANGES", pointer_key(schedule, generation))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_err)?;
+        let Some(entries) = out.item.and_then(|mut item| item.remove("changes")) else {
+            return Ok(Vec::new());
+        };
+        let entries = entries.as_l().map_err(|_| corrupt("changes"))?;
+        entries
+            .iter()
+            .map(|entry| {
+                let text = entry.as_s().map_err(|_| corrupt("changes"))?;
+                serde_json::from_str(text).map_err(|_| corrupt("changes"))
+            })
+            .collect()
+    }
+
+    async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::with_capacity(job_ids.len());
+        for chunk in job_ids.chunks(BATCH_GET_MAX_KEYS) {
+            let keys = chunk.iter().map(|id| format!("JOB#{id}")).collect();
+            for item in self.batch_get(keys).await? {
+                jobs.push(from_item(&item)?);
+            }
+        }
+        Ok(jobs)
     }
 
     async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {

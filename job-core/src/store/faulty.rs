@@ -1,18 +1,22 @@
 //! A store that fails on purpose, for tests of what the use cases do when AWS misbehaves:
 //! it wraps another store and, for chosen changes (and first claims), refuses them or loses the answer of a
 //! write that did happen (a response lost after DynamoDB committed), and can refuse lease
-//! extensions (a throttled or unreachable table under a running job).
+//! extensions (a throttled or unreachable table under a running job). It can also hold
+//! the first reads of a schedule's run pointer until a given number of callers made one,
+//! so racing registrations all decide from the same pointer before any of them writes.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use super::{JobStore, StoreError};
 use crate::job::{Change, FirstClaim, FirstClaimed, Job};
 use crate::listing::{JobPage, ListQuery};
+use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
 use crate::stats::Stats;
 
 /// What a faulty call does instead of answering normally.
@@ -40,6 +44,8 @@ pub struct FaultyStore<S> {
     /// Faults for the next first claims, in order.
     first_claims: Mutex<Vec<Fault>>,
     injected: AtomicUsize,
+    /// Pointer reads still to hold at the barrier.
+    lockstep: Mutex<Option<(Arc<Barrier>, usize)>>,
 }
 
 impl<S: JobStore> FaultyStore<S> {
@@ -50,7 +56,13 @@ impl<S: JobStore> FaultyStore<S> {
             refuse_leases: AtomicBool::new(false),
             first_claims: Mutex::new(Vec::new()),
             injected: AtomicUsize::new(0),
+            lockstep: Mutex::new(None),
         }
+    }
+
+    /// The next `parties` run pointer reads each wait, after reading, until all of them read.
+    pub fn lockstep_pointer_reads(&self, parties: usize) {
+        *self.lockstep.lock().unwrap() = Some((Arc::new(Barrier::new(parties)), parties));
     }
 
     /// The next `times` changes that `matches` accepts get `fault`.
@@ -113,6 +125,50 @@ impl<S: JobStore> JobStore for FaultyStore<S> {
                 Err(injected("response lost after the write"))
             }
         }
+    }
+
+    async fn run_pointer(&self, schedule: &str, generation: &str) -> Result<Option<RunPointer>, StoreError> {
+        let read = self.inner.run_pointer(schedule, generation).await;
+        let barrier = match &mut *self.lockstep.lock().unwrap() {
+            Some((barrier, left)) if *left > 0 => {
+                *left -= 1;
+                Some(barrier.clone())
+            }
+            _ => None,
+        };
+        if let Some(barrier) = barrier {
+            barrier.wait().await;
+        }
+        read
+    }
+
+    /// Faults as [`Self::on_apply`] rules say for `change`.
+    async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError> {
+        match self.fault_for(change) {
+            None => self.inner.apply_moving_pointer(change, pointer).await,
+            Some(Fault::Refuse) => Err(injected("write refused")),
+            Some(Fault::LoseResponse) => {
+                self.inner.apply_moving_pointer(change, pointer).await?;
+                Err(injected("response lost after the write"))
+            }
+        }
+    }
+
+    async fn append_schedule_change(
+        &self,
+        schedule: &str,
+        generation: &str,
+        change: &ScheduleChange,
+    ) -> Result<(), StoreError> {
+        self.inner.append_schedule_change(schedule, generation, change).await
+    }
+
+    async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError> {
+        self.inner.schedule_changes(schedule, generation).await
+    }
+
+    async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        self.inner.get_many(job_ids).await
     }
 
     async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {

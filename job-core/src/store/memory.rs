@@ -10,11 +10,14 @@ use uuid::Uuid;
 use super::{JobStore, StoreError};
 use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
+use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
 use crate::stats::{Counts, DayStats, Stats, shown_days};
 
 #[derive(Default)]
 struct State {
     jobs: HashMap<Uuid, Job>,
+    pointers: HashMap<(String, String), RunPointer>,
+    changes: HashMap<(String, String), Vec<ScheduleChange>>,
     total: Counts,
     days: HashMap<NaiveDate, Counts>,
 }
@@ -50,6 +53,24 @@ fn condition_holds(expect: &Expect, current: Option<&Job>) -> bool {
     }
 }
 
+/// Applies `change` if its condition holds, with its counters.
+fn apply_locked(state: &mut State, change: &Change) -> Result<(), StoreError> {
+    if !condition_holds(&change.expect, state.jobs.get(&change.job.job_id)) {
+        return Err(StoreError::Conflict);
+    }
+    match change.write {
+        Write::Put => state.jobs.insert(change.job.job_id, change.job.clone()),
+        Write::Delete => state.jobs.remove(&change.job.job_id),
+    };
+    state.total.add(&change.counters);
+    state
+        .days
+        .entry(change.at.date_naive())
+        .or_default()
+        .add(&change.counters);
+    Ok(())
+}
+
 #[async_trait]
 impl JobStore for MemoryStore {
     async fn get(&self, job_id: Uuid) -> Result<Option<Job>, StoreError> {
@@ -57,21 +78,49 @@ impl JobStore for MemoryStore {
     }
 
     async fn apply(&self, change: &Change) -> Result<(), StoreError> {
+        apply_locked(&mut self.state.lock().unwrap(), change)
+    }
+
+    async fn run_pointer(&self, schedule: &str, generation: &str) -> Result<Option<RunPointer>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(state
+            .pointers
+            .get(&(schedule.to_owned(), generation.to_owned()))
+            .cloned())
+    }
+
+    async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError> {
         let mut state = self.state.lock().unwrap();
-        if !condition_holds(&change.expect, state.jobs.get(&change.job.job_id)) {
+        let key = (pointer.schedule.clone(), pointer.generation.clone());
+        if state.pointers.get(&key).map(|p| p.run_id) != pointer.from {
             return Err(StoreError::Conflict);
         }
-        match change.write {
-            Write::Put => state.jobs.insert(change.job.job_id, change.job.clone()),
-            Write::Delete => state.jobs.remove(&change.job.job_id),
-        };
-        state.total.add(&change.counters);
-        state
-            .days
-            .entry(change.at.date_naive())
-            .or_default()
-            .add(&change.counters);
+        apply_locked(&mut state, change)?;
+        state.pointers.insert(key, pointer.to.clone());
         Ok(())
+    }
+
+    async fn append_schedule_change(
+        &self,
+        schedule: &str,
+        generation: &str,
+        change: &ScheduleChange,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let key = (schedule.to_owned(), generation.to_owned());
+        state.changes.entry(key).or_default().push(change.clone());
+        Ok(())
+    }
+
+    async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError> {
+        let state = self.state.lock().unwrap();
+        let key = (schedule.to_owned(), generation.to_owned());
+        Ok(state.changes.get(&key).cloned().unwrap_or_default())
+    }
+
+    async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(job_ids.iter().filter_map(|id| state.jobs.get(id).cloned()).collect())
     }
 
     async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {

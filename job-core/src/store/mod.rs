@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::job::{Change, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, ListQuery};
+use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
 use crate::stats::Stats;
 
 /// Why a store call failed.
@@ -39,6 +40,30 @@ pub trait JobStore: Send + Sync {
 
     /// Applies one change and its counter updates atomically, if its condition holds.
     async fn apply(&self, change: &Change) -> Result<(), StoreError>;
+
+    /// The run a schedule generation last admitted under an overlap policy
+    /// ([`crate::schedules::Overlap`]); `None` before its first (strongly consistent).
+    async fn run_pointer(&self, schedule: &str, generation: &str) -> Result<Option<RunPointer>, StoreError>;
+
+    /// Applies `change` (a scheduled run's registration) and moves its schedule's run
+    /// pointer as one atomic write: `Conflict` if the change's condition fails or the
+    /// pointer no longer names `pointer.from`; nothing is written then.
+    async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError>;
+
+    /// Appends `change` to the change log of a schedule generation.
+    async fn append_schedule_change(
+        &self,
+        schedule: &str,
+        generation: &str,
+        change: &ScheduleChange,
+    ) -> Result<(), StoreError>;
+
+    /// The change log of a schedule generation, oldest first (empty if never changed).
+    async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError>;
+
+    /// Reads many jobs in as few requests as the backend allows (DynamoDB: one
+    /// `BatchGetItem` per 100 ids); missing ids are left out.
+    async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError>;
 
     /// Claims a job's first attempt in one conditional write, without reading it first
     /// ([`FirstClaim`]): the job as written when the claim applied, else the job as found.

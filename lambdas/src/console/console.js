@@ -6,7 +6,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { cursors: [null], page: 0, next: null, selected: null, timer: null, listed: 0 };
-const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED'];
 
 function notice(text) { $('notice').textContent = text; }
 
@@ -178,7 +178,12 @@ async function loadSchedules() {
     body.replaceChildren(...schedules.map((s) => {
       const tr = document.createElement('tr');
       cell(tr, s.name); cell(tr, s.cron); cell(tr, s.timezone); cell(tr, s.task);
-      cell(tr, s.nextRuns && s.nextRuns.length ? time(s.nextRuns[0].utc) : '–');
+      cell(tr, s.enabled ? (s.nextRun ? time(s.nextRun.utc) : '–') : 'paused');
+      const history = document.createElement('button');
+      history.type = 'button';
+      history.textContent = 'History';
+      history.setAttribute('aria-label', `History of schedule ${s.name}`);
+      history.addEventListener('click', () => act(() => showHistory(s.name)));
       const del = document.createElement('button');
       del.type = 'button';
       del.textContent = 'Delete';
@@ -188,13 +193,40 @@ async function loadSchedules() {
         await api(`jobs/schedules/${encodeURIComponent(s.name)}`, { method: 'DELETE' });
         notice(`Schedule ${s.name} deleted.`);
       }));
-      cell(tr, '').appendChild(del);
+      const actions = cell(tr, '');
+      actions.append(history, ' ', del);
       return tr;
     }));
   } catch (err) {
     body.replaceChildren();
     $('schedules-note').textContent = `Schedules unavailable: ${err.message}`;
   }
+}
+
+// A schedule's last expected runs next to the jobs they produced, and its changes.
+async function showHistory(name) {
+  const detail = await api(`jobs/schedules/${encodeURIComponent(name)}?runs=10`);
+  $('history-heading').textContent = `History of ${name}`;
+  $('history-note').textContent = `${detail.missed} missed of the last ${detail.runs.length} expected runs · overlap ${detail.overlap}` +
+    (detail.enabled ? '' : ' · paused');
+  $('history-runs').querySelector('tbody').replaceChildren(...detail.runs.map((run) => {
+    const tr = document.createElement('tr');
+    if (run.missed) tr.className = 'missed';
+    cell(tr, time(run.scheduledFor.utc));
+    cell(tr, run.state);
+    cell(tr, run.status || '–');
+    cell(tr, run.delayMs === undefined ? '–' : `${(run.delayMs / 1000).toFixed(1)} s`);
+    cell(tr, run.status ? run.jobId : '–');
+    return tr;
+  }));
+  $('history-changes').replaceChildren(...detail.changes.map((change) => {
+    const li = document.createElement('li');
+    const what = change.fields.includes('enabled') ? (change.after.enabled ? 'resumed' : 'paused') : 'changed';
+    li.textContent = `${time(change.at)}: ${what} (${change.fields.join(', ')})`;
+    return li;
+  }));
+  $('history').hidden = false;
+  $('history-heading').focus();
 }
 
 async function refresh() {

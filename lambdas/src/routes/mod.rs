@@ -13,7 +13,7 @@ pub mod stats;
 
 use axum::Router;
 use axum::http::{Method, Uri};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -39,6 +39,7 @@ fn schedule_routes() -> Router<AppState> {
         .route("/jobs/schedule", post(schedules::create))
         .route("/jobs/schedules", get(schedules::list))
         .route("/jobs/schedules/{name}", get(schedules::get).delete(schedules::delete))
+        .route("/jobs/schedules/{name}", patch(schedules::update))
 }
 
 /// `POST /jobs`, `GET /jobs`, `GET /jobs/{id}`, `POST /jobs/{id}/cancel`,
@@ -53,8 +54,8 @@ pub fn stats_api(state: AppState) -> Router {
     finish(stats_routes(), state)
 }
 
-/// `POST /jobs/schedule`, `GET /jobs/schedules`, `GET` and `DELETE /jobs/schedules/{name}`:
-/// the `schedules-api` Lambda.
+/// `POST /jobs/schedule`, `GET /jobs/schedules`, `GET`, `PATCH` and `DELETE
+/// /jobs/schedules/{name}`: the `schedules-api` Lambda.
 pub fn schedules_api(state: AppState) -> Router {
     finish(schedule_routes(), state)
 }

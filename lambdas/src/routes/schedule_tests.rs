@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use job_core::queue::MemoryQueue;
 use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
-use job_core::store::MemoryStore;
+use job_core::store::{JobStore, MemoryStore};
 use job_core::tasks::catalog;
 use serde_json::{Value, json};
 
@@ -192,6 +192,33 @@ async fn invalid_requests_are_400_and_create_nothing() {
 }
 
 #[tokio::test]
+async fn overlap_defaults_to_allow_is_kept_and_an_unknown_one_is_422_naming_the_field() {
+    let h = harness();
+    let (status, _, body) = create(&h.app, json!({"cron": "* * * * *", "name": "plain"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["overlap"], "allow");
+    for policy in ["forbid", "replace"] {
+        let (status, _, body) = create(&h.app, json!({"cron": "* * * * *", "name": policy, "overlap": policy})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["overlap"], policy);
+        let held = h.schedules.get(policy).await.unwrap().unwrap();
+        assert_eq!(held.overlap.as_str(), policy);
+        // The worker learns the policy from the message each run sends.
+        let input: Value = serde_json::from_str(&held.target_input()).unwrap();
+        assert_eq!(input["schedule"]["overlap"], policy, "{input}");
+        let (_, _, read) = call(&h.app, get(&format!("/jobs/schedules/{policy}"))).await;
+        assert_eq!(read["overlap"], policy);
+    }
+    for bad in [json!("never"), json!("Forbid"), json!("")] {
+        let (status, _, body) = create(&h.app, json!({"cron": "* * * * *", "name": "bad", "overlap": bad})).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_overlap");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("overlap") && message.contains("forbid"), "{message}");
+    }
+    assert!(h.schedules.get("bad").await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn both_day_fields_message_says_how_to_rewrite_it() {
     let h = harness();
     let (status, _, body) = create(&h.app, json!({"cron": "0 9 1 * MON"})).await;
@@ -327,6 +354,9 @@ impl ScheduleStore for Failing {
     async fn list(&self) -> Result<Vec<Schedule>, ScheduleError> {
         Err((self.0)())
     }
+    async fn update(&self, _: &Schedule) -> Result<(), ScheduleError> {
+        Err((self.0)())
+    }
     async fn delete(&self, _: &str) -> Result<(), ScheduleError> {
         Err((self.0)())
     }
@@ -377,4 +407,239 @@ async fn openapi_document_lists_the_schedule_routes() {
     assert!(doc["paths"]["/jobs/schedule"]["post"]["responses"]["201"].is_object());
     assert!(doc["paths"]["/jobs/schedules"]["get"].is_object());
     assert!(doc["paths"]["/jobs/schedules/{name}"]["delete"]["responses"]["204"].is_object());
+}
+
+async fn patch(app: &Router, name: &str, body: Value) -> (StatusCode, Value) {
+    let request = Request::patch(format!("/jobs/schedules/{name}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, body) = call(app, request).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_fields_given_and_logs_each_change_with_its_time() {
+    let h = harness();
+    let request = json!({"cron": "0 7 * * MON", "name": "weekly", "task": "sleep", "input": {"ms": 5}});
+    let (status, _, _) = create(&h.app, request).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = h.schedules.get("weekly").await.unwrap().unwrap();
+
+    let (status, body) = patch(
+        &h.app,
+        "weekly",
+        json!({"cron": "30 6 * * *", "timezone": "America/New_York"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["cron"], &body["expression"], &body["timezone"]),
+        (
+            &json!("30 6 * * *"),
+            &json!("cron(30 6 * * ? *)"),
+            &json!("America/New_York")
+        )
+    );
+    assert_eq!(
+        (&body["task"], &body["input"]),
+        (&json!("sleep"), &json!({"ms": 5})),
+        "kept"
+    );
+    let held = h.schedules.get("weekly").await.unwrap().unwrap();
+    assert_eq!((held.created, &held.generation), (before.created, &before.generation));
+
+    let (status, body) = patch(&h.app, "weekly", json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["nextRuns"], json!([]), "a paused schedule has no next runs");
+    let (status, body) = patch(&h.app, "weekly", json!({"enabled": true, "overlap": "forbid"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((&body["enabled"], &body["overlap"]), (&json!(true), &json!("forbid")));
+    assert_eq!(body["nextRuns"].as_array().unwrap().len(), 5);
+    // Nothing to change: nothing logged.
+    let (status, _) = patch(&h.app, "weekly", json!({"enabled": true})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let changes = h.store.schedule_changes("weekly", &before.generation).await.unwrap();
+    let fields: Vec<Vec<String>> = changes.iter().map(|c| c.fields.clone()).collect();
+    assert_eq!(
+        fields,
+        [vec!["cron", "timezone"], vec!["enabled"], vec!["overlap", "enabled"]]
+    );
+    assert!(changes[1].paused() && changes[2].resumed());
+    assert_eq!(changes[0].before.expression, "cron(0 7 ? * MON *)");
+    assert_eq!(changes[0].after.timezone, "America/New_York");
+    assert!(changes.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[tokio::test]
+async fn patch_validates_as_create_does_and_404s_an_unknown_schedule() {
+    let h = harness();
+    let (status, _, _) = create(
+        &h.app,
+        json!({"cron": "* * * * *", "name": "m", "task": "sleep", "input": {"ms": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let cases = [
+        (json!({"cron": "61 * * * *"}), StatusCode::BAD_REQUEST, "invalid_cron"),
+        (
+            json!({"cron": "* ".repeat(200)}),
+            StatusCode::BAD_REQUEST,
+            "invalid_cron",
+        ),
+        (
+            json!({"timezone": "Mars/Base"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_timezone",
+        ),
+        (json!({"task": "mine-bitcoin"}), StatusCode::BAD_REQUEST, "unknown_task"),
+        (
+            json!({"cron": "cron(0 0 1 1 ? 2020)"}),
+            StatusCode::BAD_REQUEST,
+            "no_future_runs",
+        ),
+        (json!({"name": "other"}), StatusCode::BAD_REQUEST, "invalid_request"),
+        (json!({"enabled": "no"}), StatusCode::BAD_REQUEST, "invalid_request"),
+        (json!({"input": [1]}), StatusCode::BAD_REQUEST, "invalid_request"),
+        (
+            json!({"overlap": "sometimes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_overlap",
+        ),
+        // The kept input no longer fits the new task.
+        (
+            json!({"input": {"ms": "soon"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+    ];
+    for (request, want, code) in cases {
+        let (status, body) = patch(&h.app, "m", request.clone()).await;
+        assert_error(status, &body, want, code);
+    }
+    let held = h.schedules.get("m").await.unwrap().unwrap();
+    assert_eq!(
+        (held.cron.as_str(), held.enabled),
+        ("* * * * *", true),
+        "nothing changed"
+    );
+    assert!(
+        h.store
+            .schedule_changes("m", &held.generation)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let (status, body) = patch(&h.app, "absent", json!({"enabled": false})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = patch(&h.app, "bad%20name", json!({"enabled": false})).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let request = Request::patch("/jobs/schedules/m").body(Body::empty()).unwrap();
+    let (status, _, body) = call(&h.app, request).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+#[tokio::test]
+async fn every_schema_the_document_refers_to_is_defined() {
+    let h = harness();
+    let (_, _, doc) = call(&h.app, get("/openapi.json")).await;
+    let text = doc.to_string();
+    let defined = doc["components"]["schemas"].as_object().unwrap();
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(defined.contains_key(name), "{name} is referred to but not defined");
+    }
+    for name in [
+        "Overlap",
+        "RunState",
+        "ScheduleChange",
+        "Timing",
+        "ScheduleWithHistory",
+        "UpdateSchedule",
+    ] {
+        assert!(defined.contains_key(name), "{name}");
+    }
+    assert!(doc["paths"]["/jobs/schedules/{name}"]["patch"]["responses"]["200"].is_object());
+}
+
+#[tokio::test]
+async fn get_shows_the_runs_next_to_their_jobs_with_delays_and_missed_runs() {
+    use chrono::{DurationRound, TimeDelta};
+    use job_core::job::{Job, JobSource};
+    use job_core::schedules::run_job_id;
+
+    let h = harness();
+    let now = Utc::now();
+    let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap();
+    let schedule = Schedule {
+        name: "hourly".into(),
+        cron: "0 * * * *".into(),
+        expression: "cron(0 * * * ? *)".into(),
+        timezone: "Europe/Berlin".into(),
+        task: "sleep".into(),
+        input: json!({"ms": 1}),
+        created: hour - TimeDelta::hours(4) - TimeDelta::minutes(30),
+        generation: "g-1".into(),
+        enabled: true,
+        overlap: Default::default(),
+    };
+    h.schedules.create(&schedule).await.unwrap();
+    // Jobs for the runs one, two and four hours back; the one three hours back is missing.
+    for (back, late) in [(1, 3), (2, 1), (4, 7)] {
+        let time = hour - TimeDelta::hours(back);
+        let job = Job::new(
+            run_job_id(&schedule, time),
+            "sleep",
+            json!({"ms": 1}),
+            3,
+            JobSource::Api,
+            None,
+            time + TimeDelta::seconds(late),
+        );
+        h.store.apply(&job.register()).await.unwrap();
+    }
+    let (status, _, body) = call(&h.app, get("/jobs/schedules/hourly?runs=5")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let runs = body["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5, "{body}");
+    let at = |i: usize| time(&runs[i]["scheduledFor"]["utc"]).to_utc();
+    for (i, run) in runs.iter().enumerate() {
+        assert_eq!(at(i), hour - TimeDelta::hours(i as i64), "newest first: {run}");
+        assert_eq!(run["jobId"], run_job_id(&schedule, at(i)).to_string());
+    }
+    assert!(
+        runs[0]["scheduledFor"]["local"].as_str().unwrap().ends_with("+01:00")
+            || runs[0]["scheduledFor"]["local"].as_str().unwrap().ends_with("+02:00")
+    );
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    // The current hour's run is within the grace period only if the hour began under 15 minutes ago.
+    let current = if now - hour > TimeDelta::minutes(15) {
+        "missed"
+    } else {
+        "due"
+    };
+    assert_eq!(states, [current, "registered", "registered", "missed", "registered"]);
+    assert_eq!(
+        (runs[1]["delayMs"].as_i64(), runs[1]["status"].as_str()),
+        (Some(3000), Some("QUEUED"))
+    );
+    assert_eq!(runs[4]["delayMs"], 7000);
+    assert!(runs[3]["status"].is_null() && runs[3]["missed"] == true);
+    assert_eq!(body["missed"], if current == "missed" { 2 } else { 1 });
+    assert_eq!(body["changes"], json!([]));
+
+    let (status, _, body) = call(&h.app, get("/jobs/schedules/hourly")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["runs"].as_array().unwrap().len(),
+        5,
+        "only five since its creation"
+    );
+    for bad in ["runs=0", "runs=101", "runs=ten", "limit=3"] {
+        let (status, _, body) = call(&h.app, get(&format!("/jobs/schedules/hourly?{bad}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
 }

@@ -1,21 +1,25 @@
 //! `POST /jobs/schedule` (create), `GET /jobs/schedules` (list), `GET /jobs/schedules/{name}`
-//! (look up) and `DELETE /jobs/schedules/{name}` (remove).
+//! (look up, with its run history), `PATCH /jobs/schedules/{name}` (change, pause, resume)
+//! and `DELETE /jobs/schedules/{name}` (remove).
 //!
 //! A schedule queues a job at each run of its cron expression, evaluated in its time zone.
 //! Unix 5-field crons are converted to EventBridge's 6-field form; the responses show the
 //! cron as given, the converted expression and the next run times. The rules a schedule
 //! must meet are in `job_core::application::schedules`; this is the HTTP side.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns};
-use job_core::schedules::{Schedule, ScheduleStore};
+use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns, UpdateScheduleRequest};
+use job_core::job::JobStatus;
+use job_core::schedules::{Overlap, RunRecord, RunState, Schedule, ScheduleChange, ScheduleStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -43,6 +47,36 @@ pub struct CreateSchedule {
     /// 1 to 64 of `0-9 a-z A-Z - _ .`; generated (`job-…`) when absent.
     #[schema(pattern = "^[0-9A-Za-z._-]{1,64}$")]
     pub name: Option<String>,
+    /// What a run does while the previous run of this schedule is not finished:
+    /// `allow` (default) runs it anyway, `forbid` records it SKIPPED, `replace` cancels
+    /// the previous run and runs the new one.
+    #[schema(value_type = Option<Overlap>)]
+    pub overlap: Option<String>,
+}
+
+/// The body of `PATCH /jobs/schedules/{name}`: each field given replaces the schedule's;
+/// the result is checked by the same rules as a new schedule.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateSchedule {
+    #[schema(example = "30 6 * * MON-FRI")]
+    pub cron: Option<String>,
+    pub task: Option<String>,
+    /// The task's new input (an object, or `null` for none).
+    #[serde(default, deserialize_with = "present_object_or_null")]
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+    #[schema(example = "America/New_York")]
+    pub timezone: Option<String>,
+    #[schema(value_type = Option<Overlap>)]
+    pub overlap: Option<String>,
+    /// `false` pauses the schedule (no runs, none flagged missed), `true` resumes it.
+    pub enabled: Option<bool>,
+}
+
+/// An input that is present: an object or `null` (absent stays `None`).
+fn present_object_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    object_or_null(deserializer).map(Some)
 }
 
 /// A run time, in the schedule's time zone and in UTC.
@@ -80,6 +114,7 @@ pub struct ScheduleView {
     #[schema(value_type = Object, nullable)]
     pub input: Value,
     pub enabled: bool,
+    pub overlap: Overlap,
 }
 
 impl From<Schedule> for ScheduleView {
@@ -92,6 +127,7 @@ impl From<Schedule> for ScheduleView {
             task: s.task,
             input: s.input,
             enabled: s.enabled,
+            overlap: s.overlap,
         }
     }
 }
@@ -150,6 +186,8 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
          links(
              ("getSchedule" = (operation_id = "getSchedule", parameters(("name" = "$response.body#/name")),
                                description = "the schedule just created")),
+             ("updateSchedule" = (operation_id = "updateSchedule", parameters(("name" = "$response.body#/name")),
+                                  description = "change, pause or resume the schedule just created")),
              ("deleteSchedule" = (operation_id = "deleteSchedule", parameters(("name" = "$response.body#/name")),
                                   description = "remove the schedule just created")),
          )),
@@ -159,7 +197,8 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
         (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
-        (status = 422, description = "input does not fit the task", body = ErrorBody),
+        (status = 422, description = "input does not fit the task, or overlap is not allow, forbid or replace",
+         body = ErrorBody),
         (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
          headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
@@ -181,6 +220,7 @@ pub async fn create(
         input: body.input,
         timezone: body.timezone,
         name: body.name,
+        overlap: body.overlap,
     };
     let created = use_case::create_schedule(&**schedules, &state.tasks, request).await?;
     let mut headers = HeaderMap::new();
@@ -211,21 +251,165 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ScheduleList>, A
     Ok(Json(ScheduleList { schedules }))
 }
 
-/// Look up a schedule.
+/// One expected run of a schedule, next to the job it produced.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    /// When the run was due, in the time zone in force now and in UTC.
+    pub scheduled_for: RunTime,
+    /// The run's job id, derived from the schedule and the time (present or not).
+    #[schema(value_type = String, format = Uuid)]
+    pub job_id: uuid::Uuid,
+    /// `registered` (a job exists), `due` (not yet, within the grace period) or `missed`.
+    #[schema(value_type = RunState)]
+    pub state: String,
+    /// The job's status, when one was registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    /// When the job was registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub registered_at: Option<DateTime<Utc>>,
+    /// Milliseconds from the scheduled time to the registration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<i64>,
+    pub missed: bool,
+}
+
+/// `GET /jobs/schedules/{name}`: the schedule, its next runs and its history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleWithHistory {
+    #[serde(flatten)]
+    pub detail: ScheduleDetail,
+    /// The last expected runs, newest first (none while paused: a pause expects nothing).
+    pub runs: Vec<RunView>,
+    /// How many of `runs` are missed.
+    pub missed: usize,
+    /// Every change of the schedule (cron, time zone, task, input, overlap, pause and
+    /// resume), oldest first, with its time.
+    #[schema(value_type = Vec<ScheduleChange>)]
+    pub changes: Vec<ScheduleChange>,
+}
+
+fn run_view(record: RunRecord, tz: Option<Tz>) -> RunView {
+    let local = |t: DateTime<Utc>| match tz {
+        Some(tz) => RunTime::from(t.with_timezone(&tz)),
+        None => RunTime {
+            local: t.fixed_offset(),
+            utc: t,
+        },
+    };
+    RunView {
+        scheduled_for: local(record.scheduled_for),
+        job_id: record.job_id,
+        state: serde_json::to_value(record.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        status: record.job.as_ref().map(|j| j.status),
+        registered_at: record.job.as_ref().map(|j| j.created_at),
+        delay_ms: record.delay().map(|d| d.num_milliseconds()),
+        missed: record.missed(),
+    }
+}
+
+/// Look up a schedule, with its run history.
 #[utoipa::path(
     get, path = "/jobs/schedules/{name}", tag = "schedules", operation_id = "getSchedule",
-    params(("name" = String, Path, description = "schedule name")),
+    params(
+        ("name" = String, Path, description = "schedule name"),
+        ("runs" = Option<u32>, Query, description = "expected runs shown, 1 to 100 (default 10)",
+         minimum = 1, maximum = 100),
+    ),
     responses(
-        (status = 200, description = "the schedule and its next runs", body = ScheduleDetail),
+        (status = 200, description = "the schedule, its next runs and its history", body = ScheduleWithHistory),
+        (status = 400, description = "runs is not a number from 1 to 100, or an unknown parameter", body = ErrorBody),
         (status = 404, description = "no such schedule", body = ErrorBody),
-        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
+        (status = 503, description = "scheduler or job table unavailable, or not configured; retry", body = ErrorBody,
          headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
-pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<ScheduleDetail>, ApiError> {
-    let found = use_case::get_schedule(&**store(&state)?, &name).await?;
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<ScheduleWithHistory>, ApiError> {
+    let schedules = store(&state)?;
+    let Query(params) =
+        query.map_err(|e| ApiError::bad_request("invalid_request", format!("bad query string: {e}")))?;
+    if let Some(unknown) = params.keys().find(|k| k.as_str() != "runs") {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("unknown query parameter {unknown:?}; known: runs"),
+        ));
+    }
+    let runs = match params.get("runs") {
+        None => use_case::HISTORY_RUNS,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=use_case::MAX_HISTORY_RUNS).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_runs",
+                    format!("runs is {text:?}; ask for 1 to {}", use_case::MAX_HISTORY_RUNS),
+                )
+            })?,
+    };
+    let found = use_case::schedule_history(&**schedules, &*state.store, &name, runs, Utc::now()).await?;
     let found = found.ok_or_else(|| ApiError::not_found(format!("schedule {name:?} not found")))?;
-    Ok(Json(detail(found)))
+    let tz = found.schedule.schedule.tz().ok();
+    let runs: Vec<RunView> = found.runs.into_iter().map(|r| run_view(r, tz)).collect();
+    Ok(Json(ScheduleWithHistory {
+        missed: runs.iter().filter(|r| r.missed).count(),
+        runs,
+        changes: found.changes,
+        detail: detail(found.schedule),
+    }))
+}
+
+/// Change a schedule: its cron, time zone, task, input, overlap policy, or pause and resume it.
+#[utoipa::path(
+    patch, path = "/jobs/schedules/{name}", tag = "schedules", operation_id = "updateSchedule",
+    params(("name" = String, Path, description = "schedule name")),
+    request_body = UpdateSchedule,
+    responses(
+        (status = 200, description = "the schedule as changed, with its next runs", body = ScheduleDetail),
+        (status = 400, description = "malformed JSON, unknown field or task, invalid cron or time zone, \
+            an expression that never runs, input too large", body = ErrorBody),
+        (status = 404, description = "no such schedule", body = ErrorBody),
+        (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
+        (status = 413, description = "body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "not JSON", body = ErrorBody),
+        (status = 422, description = "input does not fit the task, or overlap is not allow, forbid or replace",
+         body = ErrorBody),
+        (status = 503, description = "scheduler or job table unavailable, or not configured; retry", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<UpdateSchedule>,
+) -> Result<Json<ScheduleDetail>, ApiError> {
+    let schedules = store(&state)?;
+    let body = body.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_request",
+            r#"the body must be a JSON object with the fields to change, e.g. {"enabled":false}"#,
+        )
+    })?;
+    let request = UpdateScheduleRequest {
+        cron: body.cron,
+        timezone: body.timezone,
+        task: body.task,
+        input: body.input,
+        overlap: body.overlap,
+        enabled: body.enabled,
+    };
+    let updated = use_case::update_schedule(&**schedules, &*state.store, &state.tasks, &name, request).await?;
+    Ok(Json(detail(updated)))
 }
 
 /// Remove a schedule. Jobs it already queued still run.

@@ -60,6 +60,7 @@ async fn fired_twice(queue: &Arc<MemoryQueue>) -> Fired {
         created: at("2026-01-05T10:00:30Z"),
         generation: "g-1".into(),
         enabled: true,
+        overlap: Default::default(),
     };
     schedules.create(&schedule).await.unwrap();
     let clock = Arc::new(ManualClock::new(schedule.created));
@@ -491,6 +492,7 @@ async fn a_scheduler_retry_of_a_run_is_the_same_job_and_a_recreated_schedule_is_
         created: at("2026-01-05T10:00:00Z"),
         generation: "first".into(),
         enabled: true,
+        overlap: Default::default(),
     };
     let run = at("2026-01-06T02:00:00Z");
     // Scheduler invokes the target, gets no answer in time, and retries: a new execution id.

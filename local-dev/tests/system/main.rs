@@ -10,6 +10,7 @@
 //! - [`faults`]: ambiguous writes and a black-holed network, through the fault proxy.
 //! - [`reconciler`]: the reconciler's pass against the emulator (the open-jobs index, the
 //!   dead-letter queue).
+//! - [`overlap`]: schedules' overlap policies on DynamoDB, through the real worker.
 //! - [`operate`]: listing through the real indexes, cancel in each state, the
 //!   cancel-vs-finish race, re-run.
 //! - [`in_memory`]: scheduled runs through the local runner, the worker and the API over
@@ -45,6 +46,7 @@ mod claims;
 mod faults;
 mod in_memory;
 mod operate;
+mod overlap;
 mod reconciler;
 mod requests;
 mod schedules;
@@ -215,8 +217,8 @@ impl Env {
         );
         assert_eq!(
             n("submitted"),
-            n("succeeded") + n("failed") + n("cancelled") + not_terminal,
-            "submitted = succeeded + failed + cancelled + not terminal: {stats}"
+            n("succeeded") + n("failed") + n("cancelled") + n("skipped") + not_terminal,
+            "submitted = succeeded + failed + cancelled + skipped + not terminal: {stats}"
         );
         assert_eq!(n("retries"), retries, "retries = Σ(attempts − 1): {stats}");
         assert_eq!(n("inFlight"), not_terminal, "{stats}");
@@ -587,4 +589,10 @@ async fn once_mode_handles_one_message_and_exits_zero() {
 async fn schedules_are_created_listed_deleted_and_fired_locally() {
     let (sdk, prefix) = emulator().await;
     schedules::create_get_list_delete_against_emulator(&sdk, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_updated_paused_and_resumed_on_the_emulator() {
+    let (sdk, prefix) = emulator().await;
+    schedules::update_pause_resume_against_emulator(&sdk, &prefix).await;
 }

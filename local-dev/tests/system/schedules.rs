@@ -12,7 +12,7 @@ use job_core::cron::ScheduleExpression;
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, SqsQueue};
 use job_core::schedules::{
-    EventBridgeScheduleStore, QueueArn, Schedule, ScheduleError, ScheduleStore, SchedulerTarget,
+    EventBridgeScheduleStore, Overlap, QueueArn, Schedule, ScheduleError, ScheduleStore, SchedulerTarget,
 };
 use local_dev::clock::ManualClock;
 use local_dev::local_runner::LocalRunner;
@@ -31,6 +31,7 @@ fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
         created: Utc::now(),
         generation: uuid::Uuid::new_v4().to_string(),
         enabled: true,
+        overlap: Default::default(),
     }
 }
 
@@ -111,10 +112,13 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
         .await
         .expect_err("a second schedule with the same name");
     assert!(matches!(&err, ScheduleError::Exists(name) if name == "weekly"), "{err}");
-    store
-        .create(&schedule("daily", "30 6 * * *", "UTC"))
-        .await
-        .expect("create daily");
+    let daily = Schedule {
+        overlap: Overlap::Forbid,
+        ..schedule("daily", "30 6 * * *", "UTC")
+    };
+    store.create(&daily).await.expect("create daily");
+    let read = store.get("daily").await.expect("get daily").expect("daily");
+    assert_eq!(read.overlap, Overlap::Forbid, "the policy travels in the target input");
     let names: Vec<String> = store.list().await.expect("list").into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["daily", "weekly"]);
     store.delete("weekly").await.expect("delete");
@@ -182,4 +186,149 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
         );
     }
     store.delete("every-minute").await.expect("delete every-minute");
+}
+
+/// `PATCH`'s use case against the emulator: the update through the Scheduler adapter, read
+/// back with the raw Scheduler client, and the change log in the real table.
+pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str) {
+    use aws_sdk_scheduler::types::ScheduleState;
+    use job_core::application::schedules::{
+        CreateScheduleError, CreateScheduleRequest, UpdateScheduleRequest, create_schedule, update_schedule,
+    };
+    use job_core::store::{DynamoDbStore, JobStore};
+
+    let made = provision(sdk, &Plan::named(prefix))
+        .await
+        .expect("provisioning against the emulator");
+    let group = made.schedule_group.clone().expect("a schedule group");
+    let role = emulator_scheduler_role_arn(&made.queue_arn, prefix).expect("a role ARN from the queue ARN");
+    let scheduler = aws_sdk_scheduler::Client::new(sdk);
+    let store = EventBridgeScheduleStore::new(scheduler.clone(), &group).with_target(SchedulerTarget {
+        queue: QueueArn::known(&made.queue_arn),
+        role_arn: role.clone(),
+        dead_letter_arn: Some(made.dlq_arn.clone()),
+    });
+    let jobs = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), &made.table_name, 3);
+    let tasks = job_core::tasks::catalog();
+    let created = create_schedule(
+        &store,
+        &tasks,
+        CreateScheduleRequest {
+            cron: "0 7 * * MON".into(),
+            task: Some("sleep".into()),
+            input: json!({"ms": 5}),
+            timezone: Some("Europe/Berlin".into()),
+            name: Some("weekly".into()),
+            overlap: None,
+        },
+    )
+    .await
+    .expect("create");
+    let generation = created.schedule.generation.clone();
+
+    let change = UpdateScheduleRequest {
+        cron: Some("30 6 * * MON-FRI".into()),
+        timezone: Some("America/New_York".into()),
+        overlap: Some("forbid".into()),
+        enabled: Some(false),
+        ..Default::default()
+    };
+    let updated = update_schedule(&store, &jobs, &tasks, "weekly", change)
+        .await
+        .expect("update");
+    assert!(updated.next_runs.is_empty(), "paused");
+
+    // What Scheduler holds now, read with its own client.
+    let held = scheduler
+        .get_schedule()
+        .group_name(&group)
+        .name("weekly")
+        .send()
+        .await
+        .expect("GetSchedule");
+    assert_eq!(held.schedule_expression(), Some("cron(30 6 ? * MON-FRI *)"));
+    assert_eq!(held.schedule_expression_timezone(), Some("America/New_York"));
+    assert_eq!(held.state(), Some(&ScheduleState::Disabled));
+    let description: Value = serde_json::from_str(held.description().unwrap()).unwrap();
+    assert_eq!(description, json!({"cron": "30 6 * * MON-FRI"}));
+    let target = held.target().expect("a target");
+    assert_eq!(
+        (target.arn(), target.role_arn()),
+        (made.queue_arn.as_str(), role.as_str()),
+        "kept"
+    );
+    assert_eq!(
+        target.dead_letter_config().and_then(|d| d.arn()),
+        Some(made.dlq_arn.as_str()),
+        "kept"
+    );
+    assert_eq!(
+        target.retry_policy().and_then(|r| r.maximum_event_age_in_seconds()),
+        Some(3600),
+        "kept"
+    );
+    let input: Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(input["schedule"]["overlap"], "forbid", "{input}");
+    assert_eq!(
+        input["schedule"]["generation"],
+        generation.as_str(),
+        "the same schedule's runs"
+    );
+    assert_eq!((&input["task"], &input["input"]), (&json!("sleep"), &json!({"ms": 5})));
+
+    // Resume.
+    let resumed = update_schedule(
+        &store,
+        &jobs,
+        &tasks,
+        "weekly",
+        UpdateScheduleRequest {
+            enabled: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("resume");
+    assert_eq!(resumed.next_runs.len(), 5);
+    let held = scheduler
+        .get_schedule()
+        .group_name(&group)
+        .name("weekly")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.state(), Some(&ScheduleState::Enabled));
+    assert_eq!(held.schedule_expression(), Some("cron(30 6 ? * MON-FRI *)"), "kept");
+
+    // The change log in the table.
+    let changes = jobs.schedule_changes("weekly", &generation).await.expect("change log");
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[0].fields, ["cron", "timezone", "overlap", "enabled"]);
+    assert!(changes[0].paused() && changes[1].resumed());
+    assert_eq!(changes[0].before.expression, "cron(0 7 ? * MON *)");
+
+    // An absent schedule is NotFound and logs nothing.
+    let err = update_schedule(
+        &store,
+        &jobs,
+        &tasks,
+        "absent",
+        UpdateScheduleRequest {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect_err("no such schedule");
+    assert!(
+        matches!(err, CreateScheduleError::Schedules(ScheduleError::NotFound(_))),
+        "{err}"
+    );
+    let absent = Schedule {
+        name: "absent".into(),
+        ..created.schedule.clone()
+    };
+    let err = store.update(&absent).await.expect_err("the adapter too");
+    assert!(matches!(err, ScheduleError::NotFound(_)), "{err}");
+    store.delete("weekly").await.expect("delete");
 }
