@@ -9,8 +9,15 @@
 //! - `STATS#TOTAL#<shard>` and `STATS#DAY#<yyyy-mm-dd>#<shard>`: counters, changed with
 //!   `ADD`; day items expire through the table's TTL attribute `expiresAt`.
 //!
-//! A change with counter updates is one `TransactWriteItems` (the job write carries the
-//! condition); a change without them is one conditional `PutItem`. A job's first claim
+//! - `STATS#CHECKPOINT#<stream shard id>`: the counter aggregator's checkpoint of one
+//!   stream shard (`seq`, the last sequence number booked, zero-padded), which expires
+//!   through `expiresAt` a week after its last booking ([`crate::counting::dynamodb`]).
+//!
+//! Counting inline ([`Counting::Inline`]), a change with counter updates is one
+//! `TransactWriteItems` (the job write carries the condition); a change without them is one
+//! conditional `PutItem`. Counting from the stream ([`Counting::Stream`]), every change is
+//! one conditional `PutItem` or `DeleteItem` of the job item alone, and the counter
+//! aggregator books the counters from the table's stream. A job's first claim
 //! ([`FirstClaim`]) is one conditional `UpdateItem` that sets what the claim changes and
 //! answers the job as written (`ALL_NEW`) or, when its condition failed, as found
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`): no read before it.
@@ -37,6 +44,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -56,7 +64,7 @@ use crate::listing::{
     self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
     TIME_INDEX, TIME_PARTITION_ATTR,
 };
-use crate::stats::{Bucket, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
+use crate::stats::{Bucket, Counting, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
 
 /// The sparse index of jobs that are not terminal (see the module documentation).
 pub const OPEN_JOBS_INDEX: &str = "open-jobs";
@@ -108,6 +116,7 @@ pub struct DynamoDbStore {
     table: String,
     shards: u32,
     retry: WriteRetry,
+    counting: Counting,
 }
 
 impl DynamoDbStore {
@@ -117,7 +126,27 @@ impl DynamoDbStore {
             table: table.into(),
             shards: shards.max(1),
             retry: WriteRetry::default(),
+            counting: Counting::Inline,
         }
+    }
+
+    /// The same store counting in another mode (`JOBS_COUNTERS`).
+    pub fn with_counting(mut self, counting: Counting) -> Self {
+        self.counting = counting;
+        self
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Counter shards (`JOBS_STATS_SHARDS`).
+    pub fn shards(&self) -> u32 {
+        self.shards
     }
 
     /// The same store with another retry policy for refused writes.
@@ -129,7 +158,7 @@ impl DynamoDbStore {
 
 /// How one write call failed.
 #[derive(Debug)]
-enum WriteFailure {
+pub(crate) enum WriteFailure {
     /// The condition did not hold: nothing was written.
     Conditional,
     /// Contention or throttling: nothing was written, and trying again may succeed.
@@ -167,7 +196,7 @@ const REFUSED_CODES: &[&str] = &[
 ];
 
 /// Classifies the failure of a single-item write (`PutItem`, `UpdateItem`).
-fn classify_single<E>(err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> WriteFailure
+pub(crate) fn classify_single<E>(err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> WriteFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -180,7 +209,7 @@ where
 
 /// Classifies the failure of a `TransactWriteItems`: by its cancellation reasons when it
 /// was cancelled (a failed condition wins over contention: retrying cannot make it hold).
-fn classify_transaction(
+pub(crate) fn classify_transaction(
     err: SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> WriteFailure {
     if let SdkError::ServiceError(service) = &err
@@ -202,11 +231,11 @@ fn job_key(job_id: Uuid) -> AttributeValue {
     AttributeValue::S(format!("JOB#{job_id}"))
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -316,7 +345,8 @@ fn corrupt(attribute: &str) -> StoreError {
     StoreError::Other(format!("stored job has a missing or invalid attribute {attribute}"))
 }
 
-fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
+/// A job from its item (a read, or a stream record's image).
+pub fn job_from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
     let r = Reader(item);
     let lease = match (r.opt_str("leaseOwner"), r.opt_num::<i64>("leaseExpiresAt")?) {
         (Some(owner), Some(ms)) => Some(Lease {
@@ -405,38 +435,43 @@ where
     }
 }
 
-fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+pub(crate) fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Other(err.to_string())
+}
+
+/// The `ADD` of `counts` to one counter item (a day item gets its expiry when created).
+pub(crate) fn counter_update(table: &str, bucket: Bucket, shard: u32, counts: &Counts) -> Result<Update, StoreError> {
+    let counters = counts.named();
+    let mut values: HashMap<String, AttributeValue> = counters
+        .iter()
+        .map(|(name, value)| (format!(":{name}"), n(value)))
+        .collect();
+    let mut expression = String::new();
+    if let Bucket::Day(day) = bucket {
+        let expires = day
+            .checked_add_days(Days::new(DAY_COUNTER_RETENTION_DAYS))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or_default();
+        values.insert(":expiresAt".to_owned(), n(expires));
+        expression.push_str("SET expiresAt = if_not_exists(expiresAt, :expiresAt) ");
+    }
+    let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();
+    expression.push_str("ADD ");
+    expression.push_str(&adds.join(", "));
+    Update::builder()
+        .table_name(table)
+        .key("pk", s(counter_key(bucket, shard)))
+        .update_expression(expression)
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(build_err)
 }
 
 impl DynamoDbStore {
     fn counter_update(&self, change: &Change, bucket: Bucket) -> Result<TransactWriteItem, StoreError> {
         let shard = shard_for(change.job.job_id, self.shards);
-        let counters = change.counters.named();
-        let mut values: HashMap<String, AttributeValue> = counters
-            .iter()
-            .map(|(name, value)| (format!(":{name}"), n(value)))
-            .collect();
-        let mut expression = String::new();
-        if let Bucket::Day(day) = bucket {
-            let expires = day
-                .checked_add_days(Days::new(DAY_COUNTER_RETENTION_DAYS))
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc().timestamp())
-                .unwrap_or_default();
-            values.insert(":expiresAt".to_owned(), n(expires));
-            expression.push_str("SET expiresAt = if_not_exists(expiresAt, :expiresAt) ");
-        }
-        let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();
-        expression.push_str("ADD ");
-        expression.push_str(&adds.join(", "));
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(counter_key(bucket, shard)))
-            .update_expression(expression)
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build_err)?;
+        let update = counter_update(&self.table, bucket, shard, &change.counters)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -470,7 +505,7 @@ impl DynamoDbStore {
     }
 
     /// Runs `write` until it succeeds, fails for good, or stays refused past the retries.
-    async fn retrying<T, F, Fut>(&self, what: &'static str, write: F) -> Result<T, StoreError>
+    pub(crate) async fn retrying<T, F, Fut>(&self, what: &'static str, write: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, WriteFailure>>,
@@ -506,6 +541,24 @@ impl DynamoDbStore {
                 .await
                 .map(|_| ())
                 .map_err(classify_single::<PutItemError>)
+        })
+        .await
+    }
+
+    async fn delete_alone(&self, change: &Change) -> Result<(), StoreError> {
+        let (expression, values) = condition(&change.expect);
+        let values = (!values.is_empty()).then_some(values);
+        self.retrying("DeleteItem", || async {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", job_key(change.job.job_id))
+                .condition_expression(expression.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_single::<DeleteItemError>)
         })
         .await
     }
@@ -656,14 +709,15 @@ impl JobStore for DynamoDbStore {
             .send()
             .await
             .map_err(map_err)?;
-        out.item.as_ref().map(from_item).transpose()
+        out.item.as_ref().map(job_from_item).transpose()
     }
 
     async fn apply(&self, change: &Change) -> Result<(), StoreError> {
-        if change.counters.is_zero() && change.write == Write::Put {
-            self.put_alone(change).await
-        } else {
-            self.transact(change).await
+        match (self.counting, change.write) {
+            (Counting::Stream, Write::Put) => self.put_alone(change).await,
+            (Counting::Stream, Write::Delete) => self.delete_alone(change).await,
+            (Counting::Inline, Write::Put) if change.counters.is_zero() => self.put_alone(change).await,
+            (Counting::Inline, _) => self.transact(change).await,
         }
     }
 
@@ -713,7 +767,9 @@ impl JobStore for DynamoDbStore {
                 .await;
             match sent {
                 Ok(out) => match out.attributes.as_ref() {
-                    Some(item) => from_item(item).map(FirstClaimed::Claimed).map_err(WriteFailure::Failed),
+                    Some(item) => job_from_item(item)
+                        .map(FirstClaimed::Claimed)
+                        .map_err(WriteFailure::Failed),
                     None => Err(WriteFailure::Failed(StoreError::Other(
                         "UpdateItem answered no attributes for ALL_NEW".to_owned(),
                     ))),
@@ -728,7 +784,7 @@ impl JobStore for DynamoDbStore {
                     failed
                         .item()
                         .filter(|item| !item.is_empty())
-                        .map(from_item)
+                        .map(job_from_item)
                         .transpose()
                         .map(FirstClaimed::Found)
                         .map_err(WriteFailure::Failed)
@@ -966,6 +1022,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn counting_from_the_stream_a_change_is_one_write_of_the_job_item_alone() {
+        let (store, calls) = store_answering(vec![(200, OK)]);
+        let store = store.with_counting(Counting::Stream);
+        let registered = registration();
+        store.apply(&registered).await.unwrap();
+        store.apply(&claim_change()).await.unwrap();
+        store.apply(&registered.job.withdraw(Utc::now())).await.unwrap();
+        assert_eq!(*calls.lock().unwrap(), vec!["PutItem", "PutItem", "DeleteItem"]);
+        // A failed condition is still a conflict, and contention is still retried.
+        let (store, calls) = store_answering(vec![(400, PUT_TRANSACTION_CONFLICT), (400, CONDITION_FAILED)]);
+        let store = store.with_counting(Counting::Stream);
+        assert!(matches!(
+            store.apply(&registered.job.withdraw(Utc::now())).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(*calls.lock().unwrap(), vec!["DeleteItem"; 2]);
+    }
+
+    #[tokio::test]
     async fn cancelled_transactions_from_contention_or_throttling_are_retried_until_applied() {
         for refusal in [CANCELLED_CONFLICT, CANCELLED_THROTTLED, CANCELLED_PROVISIONED] {
             let (store, calls) = store_answering(vec![(400, refusal), (400, refusal), (200, OK)]);
@@ -1045,7 +1120,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         job.updated_at = job.created_at;
-        assert_eq!(from_item(&to_item(&job)).unwrap(), job);
+        assert_eq!(job_from_item(&to_item(&job)).unwrap(), job);
     }
 
     #[test]
@@ -1060,7 +1135,7 @@ mod tests {
             Utc::now(),
         ));
         item.insert("attempts".into(), s("many"));
-        assert!(matches!(from_item(&item), Err(StoreError::Other(m)) if m.contains("attempts")));
+        assert!(matches!(job_from_item(&item), Err(StoreError::Other(m)) if m.contains("attempts")));
     }
 
     #[test]
