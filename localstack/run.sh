@@ -3,7 +3,8 @@
 # the queue, dead-letter queue, table and schedule group, the workers, the API, a
 # schedule runner that fires due schedules into the queue (the emulator never does), and
 # the reconciler (stale jobs sent again, the dead-letter queue resolved), and with
-# JOBS_COUNTERS=stream the counter aggregator (the table's stream read into the counters).
+# JOBS_COUNTERS=stream (the default) the counter aggregator (the table's stream read into
+# the counters).
 # Ctrl-C stops everything.
 #
 # Settings (environment):
@@ -12,9 +13,10 @@
 #   AWS_ENDPOINT_URL     use an emulator that already runs (e.g. LocalStack) instead
 #   WORKER_CONCURRENCY   jobs the local worker runs at once (default 4); 0 starts no local
 #                        worker, for workers elsewhere (the kind cluster of `make kind-up`)
-#   JOBS_COUNTERS        inline (default): counters in each job change's transaction;
-#                        stream: the table gets a stream and the counter aggregator books
-#                        the counters from it (the stats trail the jobs by its lag, < 1 s)
+#   JOBS_COUNTERS        stream (default, as the CDK app deploys): the table gets a stream
+#                        and the counter aggregator books the counters from it (the stats
+#                        trail the jobs by its lag, well under a second here); inline:
+#                        counters in each job change's transaction, no aggregator
 #   JOBS_*               any worker/API setting (see job-core/src/config.rs)
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -24,6 +26,7 @@ cd "$ROOT"
 EMULATOR_PORT=${EMULATOR_PORT:-4566}
 export JOBS_API_ADDR=${JOBS_API_ADDR:-127.0.0.1:3000}
 WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-4}
+export JOBS_COUNTERS=${JOBS_COUNTERS:-stream}
 LOGS="$ROOT/.local/logs"
 mkdir -p "$LOGS"
 

@@ -51,6 +51,15 @@ def main():
     sleeper = api(base, "jobs", "POST", {"task": "sleep", "input": {"ms": 120000}})["jobId"]
     wait_for("the failing job to fail", lambda: api(base, f"jobs/{failing}")["status"] == "FAILED")
     wait_for("the sleep job to run", lambda: api(base, f"jobs/{sleeper}")["status"] == "RUNNING")
+    ok_done = lambda: all(api(base, f"jobs/{j}")["status"] == "SUCCEEDED" for j in ok)  # noqa: E731
+    wait_for("the process-data jobs to succeed", ok_done)
+
+    # `make run` counts from the table's stream: wait (at most 10 s, the aggregator's lag
+    # with room) until the stats show these five jobs as they are, before the page shows them.
+    def counted():
+        s = api(base, "jobs/stats")
+        return (s["submitted"], s["succeeded"], s["failed"], s["retries"], s["inFlight"]) == (5, 3, 1, 2, 1)
+    wait_for("the stats to count the jobs", counted, within=10.0)
 
     errors = []
     weights = {}
