@@ -51,8 +51,7 @@ def main():
     sleeper = api(base, "jobs", "POST", {"task": "sleep", "input": {"ms": 120000}})["jobId"]
     wait_for("the failing job to fail", lambda: api(base, f"jobs/{failing}")["status"] == "FAILED")
     wait_for("the sleep job to run", lambda: api(base, f"jobs/{sleeper}")["status"] == "RUNNING")
-    ok_done = lambda: all(api(base, f"jobs/{j}")["status"] == "SUCCEEDED" for j in ok)  # noqa: E731
-    wait_for("the process-data jobs to succeed", ok_done)
+    wait_for("the process-data jobs to succeed", lambda: all(api(base, f"jobs/{j}")["status"] == "SUCCEEDED" for j in ok))
 
     # `make run` counts from the table's stream: wait (at most 10 s, the aggregator's lag
     # with room) until the stats show these five jobs as they are, before the page shows them.

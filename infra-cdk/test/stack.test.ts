@@ -160,7 +160,8 @@ describe('queues', () => {
 
   test('every queue is encrypted at rest and refuses plain HTTP', () => {
     const queues = resourcesOf('AWS::SQS::Queue');
-    expect(queues.length).toBe(4);
+    // The job queue, its DLQ, the Scheduler DLQ, Karpenter's interruption queue, the counter aggregator's DLQ.
+    expect(queues.length).toBe(5);
     const policies = resourcesOf('AWS::SQS::QueuePolicy').map(([, p]) => p.Properties);
     for (const [id, q] of queues) {
       expect({ id, sse: q.Properties.SqsManagedSseEnabled }).toEqual({ id, sse: true });
@@ -375,6 +376,8 @@ describe('IAM everywhere', () => {
       [
         'scheduler:ListSchedules',
         'pricing:GetProducts',
+        // The stream event source mapping of the counter aggregator.
+        'dynamodb:ListStreams',
         ...['DescribeImages', 'DescribeInstances', 'DescribeInstanceTypeOfferings', 'DescribeInstanceTypes', 'DescribeLaunchTemplates', 'DescribeSecurityGroups', 'DescribeSpotPriceHistory', 'DescribeSubnets'].map((a) => `ec2:${a}`),
       ].sort(),
     );
