@@ -33,7 +33,7 @@ def wait_for(what, check, within=30.0):
         if value:
             return value
         if time.monotonic() > deadline:
-            sys.exit(f"browser test: timed out waiting for {what}")
+            sys.exit(f"browser test: timed out waiting for {what() if callable(what) else what}")
         time.sleep(0.2)
 
 
@@ -55,10 +55,20 @@ def main():
 
     # `make run` counts from the table's stream: wait (at most 10 s, the aggregator's lag
     # with room) until the stats show these five jobs as they are, before the page shows them.
+    jobs = [api(base, f"jobs/{j}") for j in [*ok, failing, sleeper]]
+    want = {
+        "submitted": len(jobs),
+        "succeeded": sum(j["status"] == "SUCCEEDED" for j in jobs),
+        "failed": sum(j["status"] == "FAILED" for j in jobs),
+        "retries": sum(max(j["attempts"] - 1, 0) for j in jobs),
+        "inFlight": sum(j["status"] not in ("SUCCEEDED", "FAILED", "CANCELLED") for j in jobs),
+    }
+    seen = {}
+
     def counted():
-        s = api(base, "jobs/stats")
-        return (s["submitted"], s["succeeded"], s["failed"], s["retries"], s["inFlight"]) == (5, 3, 1, 2, 1)
-    wait_for("the stats to count the jobs", counted, within=10.0)
+        seen.update(api(base, "jobs/stats"))
+        return {k: seen[k] for k in want} == want
+    wait_for(lambda: f"the stats to count the jobs as {want} (last seen {seen})", counted, within=10.0)
 
     errors = []
     weights = {}
