@@ -11,8 +11,14 @@ Two changes to moto, neither of which changes what it answers:
   milliseconds per transaction at a few hundred jobs, hundreds at a few thousand), and
   local throughput fell as the job table grew. Here a transaction saves only the items it
   touches and puts exactly those back when moto rolls back, so its cost no longer depends
-  on the table's size. Tables with a stream keep moto's whole-table copy, because a
-  rollback must also drop the stream records written before it.
+  on the table's size. A table with a stream also gets its stream back as it was: the
+  records written before the rollback are dropped, so a cancelled transaction never
+  shows in the stream (moto's own whole-table copy swaps the table object, leaving the
+  stream readers that hold the old stream shard with the cancelled records and blind to
+  every later one).
+
+DynamoDB Streams calls (`DynamoDBStreams_*`) take the same lock as DynamoDB's, so a
+reader never sees a transaction half-written.
 
 `localstack/emulator_test.py` checks that the two give the same answers and the same
 tables; `localstack/emulator_bench.py` measures the transaction cost by table size.
@@ -49,7 +55,7 @@ class _CopyKeepingTables:
 
     @staticmethod
     def deepcopy(value, memo=None):
-        if isinstance(value, Table) and value.stream_shard is None:
+        if isinstance(value, Table):
             return value
         return copy.deepcopy(value, memo)
 
@@ -62,7 +68,7 @@ def _touched_items(backend, transact_items):
         try:
             op_type, op = next(iter(entry.items()))
             table = backend.tables.get(op.get("TableName"))
-            if table is None or table.stream_shard is not None:
+            if table is None:
                 continue
             attrs = op["Item"] if op_type == "Put" else op["Key"]
             hash_key = DynamoType(attrs[table.hash_key_attr])
@@ -92,12 +98,21 @@ def _put_back(saved):
             table.items[hash_key][range_key] = item
 
 
+def _stream_lengths(saved):
+    """(stream shard, records in it) of every touched table with a stream."""
+    shards = {id(t.stream_shard): t.stream_shard for t, *_ in saved if t.stream_shard is not None}
+    return [(shard, len(shard.items)) for shard in shards.values()]
+
+
 def _item_level_transact_write_items(self, transact_items):
     saved = _touched_items(self, transact_items)
+    streams = _stream_lengths(saved)
     try:
         return _WHOLE_TABLE_COPY(self, transact_items)
     except _ROLLED_BACK:
         _put_back(saved)
+        for shard, length in streams:
+            del shard.items[length:]
         raise
 
 
@@ -128,7 +143,7 @@ def main() -> None:
     dynamodb = threading.Lock()
 
     def serialized_dynamodb(environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(("DynamoDB_", "DynamoDBStreams_")):
             with dynamodb:
                 return list(app(environ, start_response))
         return app(environ, start_response)

@@ -6,7 +6,10 @@ and an update of a shared counter item. Runs in-process with moto's mock, so the
 are the backend's cost without HTTP; they are milliseconds on this machine, so compare
 the two columns and the growth down each column rather than the absolute numbers.
 
-Usage: python emulator_bench.py [SIZE...]   (default 36 500 2000)
+With `--stream` the table has a stream (new and old images), as with
+`JOBS_COUNTERS=stream`: both rollbacks must then also take back the stream records.
+
+Usage: python emulator_bench.py [--stream] [SIZE...]   (default 36 500 2000)
 """
 
 import os
@@ -21,12 +24,17 @@ from moto import mock_aws  # noqa: E402
 TRANSACTIONS = 40
 
 
+STREAM = "--stream" in sys.argv
+
+
 def fill(ddb, size):
+    extra = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}} if STREAM else {}
     ddb.create_table(
         TableName="jobs",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
+        **extra,
     )
     for start in range(0, size, 25):
         batch = [
@@ -58,8 +66,9 @@ def per_transaction_ms(size, item_level):
 
 
 def main():
-    sizes = [int(s) for s in sys.argv[1:]] or [36, 500, 2000]
-    print(f"TransactWriteItems (put + counter update), mean of {TRANSACTIONS}, ms per transaction")
+    sizes = [int(s) for s in sys.argv[1:] if s != "--stream"] or [36, 500, 2000]
+    table = "a table with a stream" if STREAM else "a table without a stream"
+    print(f"TransactWriteItems (put + counter update) on {table}, mean of {TRANSACTIONS}, ms per transaction")
     print(f"{'items in table':>15} {'moto rollback':>15} {'item-level':>12} {'ratio':>7}")
     for size in sizes:
         whole = per_transaction_ms(size, item_level=False)

@@ -203,5 +203,66 @@ class RollbackRestoresTouchedItems(unittest.TestCase):
         self.assertIn("Item", self.ddb.get_item(TableName="jobs", Key={"pk": {"S": "new"}}))
 
 
+class StreamsUnderRollback(unittest.TestCase):
+    """A table with a stream: a cancelled transaction leaves no stream record, a committed
+    one leaves one per item, and a reader that holds the stream shard (as a shard iterator
+    does) keeps seeing new records. Moto's own rollback fails the last two: it swaps in a
+    copy of the table, so the held shard keeps the cancelled records and sees nothing after."""
+
+    def setUp(self):
+        emulator.install_item_level_rollback()
+        self.mock = mock_aws()
+        self.mock.start()
+        self.ddb = client()
+        self.ddb.create_table(
+            TableName="streamed",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        backend = emulator.dynamodb_models.dynamodb_backends["123456789012"]["us-east-1"]
+        self.backend = backend
+        self.shard = backend.tables["streamed"].stream_shard
+        self.seen = 0
+
+    def tearDown(self):
+        self.mock.stop()
+        emulator.uninstall_item_level_rollback()
+
+    def read(self):
+        records = self.shard.items[self.seen:]
+        self.seen = len(self.shard.items)
+        return [(r.record["eventName"], r.record["dynamodb"]["Keys"]["pk"]["S"]) for r in records]
+
+    def test_a_cancelled_transaction_writes_no_stream_record(self):
+        self.ddb.put_item(TableName="streamed", Item={"pk": {"S": "a"}})
+        self.assertEqual(self.read(), [("INSERT", "a")])
+        cancelled = answer(
+            self.ddb,
+            [
+                {"Put": {"TableName": "streamed", "Item": {"pk": {"S": "b"}}}},
+                {"Update": {"TableName": "streamed", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET x = :x",
+                            "ExpressionAttributeValues": {":x": {"S": "1"}}}},
+                {"ConditionCheck": {"TableName": "streamed", "Key": {"pk": {"S": "nobody"}},
+                                    "ConditionExpression": "attribute_exists(pk)"}},
+            ],
+        )
+        self.assertEqual(cancelled[:2], ("error", "TransactionCanceledException"))
+        self.assertEqual(self.read(), [], "a cancelled transaction must leave no stream record")
+        self.assertIs(self.backend.tables["streamed"].stream_shard, self.shard, "the stream's readers keep their shard")
+        committed = answer(
+            self.ddb,
+            [
+                {"Put": {"TableName": "streamed", "Item": {"pk": {"S": "b"}}}},
+                {"Delete": {"TableName": "streamed", "Key": {"pk": {"S": "a"}}}},
+            ],
+        )
+        self.assertEqual(committed, ("ok",))
+        self.assertEqual(self.read(), [("INSERT", "b"), ("REMOVE", "a")])
+        items = sorted(i["pk"]["S"] for i in self.ddb.scan(TableName="streamed")["Items"])
+        self.assertEqual(items, ["b"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -2,7 +2,9 @@
 # Runs the whole system on this machine: the local AWS emulator (moto, no Docker needed),
 # the queue, dead-letter queue, table and schedule group, the workers, the API, a
 # schedule runner that fires due schedules into the queue (the emulator never does), and
-# the reconciler (stale jobs sent again, the dead-letter queue resolved).
+# the reconciler (stale jobs sent again, the dead-letter queue resolved), and with
+# JOBS_COUNTERS=stream (the default) the counter aggregator (the table's stream read into
+# the counters).
 # Ctrl-C stops everything.
 #
 # Settings (environment):
@@ -11,6 +13,10 @@
 #   AWS_ENDPOINT_URL     use an emulator that already runs (e.g. LocalStack) instead
 #   WORKER_CONCURRENCY   jobs the local worker runs at once (default 10); 0 starts no local
 #                        worker, for workers elsewhere (the kind cluster of `make kind-up`)
+#   JOBS_COUNTERS        stream (default, as the CDK app deploys): the table gets a stream
+#                        and the counter aggregator books the counters from it (the stats
+#                        trail the jobs by its lag, well under a second here); inline:
+#                        counters in each job change's transaction, no aggregator
 #   JOBS_*               any worker/API setting (see job-core/src/config.rs)
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -20,6 +26,7 @@ cd "$ROOT"
 EMULATOR_PORT=${EMULATOR_PORT:-4566}
 export JOBS_API_ADDR=${JOBS_API_ADDR:-127.0.0.1:3000}
 WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-10}
+export JOBS_COUNTERS=${JOBS_COUNTERS:-stream}
 LOGS="$ROOT/.local/logs"
 mkdir -p "$LOGS"
 
@@ -87,6 +94,10 @@ fi
 start_component "$LOGS/schedule-runner.log" "$BIN/schedule-runner"
 # The reconciler: on AWS a Lambda on a rate() schedule; here a process.
 start_component "$LOGS/reconciler.log" "$BIN/reconciler"
+# The counter aggregator: on AWS a Lambda on the table's stream; here a process polling it.
+if [[ $JOBS_COUNTERS == stream ]]; then
+  start_component "$LOGS/counter-aggregator.log" "$BIN/counter-aggregator"
+fi
 start_component "$LOGS/api.log" "$BIN/local-api"
 if ! wait_for_http "http://$JOBS_API_ADDR/openapi.json" 30; then
   echo "error: the API did not start; see $LOGS/api.log" >&2
@@ -99,7 +110,8 @@ cat <<MSG
   Emulator:  $AWS_ENDPOINT_URL
   Queue:     $JOBS_QUEUE_URL
   Table:     $JOBS_TABLE_NAME
-  Logs:      .local/logs/{api,worker,schedule-runner,reconciler,emulator}.log (JSON lines)
+  Counters:  $JOBS_COUNTERS
+  Logs:      .local/logs/{api,worker,schedule-runner,reconciler,counter-aggregator,emulator}.log (JSON lines)
 
   Try:  curl -s -X POST http://$JOBS_API_ADDR/jobs
         curl -s http://$JOBS_API_ADDR/jobs/stats

@@ -34,7 +34,7 @@ def wait_for(what, check, within=30.0):
         if value:
             return value
         if time.monotonic() > deadline:
-            sys.exit(f"browser test: timed out waiting for {what}")
+            sys.exit(f"browser test: timed out waiting for {what() if callable(what) else what}")
         time.sleep(0.2)
 
 
@@ -52,6 +52,24 @@ def main():
     sleeper = api(base, "jobs", "POST", {"task": "sleep", "input": {"ms": 120000}})["jobId"]
     wait_for("the failing job to fail", lambda: api(base, f"jobs/{failing}")["status"] == "FAILED")
     wait_for("the sleep job to run", lambda: api(base, f"jobs/{sleeper}")["status"] == "RUNNING")
+    wait_for("the process-data jobs to succeed", lambda: all(api(base, f"jobs/{j}")["status"] == "SUCCEEDED" for j in ok))
+
+    # `make run` counts from the table's stream: wait (at most 10 s, the aggregator's lag
+    # with room) until the stats show these five jobs as they are, before the page shows them.
+    jobs = [api(base, f"jobs/{j}") for j in [*ok, failing, sleeper]]
+    want = {
+        "submitted": len(jobs),
+        "succeeded": sum(j["status"] == "SUCCEEDED" for j in jobs),
+        "failed": sum(j["status"] == "FAILED" for j in jobs),
+        "retries": sum(max(j["attempts"] - 1, 0) for j in jobs),
+        "inFlight": sum(j["status"] not in ("SUCCEEDED", "FAILED", "CANCELLED") for j in jobs),
+    }
+    seen = {}
+
+    def counted():
+        seen.update(api(base, "jobs/stats"))
+        return {k: seen[k] for k in want} == want
+    wait_for(lambda: f"the stats to count the jobs as {want} (last seen {seen})", counted, within=10.0)
 
     errors = []
     weights = {}

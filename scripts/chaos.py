@@ -14,6 +14,9 @@ in the environment:
   CHAOS_BOUND_SECS  how long after the last fault every job must be terminal (default 600)
   CHAOS_AWS_TIMEOUTS  attempt/operation deadlines of every AWS call, seconds (default 10/30:
                     the emulator serializes DynamoDB calls, so under load its answers are slow)
+  CHAOS_COUNTERS  JOBS_COUNTERS of the run (default stream, as `make run`: the counter
+                  aggregator runs too, its calls through the same faults; the final wait
+                  then also waits for the stats to converge)
 Exit 0 when every check holds, 1 otherwise; the figures are printed either way.
 """
 
@@ -38,6 +41,7 @@ EMULATOR = os.environ["CHAOS_EMULATOR_URL"]
 
 JOBS = int(os.environ.get("CHAOS_JOBS", "1000"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "50"))
+COUNTERS = os.environ.get("CHAOS_COUNTERS", "stream")
 WORKERS = int(os.environ.get("CHAOS_WORKERS", "3"))
 SEED = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 1_000_000))
 PHASE = float(os.environ.get("CHAOS_PHASE_SECS", "15"))
@@ -101,13 +105,15 @@ def main():
     os.makedirs(LOGS, exist_ok=True)
     for name in os.listdir(LOGS):
         os.remove(os.path.join(LOGS, name))
-    log(f"seed {SEED}: {JOBS} jobs, {KILLS} kills, {WORKERS} workers, fault phases of {PHASE:.0f} s, bound {BOUND:.0f} s")
+    if COUNTERS not in ("stream", "inline"):
+        raise SystemExit(f"CHAOS_COUNTERS={COUNTERS!r}: expected stream or inline")
+    log(f"seed {SEED}: {JOBS} jobs, {KILLS} kills, {WORKERS} workers, fault phases of {PHASE:.0f} s, bound {BOUND:.0f} s, counting {COUNTERS}")
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("JOBS_")}
     base.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1", RUST_LOG="info")
     prefix = f"chaos{SEED}"
     provisioned = subprocess.run(
-        [os.path.join(BIN, "provision"), prefix], env={**base, "AWS_ENDPOINT_URL": EMULATOR},
+        [os.path.join(BIN, "provision"), prefix], env={**base, "AWS_ENDPOINT_URL": EMULATOR, "JOBS_COUNTERS": COUNTERS},
         check=True, capture_output=True, text=True,
     ).stdout
     settings = dict(line.split("=", 1) for line in provisioned.splitlines() if "=" in line)
@@ -140,6 +146,8 @@ def main():
     api_url = f"http://{api_addr}"
     start("api", [os.path.join(BIN, "local-api")], env)
     start("reconciler", [os.path.join(BIN, "reconciler")], env)
+    if COUNTERS == "stream":
+        start("counter-aggregator", [os.path.join(BIN, "counter-aggregator")], env)
     workers = [start(f"worker-{i}", [os.path.join(BIN, "data-processor"), "--concurrency", "4"], env) for i in range(WORKERS)]
     deadline = time.time() + 30
     while not _up(api_url):

@@ -3,7 +3,7 @@
 # scripts/chaos.py against it (jobs of every task, SIGKILLed workers, refused,
 # black-holed and cut network phases through the fault proxy, then the checks).
 # Settings: CHAOS_JOBS, CHAOS_KILLS, CHAOS_WORKERS, CHAOS_SEED, CHAOS_PHASE_SECS,
-# CHAOS_BOUND_SECS (see scripts/chaos.py). Stops everything it started on exit.
+# CHAOS_BOUND_SECS, CHAOS_COUNTERS (see scripts/chaos.py). Stops everything it started on exit.
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"

@@ -9,7 +9,7 @@ cd "$ROOT"
 
 binaries=("$@")
 if ((${#binaries[@]} == 0)); then
-  binaries=(jobs-api stats-api schedules-api reconciler)
+  binaries=(jobs-api stats-api schedules-api reconciler counter-aggregator)
 fi
 args=()
 for binary in "${binaries[@]}"; do

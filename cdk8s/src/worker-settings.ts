@@ -32,6 +32,13 @@ export interface WorkerSettings {
   readonly shutdownGraceSecs?: number;
   /** `RUST_LOG`: log filter. @default 'info' */
   readonly rustLog?: string;
+  /**
+   * `JOBS_COUNTERS`: where job counters are booked. `inline`: in each job change's
+   * transaction; `stream`: the counter aggregator books them from the table's stream, and
+   * a job change is one conditional write. Must be what the API and the table are set up
+   * for. @default 'inline'
+   */
+  readonly counting?: 'inline' | 'stream';
 }
 
 /** {@link WorkerSettings} with every default applied. */
@@ -46,6 +53,7 @@ export const WORKER_DEFAULTS: ResolvedWorkerSettings = {
   visibilityTimeoutSecs: 30,
   shutdownGraceSecs: 25,
   rustLog: 'info',
+  counting: 'inline',
 };
 
 /** Seconds added to the worker's shutdown grace before the kubelet sends SIGKILL. */
@@ -61,6 +69,7 @@ export function resolveWorkerSettings(settings: WorkerSettings = {}): ResolvedWo
     visibilityTimeoutSecs: settings.visibilityTimeoutSecs ?? WORKER_DEFAULTS.visibilityTimeoutSecs,
     shutdownGraceSecs: settings.shutdownGraceSecs ?? WORKER_DEFAULTS.shutdownGraceSecs,
     rustLog: settings.rustLog ?? WORKER_DEFAULTS.rustLog,
+    counting: settings.counting ?? WORKER_DEFAULTS.counting,
   };
   // The same ranges the worker accepts at start-up (job-core's Config).
   requireInteger('worker.maxAttempts', resolved.maxAttempts, 1, 100);
@@ -71,6 +80,9 @@ export function resolveWorkerSettings(settings: WorkerSettings = {}): ResolvedWo
   requireInteger('worker.shutdownGraceSecs', resolved.shutdownGraceSecs, 0, 3_600);
   if (resolved.rustLog.trim() === '') {
     throw new Error('worker.rustLog must not be empty');
+  }
+  if (resolved.counting !== 'inline' && resolved.counting !== 'stream') {
+    throw new Error(`worker.counting must be 'inline' or 'stream', not ${JSON.stringify(resolved.counting)}`);
   }
   return resolved;
 }
@@ -98,6 +110,7 @@ export const WORKER_ENV_NAMES = [
   'JOBS_ATTEMPT_TIMEOUT_SECS',
   'JOBS_VISIBILITY_TIMEOUT_SECS',
   'JOBS_SHUTDOWN_GRACE_SECS',
+  'JOBS_COUNTERS',
   'RUST_LOG',
 ] as const;
 
@@ -119,6 +132,7 @@ export function workerEnvironment(
     JOBS_ATTEMPT_TIMEOUT_SECS: String(settings.attemptTimeoutSecs),
     JOBS_VISIBILITY_TIMEOUT_SECS: String(settings.visibilityTimeoutSecs),
     JOBS_SHUTDOWN_GRACE_SECS: String(settings.shutdownGraceSecs),
+    JOBS_COUNTERS: settings.counting,
     RUST_LOG: settings.rustLog,
   };
   const env: { name: string; value: string }[] = WORKER_ENV_NAMES.map((name) => ({ name, value: contract[name] }));

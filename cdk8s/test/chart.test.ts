@@ -315,6 +315,7 @@ describe('worker environment', () => {
       JOBS_ATTEMPT_TIMEOUT_SECS: '300',
       JOBS_VISIBILITY_TIMEOUT_SECS: '30',
       JOBS_SHUTDOWN_GRACE_SECS: '25',
+      JOBS_COUNTERS: 'inline',
       RUST_LOG: 'info',
     });
   });
@@ -331,6 +332,7 @@ describe('worker environment', () => {
             visibilityTimeoutSecs: 45,
             shutdownGraceSecs: 10,
             rustLog: 'data_processor=debug,info',
+            counting: 'stream',
           },
           extraEnv: { AWS_ENDPOINT_URL: 'http://emulator.test:4566' },
         }),
@@ -343,6 +345,7 @@ describe('worker environment', () => {
       JOBS_ATTEMPT_TIMEOUT_SECS: '60',
       JOBS_VISIBILITY_TIMEOUT_SECS: '45',
       JOBS_SHUTDOWN_GRACE_SECS: '10',
+      JOBS_COUNTERS: 'stream',
       RUST_LOG: 'data_processor=debug,info',
       AWS_ENDPOINT_URL: 'http://emulator.test:4566',
     });

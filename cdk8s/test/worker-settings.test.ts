@@ -18,7 +18,13 @@ describe('worker settings', () => {
       visibilityTimeoutSecs: 30,
       shutdownGraceSecs: 25,
       rustLog: 'info',
+      counting: 'inline',
     });
+  });
+
+  test('counting is inline or stream', () => {
+    expect(resolveWorkerSettings({ counting: 'stream' }).counting).toBe('stream');
+    expect(() => resolveWorkerSettings({ counting: 'later' as 'stream' })).toThrow(/worker.counting must be 'inline' or 'stream'/);
   });
 
   test('explicit undefined keeps the default', () => {

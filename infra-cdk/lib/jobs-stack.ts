@@ -1,6 +1,7 @@
 /**
  * The whole system in one stack: data (table, queues), API (HTTP API and one
- * Rust Lambda per route group), Scheduler, the reconciler (a Lambda on a schedule), the worker image repository, the
+ * Rust Lambda per route group), Scheduler, the reconciler (a Lambda on a schedule), the
+ * counter aggregator (a Lambda on the table's stream), the worker image repository, the
  * EKS cluster with KEDA, Karpenter and the job workers, and the dashboard with
  * its alarms. Env-agnostic: no lookups, no account or region in the template.
  */
@@ -26,6 +27,7 @@ import { MissedRunsAlarm } from './observability/missed-runs';
 import { loadQueueSettings } from './queue-settings';
 import { JobReconciler } from './reconcile/job-reconciler';
 import { JobScheduler } from './scheduling/job-scheduler';
+import { CounterAggregator } from './stats/counter-aggregator';
 
 /** Item actions of the jobs-api Lambda (job-core's DynamoDB store, as `POST /jobs` and `GET /jobs/{id}` use it). */
 export const JOBS_API_TABLE_ACTIONS = [
@@ -91,13 +93,21 @@ export interface JobsStackProps extends StackProps {
   readonly alarmTopicArn?: string;
   /** Log retention of every log group. @default one month */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Where the job counters are booked (`JOBS_COUNTERS`): `stream`, by the counter
+   * aggregator from the table's stream (a job change is one conditional write; for high
+   * rates); `inline`, in each job change's transaction (no stream, no aggregator; tens of
+   * jobs per second). @default 'stream'
+   */
+  readonly counting?: 'stream' | 'inline';
 }
 
 export class JobsStack extends Stack {
   constructor(scope: Construct, id: string, props: JobsStackProps) {
     super(scope, id, props);
     const settings = loadQueueSettings();
-    const worker = resolveWorkerSettings({ visibilityTimeoutSecs: settings.visibilityTimeoutSecs });
+    const counting = props.counting ?? 'stream';
+    const worker = resolveWorkerSettings({ visibilityTimeoutSecs: settings.visibilityTimeoutSecs, counting });
     const clusterName = this.stackName;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
@@ -107,6 +117,7 @@ export class JobsStack extends Stack {
       deletionProtection: props.tableDeletionProtection,
       removalPolicy: props.tableRemovalPolicy,
       pointInTimeRecovery: props.pointInTimeRecovery,
+      stream: counting === 'stream',
     }).table;
     const queues = new JobQueues(this, 'Queues', { settings });
     const scheduler = new JobScheduler(this, 'Scheduler', {
@@ -129,6 +140,7 @@ export class JobsStack extends Stack {
       // the function timeout even when DynamoDB or SQS hang.
       JOBS_AWS_ATTEMPT_TIMEOUT_SECS: '2',
       JOBS_AWS_OPERATION_TIMEOUT_SECS: '4',
+      JOBS_COUNTERS: counting,
       RUST_LOG: worker.rustLog,
     };
     const fn = (fnId: string, binary: string, description: string) =>
@@ -182,6 +194,18 @@ export class JobsStack extends Stack {
     reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: RECONCILER_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }));
     reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: ['scheduler:ListSchedules'], resources: ['*'] }));
     reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
+
+    // Counting from the stream: the counters follow the job items within about a second.
+    const aggregator =
+      counting === 'stream'
+        ? new CounterAggregator(this, 'CounterAggregator', {
+            bundleDir: props.lambdaDir,
+            environment,
+            table,
+            alarmTopicArn: props.alarmTopicArn,
+            logRetention,
+          })
+        : undefined;
 
     const { GET, POST, PATCH, DELETE } = apigwv2.HttpMethod;
     const api = new JobApi(this, 'Api', {
@@ -252,7 +276,12 @@ export class JobsStack extends Stack {
       deadLetterQueue: queues.deadLetterQueue,
       scheduleDeadLetterQueue: queues.scheduleDeadLetterQueue,
       httpApi: api.httpApi,
-      functions: { 'jobs-api': jobsApi.function, 'stats-api': statsApi.function, 'schedules-api': schedulesApi.function },
+      functions: {
+        'jobs-api': jobsApi.function,
+        'stats-api': statsApi.function,
+        'schedules-api': schedulesApi.function,
+        ...(aggregator ? { 'counter-aggregator': aggregator.function.function } : {}),
+      },
       metrics,
       alarmTopicArn: props.alarmTopicArn,
     });

@@ -161,7 +161,8 @@ describe('queues', () => {
 
   test('every queue is encrypted at rest and refuses plain HTTP', () => {
     const queues = resourcesOf('AWS::SQS::Queue');
-    expect(queues.length).toBe(4);
+    // The job queue, its DLQ, the Scheduler DLQ, Karpenter's interruption queue, the counter aggregator's DLQ.
+    expect(queues.length).toBe(5);
     const policies = resourcesOf('AWS::SQS::QueuePolicy').map(([, p]) => p.Properties);
     for (const [id, q] of queues) {
       expect({ id, sse: q.Properties.SqsManagedSseEnabled }).toEqual({ id, sse: true });
@@ -383,6 +384,8 @@ describe('IAM everywhere', () => {
         'scheduler:ListSchedules',
         'scheduler:ListSchedules',
         'pricing:GetProducts',
+        // The stream event source mapping of the counter aggregator.
+        'dynamodb:ListStreams',
         ...['DescribeImages', 'DescribeInstances', 'DescribeInstanceTypeOfferings', 'DescribeInstanceTypes', 'DescribeLaunchTemplates', 'DescribeSecurityGroups', 'DescribeSpotPriceHistory', 'DescribeSubnets'].map((a) => `ec2:${a}`),
       ].sort(),
     );

@@ -24,13 +24,14 @@ impl AwsAdapters {
         }
     }
 
-    /// The DynamoDB job store (`JOBS_TABLE_NAME`, `JOBS_STATS_SHARDS`).
+    /// The DynamoDB job store (`JOBS_TABLE_NAME`, `JOBS_STATS_SHARDS`, `JOBS_COUNTERS`).
     pub fn store(&self) -> DynamoDbStore {
         DynamoDbStore::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
             &self.config.table_name,
             self.config.stats_shards,
         )
+        .with_counting(self.config.counting)
     }
 
     /// The SQS job queue (`JOBS_QUEUE_URL`).

@@ -16,6 +16,7 @@
 //! | `JOBS_SHUTDOWN_GRACE_SECS` | `25` | on SIGTERM, how long a running attempt may still take |
 //! | `JOBS_RECEIVE_WAIT_SECS` | `20` | SQS long-poll wait |
 //! | `JOBS_STATS_SHARDS` | `4` | counter shards (raise only; a read is 8 items per shard) |
+//! | `JOBS_COUNTERS` | `inline` | `inline`: counters booked in each job change's transaction; `stream`: a job change is one conditional write, and the counter aggregator books the counters from the table's stream |
 //! | `JOBS_AWS_ATTEMPT_TIMEOUT_SECS` | `5` | one attempt of an AWS call (the long poll adds its wait) |
 //! | `JOBS_AWS_OPERATION_TIMEOUT_SECS` | `15` | an AWS call with the SDK's retries |
 //! | `JOBS_DLQ_URL` | none | the job queue's dead-letter queue; required by the reconciler |
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use crate::aws::AwsTimeouts;
 use crate::retry::RetryPolicy;
+use crate::stats::Counting;
 
 /// A configuration problem found at start-up; the message names the variable.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -55,6 +57,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub receive_wait: Duration,
     pub stats_shards: u32,
+    pub counting: Counting,
     pub aws_timeouts: AwsTimeouts,
     pub dlq_url: Option<String>,
     pub reconcile_interval: Duration,
@@ -120,6 +123,14 @@ impl Config {
             shutdown_grace: Duration::from_secs(number("JOBS_SHUTDOWN_GRACE_SECS", 25, 0, 3_600)?),
             receive_wait: Duration::from_secs(number("JOBS_RECEIVE_WAIT_SECS", 20, 0, 20)?),
             stats_shards: number("JOBS_STATS_SHARDS", 4, 1, 12)? as u32,
+            counting: match get("JOBS_COUNTERS") {
+                None => Counting::default(),
+                Some(value) => Counting::parse(&value).ok_or(ConfigError::Invalid {
+                    var: "JOBS_COUNTERS",
+                    value,
+                    reason: "expected inline or stream".to_owned(),
+                })?,
+            },
             aws_timeouts: AwsTimeouts {
                 attempt: Duration::from_secs(attempt),
                 operation: Duration::from_secs(operation),
@@ -201,6 +212,7 @@ mod tests {
         assert_eq!(cfg.visibility_timeout, Duration::from_secs(30));
         assert_eq!(cfg.schedule_group, "jobs");
         assert_eq!(cfg.stats_shards, 4);
+        assert_eq!(cfg.counting, Counting::Inline);
         assert_eq!(cfg.aws_timeouts, AwsTimeouts::default());
     }
 
@@ -249,6 +261,19 @@ mod tests {
         assert!(
             visibility.to_string().contains("JOBS_VISIBILITY_TIMEOUT_SECS"),
             "{visibility}"
+        );
+    }
+
+    #[test]
+    fn the_counting_mode_is_read_and_checked() {
+        let base = [("JOBS_QUEUE_URL", "http://q"), ("JOBS_TABLE_NAME", "t")];
+        let cfg = Config::from_lookup(lookup(&[base[0], base[1], ("JOBS_COUNTERS", "stream")])).unwrap();
+        assert_eq!(cfg.counting, Counting::Stream);
+        let err = Config::from_lookup(lookup(&[base[0], base[1], ("JOBS_COUNTERS", "later")])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("JOBS_COUNTERS") && text.contains("later") && text.contains("stream"),
+            "{text}"
         );
     }
 

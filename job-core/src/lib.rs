@@ -11,11 +11,14 @@
 //!   (DynamoDB, SQS, EventBridge Scheduler) and an in-memory one for tests;
 //!   [`adapters::AwsAdapters`] builds the AWS ones from [`Config`], and [`shutdown`] is the
 //!   signal every long-running binary stops on.
+//! - [`counting`] is the stream side of the counters: the records the counter aggregator
+//!   reads and the ledger it books them in.
 
 pub mod adapters;
 pub mod application;
 pub mod aws;
 pub mod config;
+pub mod counting;
 pub mod cron;
 pub mod job;
 pub mod listing;

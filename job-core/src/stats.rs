@@ -3,11 +3,19 @@
 //! Counters live in a constant number of items: one total per shard, and one per shard
 //! per day (UTC). A change adds to one shard (chosen by job id) of the total and of its
 //! day; a read fetches every shard of the total and of the last [`DAYS`] days.
+//!
+//! What a job contributes to the counters is a function of its stored state
+//! ([`Counts::of`]): every change's counter increments are the difference between the job's
+//! contribution after and before it. Counting inline books that difference in the change's
+//! own transaction; counting from the table's stream ([`Counting::Stream`]) books it from the
+//! old and new images of each stream record.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use crate::job::{Job, JobStatus};
 
 /// Days of per-day counts shown by `GET /jobs/stats`, today included.
 pub const DAYS: u64 = 7;
@@ -40,6 +48,11 @@ macro_rules! counter_set {
             pub fn add(&mut self, other: &Counts) {
                 $(self.$field += other.$field;)+
             }
+
+            /// Subtracts `other`, counter by counter.
+            pub fn sub(&mut self, other: &Counts) {
+                $(self.$field -= other.$field;)+
+            }
         }
     };
 }
@@ -63,6 +76,75 @@ impl Counts {
     /// Whether every counter is zero (a change that books nothing).
     pub fn is_zero(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// What one stored job contributes to the counters: submitted once, its final status
+    /// once, and every attempt after the first as a retry. Every [`crate::job::Change`]'s
+    /// `counters` equal `of(after) − of(before)` (a job not stored contributes nothing).
+    pub fn of(job: &Job) -> Counts {
+        let mut counts = Counts {
+            submitted: 1,
+            retries: i64::from(job.retries()),
+            ..Counts::default()
+        };
+        match job.status {
+            JobStatus::Queued | JobStatus::Running | JobStatus::Retrying => {}
+            JobStatus::Succeeded => counts.succeeded = 1,
+            JobStatus::Failed => counts.failed = 1,
+            JobStatus::Cancelled => counts.cancelled = 1,
+            JobStatus::Skipped => counts.skipped = 1,
+        }
+        counts
+    }
+
+    /// The counter increments of a job going from `before` to `after` (`None`: not stored).
+    pub fn delta(before: Option<&Job>, after: Option<&Job>) -> Counts {
+        let mut delta = after.map(Counts::of).unwrap_or_default();
+        if let Some(before) = before {
+            delta.sub(&Counts::of(before));
+        }
+        delta
+    }
+
+    /// The UTC day a job change is booked on, from the job as stored before and after it:
+    /// the change's time, which is the new record's `updatedAt`; a removed record (a
+    /// registration taken back) is booked on the day it was registered, as
+    /// [`Job::withdraw`] books it.
+    pub fn day_of(before: Option<&Job>, after: Option<&Job>) -> Option<NaiveDate> {
+        match (before, after) {
+            (_, Some(after)) => Some(after.updated_at.date_naive()),
+            (Some(before), None) => Some(before.created_at.date_naive()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Where the counters are booked (`JOBS_COUNTERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Counting {
+    /// In each job change's own transaction, with the job write (exact at once; tens of
+    /// jobs per second before counter items contend).
+    #[default]
+    Inline,
+    /// By the counter aggregator from the table's stream: a job change is one conditional
+    /// write of the job item, and the stats trail the jobs by the aggregator's lag.
+    Stream,
+}
+
+impl Counting {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "inline" => Some(Self::Inline),
+            "stream" => Some(Self::Stream),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inline => "inline",
+            Self::Stream => "stream",
+        }
     }
 }
 

@@ -1,14 +1,22 @@
 //! Property test of the exactly-once invariants: random interleavings of submissions
 //! (repeated ones included), first claims in one write, duplicate deliveries decided on
 //! stale answers, outcomes, worker crashes, shutdown hand-backs, lease expiries,
-//! conflicting writes and answers lost after a write (first claims' too), all against the in-memory store through the state machine's own changes.
-//! After every step: `submitted = succeeded + failed + not terminal`,
+//! conflicting writes and answers lost after a write (first claims' too), cancels,
+//! all against the in-memory store through the state machine's own changes.
+//! After every step: `submitted = succeeded + failed + cancelled + not terminal`,
 //! `retries = Σ (attempts − 1)`, the counters equal the jobs' states, no job has more
-//! attempts than allowed, and no two workers run one job at once.
+//! attempts than allowed, and no two workers run one job at once. And the counters the
+//! stream aggregator books from the store's stream (delivered in batches, redelivered from
+//! the start now and then, with bookings whose answer is lost) equal the inline ones,
+//! total and per day.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use job_core::application::aggregate::{AggregateError, aggregate};
+use job_core::counting::Batch;
+use job_core::counting::memory::MemoryLedger;
+use job_core::job::CancelOutcome;
 use job_core::job::{Change, Claim, FirstClaim, FirstClaimed, Job, JobSource, JobStatus};
 use job_core::retry::RetryPolicy;
 use job_core::store::faulty::{Fault, FaultyStore};
@@ -42,6 +50,12 @@ enum Step {
     Advance(u64),
     /// The next write's answer is lost after it was applied.
     LoseNextAnswer,
+    /// A cancel of job k is asked for through the API.
+    Cancel(usize),
+    /// The stream aggregator's next booking loses its answer.
+    LoseNextBooking,
+    /// The stream is delivered again from its start (a consumer's iterator reset).
+    Redeliver,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -54,6 +68,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..WORKERS).prop_map(Step::Release),
         2 => (0u64..40).prop_map(Step::Advance),
         1 => Just(Step::LoseNextAnswer),
+        1 => (0..JOBS).prop_map(Step::Cancel),
+        1 => Just(Step::LoseNextBooking),
+        1 => Just(Step::Redeliver),
     ]
 }
 
@@ -77,6 +94,9 @@ struct World {
     workers: Vec<WorkerState>,
     now: DateTime<Utc>,
     receipts: usize,
+    /// The stream aggregator's ledger, and how far into the stream it has read.
+    ledger: MemoryLedger,
+    streamed: usize,
 }
 
 impl World {
@@ -86,8 +106,11 @@ impl World {
             ids: (0..JOBS).map(|_| Uuid::now_v7()).collect(),
             submitted: vec![false; JOBS],
             workers: vec![WorkerState::default(); WORKERS],
-            now: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            // Half an hour before midnight UTC: days change in many runs.
+            now: DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 86_400 + 86_400 - 1_800, 0).unwrap(),
             receipts: 0,
+            ledger: MemoryLedger::new(),
+            streamed: 0,
         }
     }
 
@@ -156,7 +179,6 @@ impl World {
                             self.workers[w].running = Some(change.job);
                         }
                     }
-                    // (No step here asks for a cancel, so `Cancel` does not come up.)
                     Claim::Exhausted(change) | Claim::Cancel(change) => {
                         self.apply(&change).await;
                     }
@@ -202,18 +224,64 @@ impl World {
                 self.store.on_apply(|_| true, Fault::LoseResponse, 1);
                 self.store.on_first_claim(Fault::LoseResponse, 1);
             }
+            Step::Cancel(k) => {
+                if let Some(job) = self.store.get(self.ids[k]).await.unwrap()
+                    && let CancelOutcome::Apply(change) = job.cancel(self.now)
+                {
+                    self.apply(&change).await;
+                }
+            }
+            Step::LoseNextBooking => self.ledger.lose_next_answers(1),
+            Step::Redeliver => self.streamed = 0,
         }
     }
 
-    async fn check(&self) {
+    /// Delivers the stream's new records to the aggregator in batches of 3; a batch whose
+    /// booking failed is delivered again, as Lambda retries it.
+    async fn aggregate(&mut self) {
+        let records = self.store.inner().stream_records();
+        while self.streamed < records.len() {
+            let end = (self.streamed + 3).min(records.len());
+            let batch = Batch {
+                shard_id: "shard-1".into(),
+                records: records[self.streamed..end].to_vec(),
+            };
+            match aggregate(&self.ledger, &batch, 4, self.now).await {
+                Ok(_) => self.streamed = end,
+                Err(AggregateError::Store(StoreError::Unavailable(_))) => {}
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }
+
+    async fn check(&mut self) {
         let jobs = self.store.inner().jobs();
-        let stats = self.store.stats(self.now).await.unwrap().total;
+        let all = self.store.stats(self.now).await.unwrap();
+        self.aggregate().await;
+        assert_eq!(
+            self.ledger.total(),
+            all.total,
+            "the stream's counts equal the inline ones"
+        );
+        for day in &all.daily {
+            assert_eq!(
+                self.ledger.day(day.date),
+                day.counts,
+                "the stream's counts of {}",
+                day.date
+            );
+        }
+        let stats = all.total;
         let count = |s: JobStatus| jobs.iter().filter(|j| j.status == s).count() as i64;
         let not_terminal = jobs.iter().filter(|j| !j.status.is_terminal()).count() as i64;
         assert_eq!(stats.submitted, jobs.len() as i64, "submitted counts every job once");
-        assert_eq!(stats.submitted, stats.succeeded + stats.failed + not_terminal);
+        assert_eq!(
+            stats.submitted,
+            stats.succeeded + stats.failed + stats.cancelled + not_terminal
+        );
         assert_eq!(stats.succeeded, count(JobStatus::Succeeded));
         assert_eq!(stats.failed, count(JobStatus::Failed));
+        assert_eq!(stats.cancelled, count(JobStatus::Cancelled));
         let retries: i64 = jobs.iter().map(|j| i64::from(j.retries())).sum();
         assert_eq!(stats.retries, retries, "retries = Σ (attempts − 1)");
         assert!(jobs.iter().all(|j| j.attempts <= MAX_ATTEMPTS));

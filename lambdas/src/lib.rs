@@ -8,7 +8,10 @@
 //! - [`serve`]: runs a router on Lambda or on a local socket.
 //! - [`reconciler`]: runs the reconciler on Lambda (one pass per scheduled invocation) or
 //!   as a local process.
+//! - [`counter_aggregator`]: books the counters from the table's stream, on Lambda (a
+//!   DynamoDB event source mapping) or as a local process polling the stream.
 
+pub mod counter_aggregator;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -11,7 +11,7 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -29,6 +29,9 @@ pub struct Plan {
     pub visibility_timeout: Duration,
     /// Receives after which a message moves to the dead-letter queue.
     pub max_receive_count: u32,
+    /// Give the table a stream (new and old images) for the counter aggregator
+    /// (`JOBS_COUNTERS=stream`).
+    pub stream: bool,
 }
 
 impl Plan {
@@ -41,6 +44,7 @@ impl Plan {
             schedule_group: Some(prefix.to_owned()),
             visibility_timeout: Duration::from_secs(30),
             max_receive_count: 10,
+            stream: false,
         }
     }
 }
@@ -93,7 +97,7 @@ pub async fn provision(config: &SdkConfig, plan: &Plan) -> Result<Provisioned, P
         ]),
     )
     .await?;
-    ensure_table(&aws_sdk_dynamodb::Client::new(config), &plan.table_name).await?;
+    ensure_table(&aws_sdk_dynamodb::Client::new(config), &plan.table_name, plan.stream).await?;
     if let Some(group) = &plan.schedule_group {
         ensure_schedule_group(&aws_sdk_scheduler::Client::new(config), group).await?;
     }
@@ -250,7 +254,40 @@ async fn wait_active(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), P
     ))
 }
 
-async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
+fn job_stream() -> Result<StreamSpecification, String> {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Turns the table's stream on if it is off.
+async fn ensure_stream(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), ProvisionError> {
+    let step = || format!("enable the stream of {name}");
+    let table = ddb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| fail(step())(describe(&e)))?;
+    let enabled = table
+        .table()
+        .and_then(|t| t.stream_specification())
+        .is_some_and(|s| s.stream_enabled());
+    if !enabled {
+        ddb.update_table()
+            .table_name(name)
+            .stream_specification(job_stream().map_err(fail(step()))?)
+            .send()
+            .await
+            .map_err(|e| fail(step())(describe(&e)))?;
+        wait_active(ddb, name).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str, stream: bool) -> Result<(), ProvisionError> {
     let step = || format!("create table {name}");
     let (listing_attributes, listing_indexes) = listing_indexes().map_err(fail(step()))?;
     let mut request = ddb
@@ -286,6 +323,9 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
     for index in listing_indexes {
         request = request.global_secondary_indexes(index);
     }
+    if stream {
+        request = request.stream_specification(job_stream().map_err(fail(step()))?);
+    }
     let created = request.send().await;
     if let Err(err) = created {
         let exists = err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
@@ -294,6 +334,9 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
         }
     }
     wait_active(ddb, name).await?;
+    if stream {
+        ensure_stream(ddb, name).await?;
+    }
     ensure_open_jobs_index(ddb, name).await?;
     ensure_listing_indexes(ddb, name).await?;
     let ttl = ddb

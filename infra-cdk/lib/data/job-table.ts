@@ -14,6 +14,8 @@ export interface JobTableProps {
   readonly deletionProtection?: boolean;
   /** Point-in-time recovery (35 days of continuous backups). @default true */
   readonly pointInTimeRecovery?: boolean;
+  /** A stream with new and old images, for the counter aggregator (`JOBS_COUNTERS=stream`). @default false */
+  readonly stream?: boolean;
 }
 
 /**
@@ -36,6 +38,7 @@ export class JobTable extends Construct {
       // The AWS managed key (aws/dynamodb): encrypted at rest with a KMS key and an
       // audit trail, usable by every role the stack grants, no key policy to keep.
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      stream: props.stream ? dynamodb.StreamViewType.NEW_AND_OLD_IMAGES : undefined,
     });
     // The sparse index of open jobs: only jobs that are not terminal carry its keys
     // (job-core's store); the reconciler queries it for stale ones. Keys only.

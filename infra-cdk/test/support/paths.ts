@@ -10,4 +10,4 @@ export const CDK_OUT = join(SYNTH_DIR, 'cdk.out');
 export const FIXTURE_LAMBDA_DIR = join(SYNTH_DIR, 'lambda');
 export const STACK_NAME = 'JobsApi';
 /** The Lambda binaries the app deploys. */
-export const LAMBDA_BINARIES = ['jobs-api', 'stats-api', 'schedules-api', 'reconciler'];
+export const LAMBDA_BINARIES = ['jobs-api', 'stats-api', 'schedules-api', 'reconciler', 'counter-aggregator'];

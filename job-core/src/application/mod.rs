@@ -5,6 +5,7 @@
 //! and returns a domain error; HTTP handlers parse a request, call one of these and map
 //! the result, and the worker and the tests call the same functions.
 //!
+//! - [`aggregate`]: the counter aggregator: book a batch of stream records exactly once.
 //! - [`jobs`]: submit a job (validate, register, send, undo on failure, replay on a
 //!   repeated idempotency key), look a job up.
 //! - [`scheduled_run`]: register a scheduled run under its schedule's overlap policy.
@@ -15,6 +16,7 @@
 //! - [`list`], [`cancel`], [`rerun`]: list jobs newest first, cancel one, re-run a failed
 //!   or cancelled one.
 
+pub mod aggregate;
 pub mod cancel;
 pub mod jobs;
 pub mod list;

@@ -14,8 +14,15 @@
 //! - `SCHEDULE#<name>#<generation>#CHANGES`: the schedule's change log (`changes`, a list
 //!   of JSON strings, appended with `list_append`); no index keys either.
 //!
-//! A change with counter updates is one `TransactWriteItems` (the job write carries the
-//! condition); a change without them is one conditional `PutItem`. A job's first claim
+//! - `STATS#CHECKPOINT#<stream shard id>`: the counter aggregator's checkpoint of one
+//!   stream shard (`seq`, the last sequence number booked, zero-padded), which expires
+//!   through `expiresAt` a week after its last booking ([`crate::counting::dynamodb`]).
+//!
+//! Counting inline ([`Counting::Inline`]), a change with counter updates is one
+//! `TransactWriteItems` (the job write carries the condition); a change without them is one
+//! conditional `PutItem`. Counting from the stream ([`Counting::Stream`]), every change is
+//! one conditional `PutItem` or `DeleteItem` of the job item alone, and the counter
+//! aggregator books the counters from the table's stream. A job's first claim
 //! ([`FirstClaim`]) is one conditional `UpdateItem` that sets what the claim changes and
 //! answers the job as written (`ALL_NEW`) or, when its condition failed, as found
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`): no read before it.
@@ -42,6 +49,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -62,7 +70,7 @@ use crate::listing::{
     TIME_INDEX, TIME_PARTITION_ATTR,
 };
 use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
-use crate::stats::{Bucket, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
+use crate::stats::{Bucket, Counting, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
 
 /// The sparse index of jobs that are not terminal (see the module documentation).
 pub const OPEN_JOBS_INDEX: &str = "open-jobs";
@@ -114,6 +122,7 @@ pub struct DynamoDbStore {
     table: String,
     shards: u32,
     retry: WriteRetry,
+    counting: Counting,
 }
 
 impl DynamoDbStore {
@@ -123,7 +132,27 @@ impl DynamoDbStore {
             table: table.into(),
             shards: shards.max(1),
             retry: WriteRetry::default(),
+            counting: Counting::Inline,
         }
+    }
+
+    /// The same store counting in another mode (`JOBS_COUNTERS`).
+    pub fn with_counting(mut self, counting: Counting) -> Self {
+        self.counting = counting;
+        self
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Counter shards (`JOBS_STATS_SHARDS`).
+    pub fn shards(&self) -> u32 {
+        self.shards
     }
 
     /// The same store with another retry policy for refused writes.
@@ -135,7 +164,7 @@ impl DynamoDbStore {
 
 /// How one write call failed.
 #[derive(Debug)]
-enum WriteFailure {
+pub(crate) enum WriteFailure {
     /// The condition did not hold: nothing was written.
     Conditional,
     /// Contention or throttling: nothing was written, and trying again may succeed.
@@ -173,7 +202,7 @@ const REFUSED_CODES: &[&str] = &[
 ];
 
 /// Classifies the failure of a single-item write (`PutItem`, `UpdateItem`).
-fn classify_single<E>(err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> WriteFailure
+pub(crate) fn classify_single<E>(err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> WriteFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -186,7 +215,7 @@ where
 
 /// Classifies the failure of a `TransactWriteItems`: by its cancellation reasons when it
 /// was cancelled (a failed condition wins over contention: retrying cannot make it hold).
-fn classify_transaction(
+pub(crate) fn classify_transaction(
     err: SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> WriteFailure {
     if let SdkError::ServiceError(service) = &err
@@ -216,11 +245,11 @@ fn pointer_key(schedule: &str, generation: &str) -> String {
     format!("SCHEDULE#{schedule}#{generation}")
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -330,7 +359,8 @@ fn corrupt(attribute: &str) -> StoreError {
     StoreError::Other(format!("stored job has a missing or invalid attribute {attribute}"))
 }
 
-fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
+/// A job from its item (a read, or a stream record's image).
+pub fn job_from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
     let r = Reader(item);
     let lease = match (r.opt_str("leaseOwner"), r.opt_num::<i64>("leaseExpiresAt")?) {
         (Some(owner), Some(ms)) => Some(Lease {
@@ -419,38 +449,43 @@ where
     }
 }
 
-fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+pub(crate) fn build_err(err: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Other(err.to_string())
+}
+
+/// The `ADD` of `counts` to one counter item (a day item gets its expiry when created).
+pub(crate) fn counter_update(table: &str, bucket: Bucket, shard: u32, counts: &Counts) -> Result<Update, StoreError> {
+    let counters = counts.named();
+    let mut values: HashMap<String, AttributeValue> = counters
+        .iter()
+        .map(|(name, value)| (format!(":{name}"), n(value)))
+        .collect();
+    let mut expression = String::new();
+    if let Bucket::Day(day) = bucket {
+        let expires = day
+            .checked_add_days(Days::new(DAY_COUNTER_RETENTION_DAYS))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or_default();
+        values.insert(":expiresAt".to_owned(), n(expires));
+        expression.push_str("SET expiresAt = if_not_exists(expiresAt, :expiresAt) ");
+    }
+    let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();
+    expression.push_str("ADD ");
+    expression.push_str(&adds.join(", "));
+    Update::builder()
+        .table_name(table)
+        .key("pk", s(counter_key(bucket, shard)))
+        .update_expression(expression)
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(build_err)
 }
 
 impl DynamoDbStore {
     fn counter_update(&self, change: &Change, bucket: Bucket) -> Result<TransactWriteItem, StoreError> {
         let shard = shard_for(change.job.job_id, self.shards);
-        let counters = change.counters.named();
-        let mut values: HashMap<String, AttributeValue> = counters
-            .iter()
-            .map(|(name, value)| (format!(":{name}"), n(value)))
-            .collect();
-        let mut expression = String::new();
-        if let Bucket::Day(day) = bucket {
-            let expires = day
-                .checked_add_days(Days::new(DAY_COUNTER_RETENTION_DAYS))
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc().timestamp())
-                .unwrap_or_default();
-            values.insert(":expiresAt".to_owned(), n(expires));
-            expression.push_str("SET expiresAt = if_not_exists(expiresAt, :expiresAt) ");
-        }
-        let adds: Vec<String> = counters.iter().map(|(name, _)| format!("{name} :{name}")).collect();
-        expression.push_str("ADD ");
-        expression.push_str(&adds.join(", "));
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(counter_key(bucket, shard)))
-            .update_expression(expression)
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build_err)?;
+        let update = counter_update(&self.table, bucket, shard, &change.counters)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -484,7 +519,7 @@ impl DynamoDbStore {
     }
 
     /// Runs `write` until it succeeds, fails for good, or stays refused past the retries.
-    async fn retrying<T, F, Fut>(&self, what: &'static str, write: F) -> Result<T, StoreError>
+    pub(crate) async fn retrying<T, F, Fut>(&self, what: &'static str, write: F) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, WriteFailure>>,
@@ -520,6 +555,24 @@ impl DynamoDbStore {
                 .await
                 .map(|_| ())
                 .map_err(classify_single::<PutItemError>)
+        })
+        .await
+    }
+
+    async fn delete_alone(&self, change: &Change) -> Result<(), StoreError> {
+        let (expression, values) = condition(&change.expect);
+        let values = (!values.is_empty()).then_some(values);
+        self.retrying("DeleteItem", || async {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", job_key(change.job.job_id))
+                .condition_expression(expression.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_single::<DeleteItemError>)
         })
         .await
     }
@@ -693,14 +746,15 @@ impl JobStore for DynamoDbStore {
             .send()
             .await
             .map_err(map_err)?;
-        out.item.as_ref().map(from_item).transpose()
+        out.item.as_ref().map(job_from_item).transpose()
     }
 
     async fn apply(&self, change: &Change) -> Result<(), StoreError> {
-        if change.counters.is_zero() && change.write == Write::Put {
-            self.put_alone(change).await
-        } else {
-            self.transact(change).await
+        match (self.counting, change.write) {
+            (Counting::Stream, Write::Put) => self.put_alone(change).await,
+            (Counting::Stream, Write::Delete) => self.delete_alone(change).await,
+            (Counting::Inline, Write::Put) if change.counters.is_zero() => self.put_alone(change).await,
+            (Counting::Inline, _) => self.transact(change).await,
         }
     }
 
@@ -724,7 +778,8 @@ impl JobStore for DynamoDbStore {
 
     async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError> {
         let mut items = vec![self.job_write(change)?, self.pointer_write(pointer)?];
-        if !change.counters.is_zero() {
+        // Counting from the stream, the aggregator books the job's counters.
+        if self.counting == Counting::Inline && !change.counters.is_zero() {
             items.push(self.counter_update(change, Bucket::Total)?);
             items.push(self.counter_update(change, Bucket::Day(change.at.date_naive()))?);
         }
@@ -788,7 +843,7 @@ impl JobStore for DynamoDbStore {
         for chunk in job_ids.chunks(BATCH_GET_MAX_KEYS) {
             let keys = chunk.iter().map(|id| format!("JOB#{id}")).collect();
             for item in self.batch_get(keys).await? {
-                jobs.push(from_item(&item)?);
+                jobs.push(job_from_item(&item)?);
             }
         }
         Ok(jobs)
@@ -840,7 +895,9 @@ impl JobStore for DynamoDbStore {
                 .await;
             match sent {
                 Ok(out) => match out.attributes.as_ref() {
-                    Some(item) => from_item(item).map(FirstClaimed::Claimed).map_err(WriteFailure::Failed),
+                    Some(item) => job_from_item(item)
+                        .map(FirstClaimed::Claimed)
+                        .map_err(WriteFailure::Failed),
                     None => Err(WriteFailure::Failed(StoreError::Other(
                         "UpdateItem answered no attributes for ALL_NEW".to_owned(),
                     ))),
@@ -855,7 +912,7 @@ impl JobStore for DynamoDbStore {
                     failed
                         .item()
                         .filter(|item| !item.is_empty())
-                        .map(from_item)
+                        .map(job_from_item)
                         .transpose()
                         .map(FirstClaimed::Found)
                         .map_err(WriteFailure::Failed)
@@ -1092,6 +1149,70 @@ mod tests {
         assert!(bodies.iter().all(|b| b.contains("STATS#TOTAL#0")));
     }
 
+    /// A store whose DynamoDB answers every request with success; and the request bodies.
+    fn store_recording_bodies() -> (DynamoDbStore, Arc<Mutex<Vec<String>>>) {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&bodies);
+        let http = infallible_client_fn(move |request| {
+            let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+            seen.lock().unwrap().push(body.unwrap_or_default());
+            http::Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(OK)
+                .unwrap()
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(http)
+            .build();
+        (DynamoDbStore::new(Client::from_conf(config), "jobs", 1), bodies)
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_run_moving_its_pointer_books_counters_only_when_counting_inline() {
+        let registered = registration();
+        let pointer = PointerMove {
+            schedule: "nightly".into(),
+            generation: "g1".into(),
+            from: None,
+            to: RunPointer {
+                run_id: registered.job.job_id,
+                scheduled_time: registered.at,
+            },
+        };
+        for (counting, books) in [(Counting::Inline, true), (Counting::Stream, false)] {
+            let (store, bodies) = store_recording_bodies();
+            let store = store.with_counting(counting);
+            store.apply_moving_pointer(&registered, &pointer).await.unwrap();
+            let bodies = bodies.lock().unwrap();
+            assert_eq!(bodies.len(), 1, "one transaction");
+            assert!(bodies[0].contains("SCHEDULE#nightly#g1"), "{}", bodies[0]);
+            assert_eq!(bodies[0].contains("STATS#"), books, "{counting:?}: {}", bodies[0]);
+        }
+    }
+
+    #[tokio::test]
+    async fn counting_from_the_stream_a_change_is_one_write_of_the_job_item_alone() {
+        let (store, calls) = store_answering(vec![(200, OK)]);
+        let store = store.with_counting(Counting::Stream);
+        let registered = registration();
+        store.apply(&registered).await.unwrap();
+        store.apply(&claim_change()).await.unwrap();
+        store.apply(&registered.job.withdraw(Utc::now())).await.unwrap();
+        assert_eq!(*calls.lock().unwrap(), vec!["PutItem", "PutItem", "DeleteItem"]);
+        // A failed condition is still a conflict, and contention is still retried.
+        let (store, calls) = store_answering(vec![(400, PUT_TRANSACTION_CONFLICT), (400, CONDITION_FAILED)]);
+        let store = store.with_counting(Counting::Stream);
+        assert!(matches!(
+            store.apply(&registered.job.withdraw(Utc::now())).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(*calls.lock().unwrap(), vec!["DeleteItem"; 2]);
+    }
+
     #[tokio::test]
     async fn cancelled_transactions_from_contention_or_throttling_are_retried_until_applied() {
         for refusal in [CANCELLED_CONFLICT, CANCELLED_THROTTLED, CANCELLED_PROVISIONED] {
@@ -1172,7 +1293,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         job.updated_at = job.created_at;
-        assert_eq!(from_item(&to_item(&job)).unwrap(), job);
+        assert_eq!(job_from_item(&to_item(&job)).unwrap(), job);
     }
 
     #[test]
@@ -1187,7 +1308,7 @@ mod tests {
             Utc::now(),
         ));
         item.insert("attempts".into(), s("many"));
-        assert!(matches!(from_item(&item), Err(StoreError::Other(m)) if m.contains("attempts")));
+        assert!(matches!(job_from_item(&item), Err(StoreError::Other(m)) if m.contains("attempts")));
     }
 
     #[test]

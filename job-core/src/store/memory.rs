@@ -1,4 +1,6 @@
-//! In-memory job store, with the same conditional semantics as the DynamoDB one.
+//! In-memory job store, with the same conditional semantics as the DynamoDB one. It
+//! counts inline, and also keeps the stream DynamoDB would give its table (every write of
+//! a job item, with the job before and after), so tests can count from the stream too.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::{JobStore, StoreError};
+use crate::counting::{SequenceNumber, StreamRecord};
 use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
 use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
@@ -20,6 +23,21 @@ struct State {
     changes: HashMap<(String, String), Vec<ScheduleChange>>,
     total: Counts,
     days: HashMap<NaiveDate, Counts>,
+    stream: Vec<StreamRecord>,
+}
+
+impl State {
+    /// Records a write of job `id` in the stream: the job before and after it.
+    fn streamed(&mut self, id: Uuid, old: Option<Job>) {
+        let new = self.jobs.get(&id).cloned();
+        let sequence = SequenceNumber::parse(&(self.stream.len() + 1).to_string()).expect("a number");
+        self.stream.push(StreamRecord {
+            sequence,
+            key: format!("{}{id}", crate::counting::JOB_KEY_PREFIX),
+            old,
+            new,
+        });
+    }
 }
 
 /// A store in process memory, for tests and for trying the API without AWS.
@@ -36,6 +54,11 @@ impl MemoryStore {
     /// Every job, for invariant checks in tests.
     pub fn jobs(&self) -> Vec<Job> {
         self.state.lock().unwrap().jobs.values().cloned().collect()
+    }
+
+    /// The table's stream so far: one record per write of a job item, in order.
+    pub fn stream_records(&self) -> Vec<StreamRecord> {
+        self.state.lock().unwrap().stream.clone()
     }
 }
 
@@ -58,10 +81,11 @@ fn apply_locked(state: &mut State, change: &Change) -> Result<(), StoreError> {
     if !condition_holds(&change.expect, state.jobs.get(&change.job.job_id)) {
         return Err(StoreError::Conflict);
     }
-    match change.write {
+    let old = match change.write {
         Write::Put => state.jobs.insert(change.job.job_id, change.job.clone()),
         Write::Delete => state.jobs.remove(&change.job.job_id),
     };
+    state.streamed(change.job.job_id, old);
     state.total.add(&change.counters);
     state
         .days
@@ -128,7 +152,8 @@ impl JobStore for MemoryStore {
         match state.jobs.get(&claim.job_id) {
             Some(job) if claim.applies_to(job) => {
                 let claimed = claim.applied_to(job);
-                state.jobs.insert(claim.job_id, claimed.clone());
+                let old = state.jobs.insert(claim.job_id, claimed.clone());
+                state.streamed(claim.job_id, old);
                 Ok(FirstClaimed::Claimed(claimed))
             }
             found => Ok(FirstClaimed::Found(found.cloned())),
@@ -137,6 +162,7 @@ impl JobStore for MemoryStore {
 
     async fn extend_lease(&self, job_id: Uuid, owner: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
         let mut state = self.state.lock().unwrap();
+        let old = state.jobs.get(&job_id).cloned();
         let lease = state
             .jobs
             .get_mut(&job_id)
@@ -146,6 +172,7 @@ impl JobStore for MemoryStore {
         match lease {
             Some(lease) => {
                 lease.expires_at = until;
+                state.streamed(job_id, old);
                 Ok(())
             }
             None => Err(StoreError::Conflict),

@@ -1,11 +1,12 @@
 //! The job store port: job records and counters, changed only through [`Change`]s.
 
-mod dynamodb;
+pub(crate) mod dynamodb;
 pub mod faulty;
 mod memory;
 
 pub use dynamodb::{
     DynamoDbStore, OPEN_JOBS_INDEX, OPEN_JOBS_SHARDS, OPEN_SHARD_ATTRIBUTE, OPEN_UPDATED_ATTRIBUTE, WriteRetry,
+    job_from_item,
 };
 pub use memory::MemoryStore;
 

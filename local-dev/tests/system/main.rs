@@ -13,6 +13,8 @@
 //! - [`overlap`]: schedules' overlap policies on DynamoDB, through the real worker.
 //! - [`operate`]: listing through the real indexes, cancel in each state, the
 //!   cancel-vs-finish race, re-run.
+//! - [`aggregator`]: counting from the table's stream: jobs through the worker, the
+//!   local counter aggregator, a redelivered stream and a lost booking answer.
 //! - [`in_memory`]: scheduled runs through the local runner, the worker and the API over
 //!   the in-memory adapters (no emulator needed).
 
@@ -33,6 +35,7 @@ use job_core::job::{Job, JobSource, JobStatus};
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, SqsQueue};
 use job_core::retry::RetryPolicy;
+use job_core::stats::Counting;
 use job_core::store::{DynamoDbStore, JobStore};
 use job_core::tasks::catalog;
 use lambdas::AppState;
@@ -42,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+mod aggregator;
 mod claims;
 mod faults;
 mod in_memory;
@@ -75,19 +79,23 @@ async fn emulator() -> (SdkConfig, String) {
 }
 
 async fn env(max_receive_count: u32, visibility: Duration) -> Env {
+    env_counting(max_receive_count, visibility, Counting::Inline).await
+}
+
+/// An environment whose store counts in `counting` mode (with a stream on the table for
+/// [`Counting::Stream`]).
+async fn env_counting(max_receive_count: u32, visibility: Duration, counting: Counting) -> Env {
     let (sdk, prefix) = emulator().await;
     let plan = Plan {
         max_receive_count,
         visibility_timeout: visibility,
         schedule_group: None,
+        stream: counting == Counting::Stream,
         ..Plan::named(&prefix)
     };
     let made = provision(&sdk, &plan).await.expect("provisioning against the emulator");
-    let store = Arc::new(DynamoDbStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &made.table_name,
-        3,
-    ));
+    let store =
+        Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &made.table_name, 3).with_counting(counting));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &made.queue_url));
     let app = lambdas::routes::all(AppState {
         store: store.clone(),
