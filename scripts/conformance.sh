@@ -45,6 +45,18 @@ echo "conformance: OpenAPI document (openapi-spec-validator)"
 curl -sSf "http://$api/openapi.json" -o "$out/openapi.json"
 "$CONFORMANCE_VENV/bin/openapi-spec-validator" "$out/openapi.json"
 
+# A job to re-run (see scripts/schemathesis.toml): a long sleep, cancelled, CANCELLED at once
+# if still queued, or within a heartbeat if its worker already runs it.
+job=$(curl -sSf -X POST "http://$api/jobs" -d '{"task":"sleep","input":{"ms":600000}}' | jq -r .jobId)
+curl -sSf -o /dev/null -X POST "http://$api/jobs/$job/cancel" || fail "cancelling job $job failed"
+for _ in $(seq 1 120); do
+  status=$(curl -sSf "http://$api/jobs/$job" | jq -r .status)
+  [[ $status == CANCELLED ]] && break
+  sleep 0.5
+done
+[[ $status == CANCELLED ]] || fail "job $job to re-run is $status, not CANCELLED, 60 s after its cancel"
+export CONFORMANCE_RERUNNABLE_JOB=$job
+
 seed=${CONFORMANCE_SEED:-20261201}
 seed_args=(--seed "$seed")
 if [[ $seed == random ]]; then
