@@ -57,6 +57,10 @@ pub struct WorkerSettings {
     pub visibility_timeout: Duration,
     pub shutdown_grace: Duration,
     pub receive_wait: Duration,
+    /// Loop mode: after a poll that brought fewer messages than free slots while other
+    /// jobs of the process run, the next poll waits this long first, so that messages
+    /// arriving meanwhile share it. Zero: never.
+    pub receive_gather: Duration,
 }
 
 impl From<&Config> for WorkerSettings {
@@ -67,6 +71,7 @@ impl From<&Config> for WorkerSettings {
             visibility_timeout: c.visibility_timeout,
             shutdown_grace: c.shutdown_grace,
             receive_wait: c.receive_wait,
+            receive_gather: c.receive_gather,
         }
     }
 }
@@ -218,7 +223,13 @@ impl Worker {
     /// while its visibility timeout runs, and none waits behind a slow job. When the last
     /// poll came back full (a backlog), the next one waits up to [`RECEIVE_LINGER`] for
     /// more slots to free up before it asks, so that it takes a fuller batch; the messages
-    /// wait in the queue meanwhile, free for any other worker. An idle
+    /// wait in the queue meanwhile, free for any other worker. When it came back with some
+    /// messages but fewer than asked for while other jobs of the process still run (jobs
+    /// arrive about as fast as they are taken), the next poll waits
+    /// [`WorkerSettings::receive_gather`] first, so that the messages arriving meanwhile
+    /// share one poll instead of each having its own; the messages received start at once.
+    /// Never after an empty poll, and never when the process runs only the message just
+    /// received (one job at a time: the next job is not delayed). An idle
     /// process makes one poll per wait period, whatever its concurrency. Finished
     /// messages are deleted in batches ([`BatchDeleter`]). On shutdown the poll stops,
     /// the running messages end as in [`Self::run_once`] (within the grace period, or
@@ -239,7 +250,17 @@ impl Worker {
         let batch = concurrency.min(MAX_BATCH);
         // Whether the last poll came back full: the queue likely holds more.
         let mut backlog = false;
+        // Whether the last poll brought some messages but fewer than asked for.
+        let mut partial = false;
         loop {
+            // Jobs arrive as they are taken: let a few more arrive, so that they share a
+            // poll; only while more than one job runs, so one job at a time never waits.
+            if partial && running.len() > 1 && !self.settings.receive_gather.is_zero() {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(self.settings.receive_gather) => {}
+                }
+            }
             let Some(mut permits) = self.free_slots(&slots, batch, backlog).await else {
                 break;
             };
@@ -253,6 +274,7 @@ impl Worker {
                 Ok(messages) => {
                     poll_pause = FIRST_PAUSE;
                     backlog = messages.len() >= asked as usize;
+                    partial = !messages.is_empty() && !backlog;
                     for message in messages {
                         let Some(permit) = permits.pop() else {
                             warn!(message_id = %message.message_id, asked, "the queue answered more messages than asked for; giving this one back");
@@ -273,6 +295,7 @@ impl Worker {
                 Err(err) => {
                     drop(permits);
                     backlog = false;
+                    partial = false;
                     error!(error = %err, pause_ms = poll_pause.as_millis() as u64, "receive failed; retrying");
                     tokio::select! {
                         _ = self.shutdown.cancelled() => {}

@@ -15,6 +15,7 @@
 //! | `JOBS_VISIBILITY_TIMEOUT_SECS` | `30` | message invisibility and job lease, renewed by the heartbeat |
 //! | `JOBS_SHUTDOWN_GRACE_SECS` | `25` | on SIGTERM, how long a running attempt may still take |
 //! | `JOBS_RECEIVE_WAIT_SECS` | `20` | SQS long-poll wait |
+//! | `JOBS_RECEIVE_GATHER_MS` | `100` | loop mode: after a poll that brought fewer messages than free slots while other jobs run, how long the next poll waits so that messages arriving meanwhile share it (0: never) |
 //! | `JOBS_STATS_SHARDS` | `4` | counter shards (raise only; a read is 8 items per shard) |
 //! | `JOBS_COUNTERS` | `inline` | `inline`: counters booked in each job change's transaction; `stream`: a job change is one conditional write, and the counter aggregator books the counters from the table's stream |
 //! | `JOBS_AWS_ATTEMPT_TIMEOUT_SECS` | `5` | one attempt of an AWS call (the long poll adds its wait) |
@@ -56,6 +57,7 @@ pub struct Config {
     pub visibility_timeout: Duration,
     pub shutdown_grace: Duration,
     pub receive_wait: Duration,
+    pub receive_gather: Duration,
     pub stats_shards: u32,
     pub counting: Counting,
     pub aws_timeouts: AwsTimeouts,
@@ -122,6 +124,7 @@ impl Config {
             visibility_timeout: Duration::from_secs(visibility),
             shutdown_grace: Duration::from_secs(number("JOBS_SHUTDOWN_GRACE_SECS", 25, 0, 3_600)?),
             receive_wait: Duration::from_secs(number("JOBS_RECEIVE_WAIT_SECS", 20, 0, 20)?),
+            receive_gather: Duration::from_millis(number("JOBS_RECEIVE_GATHER_MS", 100, 0, 1_000)?),
             stats_shards: number("JOBS_STATS_SHARDS", 4, 1, 12)? as u32,
             counting: match get("JOBS_COUNTERS") {
                 None => Counting::default(),

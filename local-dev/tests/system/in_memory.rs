@@ -40,6 +40,7 @@ fn settings() -> WorkerSettings {
         visibility_timeout: Duration::from_secs(30),
         shutdown_grace: Duration::from_secs(1),
         receive_wait: Duration::ZERO,
+        receive_gather: Duration::ZERO,
     }
 }
 
@@ -230,6 +231,7 @@ async fn a_fired_schedule_runs_a_job_that_shows_its_schedule_and_counts_once() {
         visibility_timeout: Duration::from_secs(30),
         shutdown_grace: Duration::from_secs(1),
         receive_wait: Duration::ZERO,
+        receive_gather: Duration::ZERO,
     };
     let worker = Worker::new(
         h.store.clone(),

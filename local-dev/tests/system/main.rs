@@ -125,6 +125,7 @@ fn settings(visibility: Duration) -> WorkerSettings {
         visibility_timeout: visibility,
         shutdown_grace: Duration::from_secs(2),
         receive_wait: Duration::from_secs(1),
+        receive_gather: Duration::from_millis(100),
     }
 }
 
