@@ -240,6 +240,11 @@ fn job_key(job_id: Uuid) -> AttributeValue {
 /// Keys one `BatchGetItem` may ask for.
 const BATCH_GET_MAX_KEYS: usize = 100;
 
+/// A pointer's scheduled time as kept: RFC 3339 UTC to the second.
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The key of a schedule generation's run pointer.
 fn pointer_key(schedule: &str, generation: &str) -> String {
     format!("SCHEDULE#{schedule}#{generation}")
@@ -601,10 +606,7 @@ impl DynamoDbStore {
         let item = HashMap::from([
             ("pk".to_owned(), s(pointer_key(&pointer.schedule, &pointer.generation))),
             ("runId".to_owned(), s(to.run_id.to_string())),
-            (
-                "scheduledTime".to_owned(),
-                s(to.scheduled_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            ),
+            ("scheduledTime".to_owned(), s(rfc3339(to.scheduled_time))),
         ]);
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = match pointer.from {
@@ -793,6 +795,32 @@ impl JobStore for DynamoDbStore {
                 .map_err(classify_transaction)
         })
         .await
+    }
+
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError> {
+        // RFC 3339 UTC times to the second compare as text in time order.
+        let time = s(rfc3339(to.scheduled_time));
+        let put = self
+            .retrying("PutItem", || async {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(pointer_key(schedule, generation)))
+                    .item("runId", s(to.run_id.to_string()))
+                    .item("scheduledTime", time.clone())
+                    .condition_expression("attribute_not_exists(pk) OR scheduledTime < :time")
+                    .expression_attribute_values(":time", time.clone())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(classify_single::<PutItemError>)
+            })
+            .await;
+        match put {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     async fn append_schedule_change(

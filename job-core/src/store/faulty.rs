@@ -154,6 +154,10 @@ impl<S: JobStore> JobStore for FaultyStore<S> {
         }
     }
 
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError> {
+        self.inner.seed_run_pointer(schedule, generation, to).await
+    }
+
     async fn append_schedule_change(
         &self,
         schedule: &str,

@@ -124,6 +124,20 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let key = (schedule.to_owned(), generation.to_owned());
+        if state
+            .pointers
+            .get(&key)
+            .is_some_and(|p| p.scheduled_time >= to.scheduled_time)
+        {
+            return Ok(false);
+        }
+        state.pointers.insert(key, to.clone());
+        Ok(true)
+    }
+
     async fn append_schedule_change(
         &self,
         schedule: &str,

@@ -51,6 +51,12 @@ pub trait JobStore: Send + Sync {
     /// pointer no longer names `pointer.from`; nothing is written then.
     async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError>;
 
+    /// Points a schedule generation's run pointer at `to`, a run registered while the
+    /// schedule ran under `allow` (which keeps no pointer), unless the pointer already
+    /// names a run scheduled at or after `to`. Returns whether it moved. One conditional
+    /// write; a run racing to move the pointer from where it was read then finds it moved.
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError>;
+
     /// Appends `change` to the change log of a schedule generation.
     async fn append_schedule_change(
         &self,

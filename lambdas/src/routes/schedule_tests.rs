@@ -44,6 +44,7 @@ fn state(store: Arc<MemoryStore>, queue: Arc<MemoryQueue>, schedules: Option<Arc
         schedules,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     }
 }
 
@@ -642,4 +643,25 @@ async fn get_shows_the_runs_next_to_their_jobs_with_delays_and_missed_runs() {
         let (status, _, body) = call(&h.app, get(&format!("/jobs/schedules/hourly?{bad}"))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
+
+    // With a grace period of a day (JOBS_MISSED_RUN_GRACE_SECS=86400) no run of the last
+    // five hours is missed yet: the one without a job is still due.
+    let patient = super::all(AppState {
+        missed_run_grace: TimeDelta::days(1),
+        ..state(h.store.clone(), h.queue.clone(), Some(h.schedules.clone()))
+    });
+    let (status, _, body) = call(&patient, get("/jobs/schedules/hourly?runs=5")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let states: Vec<&str> = body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["due", "registered", "registered", "due", "registered"],
+        "{body}"
+    );
+    assert_eq!(body["missed"], 0);
 }

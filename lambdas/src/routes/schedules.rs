@@ -357,7 +357,15 @@ pub async fn get(
                 )
             })?,
     };
-    let found = use_case::schedule_history(&**schedules, &*state.store, &name, runs, Utc::now()).await?;
+    let found = use_case::schedule_history(
+        &**schedules,
+        &*state.store,
+        &name,
+        runs,
+        Utc::now(),
+        state.missed_run_grace,
+    )
+    .await?;
     let found = found.ok_or_else(|| ApiError::not_found(format!("schedule {name:?} not found")))?;
     let tz = found.schedule.schedule.tz().ok();
     let runs: Vec<RunView> = found.runs.into_iter().map(|r| run_view(r, tz)).collect();
