@@ -58,6 +58,14 @@ export const SCHEDULES_API_SCHEDULE_ACTIONS = [
  * to (UpdateItem), and its history reads the runs' jobs in one BatchGetItem.
  */
 export const SCHEDULES_API_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'];
+/**
+ * What schedules-api writes whole, and only on schedule items (`SCHEDULE#…`): a schedule's
+ * change lease (put, then deleted), and its run pointer when a PATCH turns `forbid` or
+ * `replace` on.
+ */
+export const SCHEDULES_API_SCHEDULE_ITEM_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'];
+/** The partition keys of schedule items. */
+export const SCHEDULE_KEY_PATTERN = 'SCHEDULE#*';
 /** What the reconciler's missed-runs count reads: the schedules, and each one's runs' jobs (BatchGetItem). */
 export const RECONCILER_SCHEDULE_ACTIONS = ['scheduler:GetSchedule'];
 
@@ -167,6 +175,13 @@ export class JobsStack extends Stack {
       new iam.PolicyStatement({ actions: SCHEDULES_API_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }),
     );
     schedulesApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: SCHEDULES_API_TABLE_ACTIONS, resources: [table.tableArn] }));
+    schedulesApi.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: SCHEDULES_API_SCHEDULE_ITEM_ACTIONS,
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [SCHEDULE_KEY_PATTERN] } },
+      }),
+    );
     schedulesApi.function.addToRolePolicy(
       // ListSchedules supports no resource-level permissions: "*" is the only resource IAM
       // accepts. The code lists with the group's name as filter.

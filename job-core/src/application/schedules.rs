@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
 use crate::schedules::{
-    Overlap, RunPointer, RunRecord, Schedule, ScheduleChange, ScheduleError, ScheduleStore, expected_runs,
+    ChangeLease, Overlap, RunPointer, RunRecord, Schedule, ScheduleChange, ScheduleError, ScheduleStore, expected_runs,
     is_valid_name, records, run_job_id,
 };
 use crate::store::{JobStore, StoreError};
@@ -77,6 +77,12 @@ pub enum CreateScheduleError {
     /// looked up; nothing was changed.
     #[error("the schedule's unfinished run could not be looked up ({0}); nothing was changed, try again")]
     PreviousRunUnread(StoreError),
+    /// Another change of the same schedule holds its change lease.
+    #[error("schedule {0:?} is being changed by another request; read it again and send your change then")]
+    Busy(String),
+    /// The change lease could not be taken (or ran short); nothing was changed.
+    #[error("the schedule's change lease could not be held ({0}); nothing was changed, try again")]
+    Lease(StoreError),
 }
 
 /// The next `n` runs after `now`; none for a disabled schedule or one that cannot be evaluated.
@@ -196,6 +202,10 @@ pub struct UpdateScheduleRequest {
 /// written back whole (Scheduler's `UpdateSchedule` replaces the definition), then the
 /// change recorded with its time in the schedule's change log (`jobs`), so its history
 /// can say when it was changed, paused and resumed.
+///
+/// All of it under the schedule's change lease ([`ChangeLease`]): a change sent while
+/// another one of the same schedule is under way is [`CreateScheduleError::Busy`] and
+/// changes nothing, so no change silently undoes another.
 pub async fn update_schedule(
     schedules: &dyn ScheduleStore,
     jobs: &dyn JobStore,
@@ -203,10 +213,31 @@ pub async fn update_schedule(
     name: &str,
     request: UpdateScheduleRequest,
 ) -> Result<ScheduleRuns, CreateScheduleError> {
-    let not_found = || CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned()));
     if !is_valid_name(name) {
-        return Err(not_found());
+        return Err(CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned())));
     }
+    let lease = ChangeLease::new(name, Utc::now());
+    match jobs.take_change_lease(&lease, Utc::now()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(CreateScheduleError::Busy(name.to_owned())),
+        Err(err) => return Err(CreateScheduleError::Lease(err)),
+    }
+    let updated = update_holding(schedules, jobs, tasks, &lease, request).await;
+    if let Err(err) = jobs.give_back_change_lease(&lease).await {
+        warn!(schedule = %name, error = %err, "could not give the change lease back; it runs out by itself");
+    }
+    updated
+}
+
+async fn update_holding(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    tasks: &TaskCatalog,
+    lease: &ChangeLease,
+    request: UpdateScheduleRequest,
+) -> Result<ScheduleRuns, CreateScheduleError> {
+    let name = lease.schedule.as_str();
+    let not_found = || CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned()));
     let existing = schedules.get(name).await?.ok_or_else(not_found)?;
     let overlap = match request.overlap.as_deref() {
         Some(text) => parse_overlap(Some(text))?,
@@ -231,6 +262,11 @@ pub async fn update_schedule(
             seed_run_pointer(&existing, jobs, now)
                 .await
                 .map_err(CreateScheduleError::PreviousRunUnread)?;
+        }
+        if !lease.may_write(Utc::now()) {
+            return Err(CreateScheduleError::Lease(StoreError::Unavailable(
+                "reading the schedule took too long to still write it safely".into(),
+            )));
         }
         schedules.update(&schedule).await?;
         jobs.append_schedule_change(&schedule.name, &schedule.generation, &change)
@@ -437,7 +473,7 @@ mod tests {
     use crate::application::scheduled_run::{Registered, register_run};
     use crate::job::{FirstClaim, FirstClaimed, Job, JobSource};
     use crate::message::{JobMessage, ScheduleRef};
-    use crate::schedules::{MISSED_AFTER, MemoryScheduleStore, Timing};
+    use crate::schedules::{CHANGE_LEASE, MISSED_AFTER, MemoryScheduleStore, Timing};
     use crate::store::MemoryStore;
     use crate::tasks::catalog;
 
@@ -646,5 +682,72 @@ mod tests {
         assert!(jobs.seed_run_pointer("s", "g", &later).await.unwrap());
         assert!(!jobs.seed_run_pointer("s", "g", &earlier).await.unwrap());
         assert_eq!(jobs.run_pointer("s", "g").await.unwrap(), Some(later));
+    }
+
+    #[tokio::test]
+    async fn a_change_while_another_holds_the_lease_is_busy_and_changes_nothing() {
+        let (schedules, jobs) = (MemoryScheduleStore::new(), MemoryStore::new());
+        let mut schedule = hourly("leased");
+        schedule.created = Utc::now() - TimeDelta::hours(1);
+        schedules.create(&schedule).await.unwrap();
+        let pause = || UpdateScheduleRequest {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        let other = ChangeLease::new("leased", Utc::now());
+        jobs.take_change_lease(&other, Utc::now()).await.unwrap();
+        let err = update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CreateScheduleError::Busy(name) if name == "leased"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("being changed"), "{err}");
+        assert!(schedules.get("leased").await.unwrap().unwrap().enabled, "unchanged");
+        assert!(
+            jobs.schedule_changes("leased", &schedule.generation)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Given back, the change goes through, and gives the lease back itself.
+        jobs.give_back_change_lease(&other).await.unwrap();
+        update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+            .await
+            .unwrap();
+        let resume = UpdateScheduleRequest {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        update_schedule(&schedules, &jobs, &catalog(), "leased", resume)
+            .await
+            .unwrap();
+        assert_eq!(
+            jobs.schedule_changes("leased", &schedule.generation)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
+        // A lease whose time is over (its holder crashed) blocks nobody.
+        let crashed = ChangeLease::new("leased", Utc::now() - CHANGE_LEASE - TimeDelta::seconds(1));
+        jobs.take_change_lease(&crashed, crashed.until - TimeDelta::seconds(1))
+            .await
+            .unwrap();
+        update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+            .await
+            .unwrap();
+        // The memory store refuses another live holder, and lets a holder renew its own.
+        let live = ChangeLease::new("leased", Utc::now());
+        jobs.take_change_lease(&live, Utc::now()).await.unwrap();
+        jobs.take_change_lease(&live, Utc::now()).await.unwrap();
+        let rival = ChangeLease::new("leased", Utc::now());
+        assert!(matches!(
+            jobs.take_change_lease(&rival, Utc::now()).await,
+            Err(StoreError::Conflict)
+        ));
     }
 }

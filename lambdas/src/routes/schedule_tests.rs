@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use job_core::queue::MemoryQueue;
-use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
+use job_core::schedules::{ChangeLease, MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
 use job_core::store::{JobStore, MemoryStore};
 use job_core::tasks::catalog;
 use serde_json::{Value, json};
@@ -541,6 +541,20 @@ async fn patch_validates_as_create_does_and_404s_an_unknown_schedule() {
     let request = Request::patch("/jobs/schedules/m").body(Body::empty()).unwrap();
     let (status, _, body) = call(&h.app, request).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+
+    // While another change holds the schedule's lease: 409, nothing changed.
+    let other = ChangeLease::new("m", Utc::now());
+    h.store.take_change_lease(&other, Utc::now()).await.unwrap();
+    let (status, body) = patch(&h.app, "m", json!({"enabled": false})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "schedule_busy");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("being changed"),
+        "{body}"
+    );
+    assert!(h.schedules.get("m").await.unwrap().unwrap().enabled, "nothing changed");
+    h.store.give_back_change_lease(&other).await.unwrap();
+    let (status, body) = patch(&h.app, "m", json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
