@@ -108,6 +108,12 @@ export interface JobsStackProps extends StackProps {
    * jobs per second). @default 'stream'
    */
   readonly counting?: 'stream' | 'inline';
+  /**
+   * How long after its time a scheduled run may get its job before its history flags it
+   * `missed` and the missed-runs alarm counts it (`JOBS_MISSED_RUN_GRACE_SECS`, 60 to
+   * 86400). @default 900 (the code's default)
+   */
+  readonly missedRunGraceSecs?: number;
 }
 
 export class JobsStack extends Stack {
@@ -151,6 +157,13 @@ export class JobsStack extends Stack {
       JOBS_COUNTERS: counting,
       RUST_LOG: worker.rustLog,
     };
+    if (props.missedRunGraceSecs !== undefined) {
+      const grace = props.missedRunGraceSecs;
+      if (!Number.isInteger(grace) || grace < 60 || grace > 86_400) {
+        throw new Error(`missedRunGraceSecs must be a whole number of seconds from 60 to 86400, got ${grace}`);
+      }
+      environment.JOBS_MISSED_RUN_GRACE_SECS = String(grace);
+    }
     const fn = (fnId: string, binary: string, description: string) =>
       new RustFunction(this, fnId, { binary, bundleDir: props.lambdaDir, environment, description, logRetention });
     const jobsApi = fn('JobsApi', 'jobs-api', 'POST and GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel and /rerun, GET /openapi.json');
