@@ -128,21 +128,24 @@ def main():
         expect(page.get_by_role("button", name="Re-run job")).to_be_enabled()
         print("browser test: the running sleep job was cancelled from the page")
 
-        # A schedule's history opens from its row: every minute, paused then resumed, so
-        # its change log has two entries.
+        # A schedule's history opens from its row: a rate schedule runs when it is created
+        # (as on AWS), so its history has a run with its job; then it is paused and resumed,
+        # so its change log has two entries.
         name = f"browser-{int(time.time())}"
-        api(base, "jobs/schedule", "POST", {"cron": "* * * * *", "name": name, "task": "sleep",
+        api(base, "jobs/schedule", "POST", {"cron": "rate(5 minutes)", "name": name, "task": "sleep",
                                             "input": {"ms": 1}, "overlap": "forbid"})
+        wait_for("the schedule's first run to register its job",
+                 lambda: any(r["state"] == "registered" for r in api(base, f"jobs/schedules/{name}")["runs"]), 30)
         for enabled in (False, True):
             api(base, f"jobs/schedules/{name}", "PATCH", {"enabled": enabled})
         page.click("#refresh")
         page.get_by_role("button", name=f"History of schedule {name}").click()
         expect(page.locator("#history-heading")).to_have_text(f"History of {name}")
-        expect(page.locator("#history-note")).to_contain_text("overlap forbid")
+        expect(page.locator("#history-note")).to_contain_text("0 missed of the last 1 expected runs · overlap forbid")
+        expect(page.locator("#history-runs tbody tr")).to_have_count(1)
         expect(page.locator("#history-changes li")).to_have_count(2)
         expect(page.locator("#history-changes li").first).to_contain_text("paused")
-        api(base, f"jobs/schedules/{name}", "DELETE")
-        print("browser test: a schedule's history (runs and its pause and resume) opens from its row")
+        print("browser test: a schedule's history (its run and job, its pause and resume) opens from its row")
 
         # Every control has a name and is reachable with Tab.
         page.select_option("#status-filter", "")
@@ -165,6 +168,8 @@ def main():
         page.screenshot(path=str(shot), full_page=True)
         if args.screenshot:
             page.screenshot(path=args.screenshot, full_page=True)
+        # After the screenshot, which shows the schedule and its history.
+        api(base, f"jobs/schedules/{name}", "DELETE")
 
         # Behind API Gateway's JWT authorizer: the API answers 401 without a bearer token.
         # The page asks for one, and its calls then carry it.

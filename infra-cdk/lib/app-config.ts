@@ -100,6 +100,7 @@ export function readAppConfig(node: Node): AppConfig {
       workerNodeCpuLimit: str('workerNodeCpuLimit'),
       workerNodeMemoryLimit: str('workerNodeMemoryLimit'),
       alarmTopicArn: str('alarmTopicArn'),
+      missedRunGraceSecs: int('missedRunGraceSecs', 60, 86_400),
     },
   };
 }

@@ -58,6 +58,14 @@ export const SCHEDULES_API_SCHEDULE_ACTIONS = [
  * to (UpdateItem), and its history reads the runs' jobs in one BatchGetItem.
  */
 export const SCHEDULES_API_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'];
+/**
+ * What schedules-api writes whole, and only on schedule items (`SCHEDULE#…`): a schedule's
+ * change lease (put, then deleted), and its run pointer when a PATCH turns `forbid` or
+ * `replace` on.
+ */
+export const SCHEDULES_API_SCHEDULE_ITEM_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'];
+/** The partition keys of schedule items. */
+export const SCHEDULE_KEY_PATTERN = 'SCHEDULE#*';
 /** What the reconciler's missed-runs count reads: the schedules, and each one's runs' jobs (BatchGetItem). */
 export const RECONCILER_SCHEDULE_ACTIONS = ['scheduler:GetSchedule'];
 
@@ -100,6 +108,12 @@ export interface JobsStackProps extends StackProps {
    * jobs per second). @default 'stream'
    */
   readonly counting?: 'stream' | 'inline';
+  /**
+   * How long after its time a scheduled run may get its job before its history flags it
+   * `missed` and the missed-runs alarm counts it (`JOBS_MISSED_RUN_GRACE_SECS`, 60 to
+   * 86400). @default 900 (the code's default)
+   */
+  readonly missedRunGraceSecs?: number;
 }
 
 export class JobsStack extends Stack {
@@ -143,6 +157,13 @@ export class JobsStack extends Stack {
       JOBS_COUNTERS: counting,
       RUST_LOG: worker.rustLog,
     };
+    if (props.missedRunGraceSecs !== undefined) {
+      const grace = props.missedRunGraceSecs;
+      if (!Number.isInteger(grace) || grace < 60 || grace > 86_400) {
+        throw new Error(`missedRunGraceSecs must be a whole number of seconds from 60 to 86400, got ${grace}`);
+      }
+      environment.JOBS_MISSED_RUN_GRACE_SECS = String(grace);
+    }
     const fn = (fnId: string, binary: string, description: string) =>
       new RustFunction(this, fnId, { binary, bundleDir: props.lambdaDir, environment, description, logRetention });
     const jobsApi = fn('JobsApi', 'jobs-api', 'POST and GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel and /rerun, GET /openapi.json');
@@ -167,6 +188,13 @@ export class JobsStack extends Stack {
       new iam.PolicyStatement({ actions: SCHEDULES_API_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }),
     );
     schedulesApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: SCHEDULES_API_TABLE_ACTIONS, resources: [table.tableArn] }));
+    schedulesApi.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: SCHEDULES_API_SCHEDULE_ITEM_ACTIONS,
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [SCHEDULE_KEY_PATTERN] } },
+      }),
+    );
     schedulesApi.function.addToRolePolicy(
       // ListSchedules supports no resource-level permissions: "*" is the only resource IAM
       // accepts. The code lists with the group's name as filter.

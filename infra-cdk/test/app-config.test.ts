@@ -15,6 +15,8 @@ test('defaults: IAM auth, stack JobsApi, the workspace version as image tag, ret
   expect(props.imageTag).toBe(workspaceVersion());
   expect(props.imageTag).toMatch(/^\d+\.\d+\.\d+/);
   expect(props.tableRemovalPolicy).toBe(RemovalPolicy.RETAIN);
+  expect(props.missedRunGraceSecs).toBeUndefined();
+  expect(config({ missedRunGraceSecs: '1800' }).props.missedRunGraceSecs).toBe(1800);
 });
 
 test('apiAuth=jwt needs an https issuer and an audience', () => {
@@ -35,6 +37,8 @@ test.each([
   [{ tableDeletionProtection: 'yes' }, /tableDeletionProtection/],
   [{ stackName: '1bad name' }, /stackName/],
   [{ imageTag: 'has space' }, /imageTag/],
+  [{ missedRunGraceSecs: '59' }, /missedRunGraceSecs: expected a whole number in \[60, 86400\]/],
+  [{ missedRunGraceSecs: '15m' }, /missedRunGraceSecs/],
 ])('rejects %j', (context, message) => {
   expect(() => config(context)).toThrow(message);
 });

@@ -121,7 +121,7 @@ describe('Lambdas', () => {
     );
   });
 
-  test('schedules-api may manage schedules of its group only, keep their change logs and read their runs, and pass only the scheduler role, to Scheduler only', () => {
+  test('schedules-api may manage schedules of its group only, keep their change logs, leases and pointers, read their runs, and pass only the scheduler role, to Scheduler only', () => {
     const roleId = one('AWS::IAM::Role', 'SchedulesApiRole')[0];
     const scheduleArn = JSON.stringify({
       'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/JobsApi/*']],
@@ -130,11 +130,20 @@ describe('Lambdas', () => {
       [
         ...['CreateSchedule', 'GetSchedule', 'UpdateSchedule', 'DeleteSchedule'].map((a) => `scheduler:${a} ${scheduleArn}`),
         'scheduler:ListSchedules "*"',
-        ...['GetItem', 'UpdateItem', 'BatchGetItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
+        ...['GetItem', 'UpdateItem', 'BatchGetItem', 'PutItem', 'DeleteItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
         `iam:PassRole ${arn(schedulerRoleId)}`,
         ...logs('SchedulesApiLogs'),
       ].sort(),
     );
+    // Whole-item writes (the change lease, the run pointer) only on schedule items.
+    const wholeItem = statementsOfRole(roleId).filter((s) => s.actions.some((a) => ['dynamodb:PutItem', 'dynamodb:DeleteItem'].includes(a)));
+    expect(wholeItem).toEqual([
+      {
+        actions: ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
+        resources: [{ 'Fn::GetAtt': [tableId, 'Arn'] }],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SCHEDULE#*'] } },
+      },
+    ]);
     const passRole = statementsOfRole(roleId).find((s) => s.actions.includes('iam:PassRole'))!;
     expect(passRole.conditions).toEqual({ StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } });
   });

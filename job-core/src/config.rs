@@ -22,12 +22,16 @@
 //! | `JOBS_AWS_OPERATION_TIMEOUT_SECS` | `15` | an AWS call with the SDK's retries |
 //! | `JOBS_DLQ_URL` | none | the job queue's dead-letter queue; required by the reconciler |
 //! | `JOBS_RECONCILE_INTERVAL_SECS` | `30` | how often the local reconciler runs (on AWS, its schedule's rate) |
+//! | `JOBS_MISSED_RUN_GRACE_SECS` | `900` | a scheduled run with no job this long after its time is `missed` (history, missed-runs count); 60 to 86400 |
 //! | `AWS_ENDPOINT_URL` | none | send every AWS call to an emulator instead |
 
 use std::time::Duration;
 
+use chrono::TimeDelta;
+
 use crate::aws::AwsTimeouts;
 use crate::retry::RetryPolicy;
+use crate::schedules::MISSED_AFTER;
 use crate::stats::Counting;
 
 /// A configuration problem found at start-up; the message names the variable.
@@ -63,6 +67,8 @@ pub struct Config {
     pub aws_timeouts: AwsTimeouts,
     pub dlq_url: Option<String>,
     pub reconcile_interval: Duration,
+    /// How long after its scheduled time a run may still get its job before it is `missed`.
+    pub missed_run_grace: TimeDelta,
 }
 
 impl Config {
@@ -141,6 +147,13 @@ impl Config {
             },
             dlq_url: get("JOBS_DLQ_URL"),
             reconcile_interval: Duration::from_secs(number("JOBS_RECONCILE_INTERVAL_SECS", 30, 1, 3_600)?),
+            // At least a minute: a run waits for its worker to scale up from zero.
+            missed_run_grace: TimeDelta::seconds(number(
+                "JOBS_MISSED_RUN_GRACE_SECS",
+                MISSED_AFTER.num_seconds() as u64,
+                60,
+                86_400,
+            )? as i64),
         };
         config.check_message_hold()?;
         Ok(config)
@@ -217,6 +230,23 @@ mod tests {
         assert_eq!(cfg.stats_shards, 4);
         assert_eq!(cfg.counting, Counting::Inline);
         assert_eq!(cfg.aws_timeouts, AwsTimeouts::default());
+        assert_eq!(cfg.missed_run_grace, TimeDelta::minutes(15));
+    }
+
+    #[test]
+    fn the_missed_run_grace_is_read_and_checked() {
+        let base = [("JOBS_QUEUE_URL", "http://q"), ("JOBS_TABLE_NAME", "t")];
+        let with = |value: &'static str| {
+            Config::from_lookup(lookup(&[base[0], base[1], ("JOBS_MISSED_RUN_GRACE_SECS", value)]))
+        };
+        assert_eq!(with("120").unwrap().missed_run_grace, TimeDelta::minutes(2));
+        for bad in ["59", "86401", "15m", "-1"] {
+            let text = with(bad).unwrap_err().to_string();
+            assert!(
+                text.contains("JOBS_MISSED_RUN_GRACE_SECS") && text.contains(bad) && text.contains("60 to 86400"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

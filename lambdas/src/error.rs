@@ -174,7 +174,10 @@ impl From<CreateScheduleError> for ApiError {
             CreateScheduleError::InvalidTimezone(_) => Self::bad_request("invalid_timezone", message),
             CreateScheduleError::NoFutureRuns { .. } => Self::bad_request("no_future_runs", message),
             CreateScheduleError::InputTooLarge(_) => Self::bad_request("input_too_large", message),
-            CreateScheduleError::ChangeNotLogged(_) => Self::unavailable(&err),
+            CreateScheduleError::ChangeNotLogged(_)
+            | CreateScheduleError::PreviousRunUnread(_)
+            | CreateScheduleError::Lease(_) => Self::unavailable(&err),
+            CreateScheduleError::Busy(_) => Self::new(StatusCode::CONFLICT, "schedule_busy", message),
             CreateScheduleError::InvalidOverlap(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_overlap", message)
             }

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use job_core::adapters::AwsAdapters;
 use job_core::application::reconcile::{ReconcileSettings, Report, reconcile};
 use job_core::application::schedules::{MISSED_RUNS_MESSAGE, missed_runs};
@@ -32,6 +32,8 @@ struct Reconciler {
     /// The schedules of `JOBS_SCHEDULE_GROUP`, whose missed runs each pass counts.
     schedules: EventBridgeScheduleStore,
     settings: ReconcileSettings,
+    /// `JOBS_MISSED_RUN_GRACE_SECS`.
+    missed_run_grace: TimeDelta,
 }
 
 impl Reconciler {
@@ -64,7 +66,7 @@ impl Reconciler {
     /// clears); the CDK app turns the line into the `MissedScheduledRuns` metric. A failure
     /// here is logged and does not fail the pass.
     async fn count_missed_runs(&self) {
-        match missed_runs(&self.schedules, &self.store, Utc::now()).await {
+        match missed_runs(&self.schedules, &self.store, Utc::now(), self.missed_run_grace).await {
             Ok(missed) => info!(
                 reconciler = true,
                 missed = missed.total,
@@ -91,6 +93,7 @@ pub async fn run() -> Result<(), BoxError> {
         dlq,
         schedules: aws.schedule_reader(),
         settings: ReconcileSettings::for_visibility(config.visibility_timeout),
+        missed_run_grace: config.missed_run_grace,
     });
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {

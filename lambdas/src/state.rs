@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use chrono::TimeDelta;
+
 use job_core::Config;
 use job_core::adapters::AwsAdapters;
 use job_core::config::ConfigError;
@@ -19,6 +21,8 @@ pub struct AppState {
     pub schedules: Option<Arc<dyn ScheduleStore>>,
     pub tasks: TaskCatalog,
     pub max_attempts: u32,
+    /// How long after its time a scheduled run may get its job before it is `missed`.
+    pub missed_run_grace: TimeDelta,
 }
 
 /// The variable without which schedules cannot be created.
@@ -34,6 +38,7 @@ impl AppState {
             schedules: aws.schedules().map(|s| Arc::new(s) as Arc<dyn ScheduleStore>),
             tasks: catalog(),
             max_attempts: aws.config.retry.max_attempts,
+            missed_run_grace: aws.config.missed_run_grace,
         })
     }
 

@@ -78,6 +78,7 @@ export class JobDashboard extends Construct {
               m.submitted.with({ period }),
               withPeriod(m.succeeded).with({ label: 'succeeded' }),
               withPeriod(m.failed).with({ label: 'failed' }),
+              withPeriod(m.skipped).with({ label: 'skipped (scheduled)' }),
               withPeriod(m.retries).with({ label: 'retries' }),
             ],
             width: 12,

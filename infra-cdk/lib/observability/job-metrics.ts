@@ -12,6 +12,14 @@ import { Construct } from 'constructs';
 /** Namespace of the metrics. */
 export const METRIC_NAMESPACE = 'JobsApi';
 
+/**
+ * The worker's line for every scheduled run it registers, QUEUED or SKIPPED (the
+ * `submitted` counter counts both), with the outcome in `outcome`.
+ */
+export const SCHEDULED_REGISTERED_MESSAGE = 'scheduled job registered';
+/** The `outcome` of a scheduled run recorded SKIPPED by its overlap policy. */
+export const SKIPPED_OUTCOME = 'skipped';
+
 /** Props of {@link JobMetrics}. */
 export interface JobMetricsProps {
   /** The jobs-api Lambda's log group ("job queued"). */
@@ -24,6 +32,8 @@ export interface JobMetricsProps {
 
 export class JobMetrics extends Construct {
   public readonly submitted: cloudwatch.MathExpression;
+  /** Scheduled runs recorded SKIPPED (overlap `forbid`, or superseded); part of {@link submitted}. */
+  public readonly skipped: cloudwatch.Metric;
   public readonly succeeded: cloudwatch.Metric;
   public readonly failed: cloudwatch.Metric;
   public readonly retries: cloudwatch.Metric;
@@ -45,11 +55,20 @@ export class JobMetrics extends Construct {
     const worker = (field: string) => `$.log_processed.fields.${field}`;
 
     const apiSubmitted = filter('ApiSubmitted', props.jobsApiLogs, logs.FilterPattern.literal('{ $.fields.message = "job queued" }'), 'JobsSubmittedApi');
+    // Every registered run, skipped ones too, as the `submitted` counter counts them.
     const scheduledSubmitted = filter(
       'ScheduledSubmitted',
       props.workerLogs,
-      logs.FilterPattern.literal(`{ ${worker('message')} = "scheduled job registered" }`),
+      logs.FilterPattern.literal(`{ ${worker('message')} = "${SCHEDULED_REGISTERED_MESSAGE}" }`),
       'JobsSubmittedScheduled',
+    );
+    this.skipped = filter(
+      'ScheduledSkipped',
+      props.workerLogs,
+      logs.FilterPattern.literal(
+        `{ ${worker('message')} = "${SCHEDULED_REGISTERED_MESSAGE}" && ${worker('outcome')} = "${SKIPPED_OUTCOME}" }`,
+      ),
+      'JobsSkippedScheduled',
     );
     this.submitted = new cloudwatch.MathExpression({
       expression: 'FILL(api, 0) + FILL(scheduled, 0)',

@@ -23,6 +23,11 @@ use crate::store::{JobStore, StoreError};
 /// moving the pointer, so more than two means something keeps racing.
 const MAX_ROUNDS: u32 = 8;
 
+/// The line logged for every registration of a scheduled run, QUEUED or SKIPPED (the
+/// `submitted` counter counts both), its `outcome` saying which; the CDK app's
+/// `JobsSubmittedScheduled` and `JobsSkippedScheduled` metric filters match it.
+pub const SCHEDULED_REGISTERED_MESSAGE: &str = "scheduled job registered";
+
 /// What registering a scheduled run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registered {
@@ -44,8 +49,12 @@ pub async fn register_scheduled_run(
 ) -> Result<Uuid, StoreError> {
     let (job_id, registered) = register_run(store, message, schedule, max_attempts).await?;
     match registered {
-        Registered::Queued => info!(%job_id, schedule = %schedule.name, "scheduled job registered"),
-        Registered::Skipped(why) => info!(%job_id, schedule = %schedule.name, %why, "scheduled run skipped"),
+        Registered::Queued => {
+            info!(%job_id, schedule = %schedule.name, outcome = "queued", "{SCHEDULED_REGISTERED_MESSAGE}")
+        }
+        Registered::Skipped(why) => {
+            info!(%job_id, schedule = %schedule.name, outcome = "skipped", %why, "{SCHEDULED_REGISTERED_MESSAGE}")
+        }
         Registered::Already => {}
     }
     Ok(job_id)

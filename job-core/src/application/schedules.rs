@@ -1,7 +1,7 @@
 //! Creating and updating (with the validation rules both share), reading, listing and
 //! deleting schedules.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
 use crate::schedules::{
-    MISSED_AFTER, Overlap, RunRecord, Schedule, ScheduleChange, ScheduleError, ScheduleStore, expected_runs,
+    ChangeLease, Overlap, RunPointer, RunRecord, Schedule, ScheduleChange, ScheduleError, ScheduleStore, expected_runs,
     is_valid_name, records, run_job_id,
 };
 use crate::store::{JobStore, StoreError};
@@ -73,6 +73,16 @@ pub enum CreateScheduleError {
     /// same change again logs it.
     #[error("the schedule was updated, but its change could not be recorded ({0}); send the same change again")]
     ChangeNotLogged(StoreError),
+    /// Turning on `forbid` or `replace`, the run still going under `allow` could not be
+    /// looked up; nothing was changed.
+    #[error("the schedule's unfinished run could not be looked up ({0}); nothing was changed, try again")]
+    PreviousRunUnread(StoreError),
+    /// Another change of the same schedule holds its change lease.
+    #[error("schedule {0:?} is being changed by another request; read it again and send your change then")]
+    Busy(String),
+    /// The change lease could not be taken (or ran short); nothing was changed.
+    #[error("the schedule's change lease could not be held ({0}); nothing was changed, try again")]
+    Lease(StoreError),
 }
 
 /// The next `n` runs after `now`; none for a disabled schedule or one that cannot be evaluated.
@@ -192,6 +202,10 @@ pub struct UpdateScheduleRequest {
 /// written back whole (Scheduler's `UpdateSchedule` replaces the definition), then the
 /// change recorded with its time in the schedule's change log (`jobs`), so its history
 /// can say when it was changed, paused and resumed.
+///
+/// All of it under the schedule's change lease ([`ChangeLease`]): a change sent while
+/// another one of the same schedule is under way is [`CreateScheduleError::Busy`] and
+/// changes nothing, so no change silently undoes another.
 pub async fn update_schedule(
     schedules: &dyn ScheduleStore,
     jobs: &dyn JobStore,
@@ -199,10 +213,31 @@ pub async fn update_schedule(
     name: &str,
     request: UpdateScheduleRequest,
 ) -> Result<ScheduleRuns, CreateScheduleError> {
-    let not_found = || CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned()));
     if !is_valid_name(name) {
-        return Err(not_found());
+        return Err(CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned())));
     }
+    let lease = ChangeLease::new(name, Utc::now());
+    match jobs.take_change_lease(&lease, Utc::now()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(CreateScheduleError::Busy(name.to_owned())),
+        Err(err) => return Err(CreateScheduleError::Lease(err)),
+    }
+    let updated = update_holding(schedules, jobs, tasks, &lease, request).await;
+    if let Err(err) = jobs.give_back_change_lease(&lease).await {
+        warn!(schedule = %name, error = %err, "could not give the change lease back; it runs out by itself");
+    }
+    updated
+}
+
+async fn update_holding(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    tasks: &TaskCatalog,
+    lease: &ChangeLease,
+    request: UpdateScheduleRequest,
+) -> Result<ScheduleRuns, CreateScheduleError> {
+    let name = lease.schedule.as_str();
+    let not_found = || CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned()));
     let existing = schedules.get(name).await?.ok_or_else(not_found)?;
     let overlap = match request.overlap.as_deref() {
         Some(text) => parse_overlap(Some(text))?,
@@ -223,6 +258,16 @@ pub async fn update_schedule(
     let schedule = validate(draft, tasks, now)?;
     let change = ScheduleChange::between(&existing, &schedule, now);
     if !change.fields.is_empty() {
+        if existing.overlap == Overlap::Allow && schedule.overlap != Overlap::Allow {
+            seed_run_pointer(&existing, jobs, now)
+                .await
+                .map_err(CreateScheduleError::PreviousRunUnread)?;
+        }
+        if !lease.may_write(Utc::now()) {
+            return Err(CreateScheduleError::Lease(StoreError::Unavailable(
+                "reading the schedule took too long to still write it safely".into(),
+            )));
+        }
         schedules.update(&schedule).await?;
         jobs.append_schedule_change(&schedule.name, &schedule.generation, &change)
             .await
@@ -234,6 +279,40 @@ pub async fn update_schedule(
     }
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
     Ok(ScheduleRuns { schedule, next_runs })
+}
+
+/// Runs looked at for an unfinished one when a schedule leaves `allow`.
+pub const SEED_LOOK_BACK_RUNS: usize = MAX_HISTORY_RUNS;
+
+/// Under `allow` runs move no run pointer, so when a schedule turns to `forbid` or
+/// `replace` its pointer is pointed at the newest run still unfinished among the last
+/// [`SEED_LOOK_BACK_RUNS`] expected ones (found by their derived ids, as the history
+/// finds them): the first run under the new policy sees it as the previous run. Nothing
+/// unfinished: no pointer is needed. Costs the change log, one `BatchGetItem` and at most
+/// one conditional write.
+///
+/// Done before `UpdateSchedule`: a run of the old definition registered between the two
+/// (milliseconds), or still queued when the policy changes, stays unknown to the pointer.
+pub async fn seed_run_pointer(schedule: &Schedule, jobs: &dyn JobStore, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let changes = jobs.schedule_changes(&schedule.name, &schedule.generation).await?;
+    let expected = expected_runs(schedule, &changes, now, SEED_LOOK_BACK_RUNS);
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = expected.iter().map(|&t| run_job_id(schedule, t)).collect();
+    let found = jobs.get_many(&ids).await?;
+    // Newest first, as expected.
+    let unfinished = expected
+        .iter()
+        .zip(&ids)
+        .find(|(_, id)| found.iter().any(|job| job.job_id == **id && !job.status.is_terminal()));
+    let Some((&scheduled_time, &run_id)) = unfinished else {
+        return Ok(());
+    };
+    let to = RunPointer { run_id, scheduled_time };
+    let moved = jobs.seed_run_pointer(&schedule.name, &schedule.generation, &to).await?;
+    info!(schedule = %schedule.name, %run_id, moved, "run pointer pointed at the unfinished run of allow");
+    Ok(())
 }
 
 /// The schedule named `name` with its next runs; `None` if there is none (or the name is
@@ -276,7 +355,8 @@ pub enum HistoryError {
 
 /// The schedule named `name` with the last `runs` expected runs before `now` (computed
 /// from the expression and time zone in force at each time, none while paused), each next
-/// to the job it produced, and its change log. `None` if there is no such schedule.
+/// to the job it produced (a run without a job `grace` after its time is `missed`), and
+/// its change log. `None` if there is no such schedule.
 ///
 /// Costs three requests for up to 100 runs: `GetSchedule`, the change log (`GetItem`) and
 /// the runs' jobs by their derived ids (one `BatchGetItem`).
@@ -286,6 +366,7 @@ pub async fn schedule_history(
     name: &str,
     runs: usize,
     now: DateTime<Utc>,
+    grace: TimeDelta,
 ) -> Result<Option<ScheduleHistory>, HistoryError> {
     if !(1..=MAX_HISTORY_RUNS).contains(&runs) {
         return Err(HistoryError::InvalidRuns(runs));
@@ -296,7 +377,7 @@ pub async fn schedule_history(
     let Some(schedule) = schedules.get(name).await? else {
         return Ok(None);
     };
-    history_of(schedule, jobs, runs, now).await.map(Some)
+    history_of(schedule, jobs, runs, now, grace).await.map(Some)
 }
 
 /// [`schedule_history`] of a schedule already read: two requests (the change log, the jobs).
@@ -305,6 +386,7 @@ pub async fn history_of(
     jobs: &dyn JobStore,
     runs: usize,
     now: DateTime<Utc>,
+    grace: TimeDelta,
 ) -> Result<ScheduleHistory, HistoryError> {
     let changes = jobs.schedule_changes(&schedule.name, &schedule.generation).await?;
     let expected = expected_runs(&schedule, &changes, now, runs);
@@ -314,7 +396,7 @@ pub async fn history_of(
     } else {
         jobs.get_many(&ids).await?
     };
-    let runs = records(&schedule, &expected, found, now, MISSED_AFTER);
+    let runs = records(&schedule, &expected, found, now, grace);
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
     Ok(ScheduleHistory {
         schedule: ScheduleRuns { schedule, next_runs },
@@ -335,18 +417,20 @@ pub struct MissedRuns {
 }
 
 /// Counts the missed runs of every schedule (a gauge: a missed run counts while it is
-/// among its schedule's last [`HISTORY_RUNS`] expected runs). Costs the listing (one
+/// among its schedule's last [`HISTORY_RUNS`] expected runs), each run given `grace`
+/// after its time to get its job. Costs the listing (one
 /// `ListSchedules` per 100 schedules and a `GetSchedule` each) and two requests per
 /// schedule (its change log and one `BatchGetItem`).
 pub async fn missed_runs(
     schedules: &dyn ScheduleStore,
     jobs: &dyn JobStore,
     now: DateTime<Utc>,
+    grace: TimeDelta,
 ) -> Result<MissedRuns, HistoryError> {
     let mut missed = MissedRuns::default();
     for schedule in schedules.list().await? {
         let name = schedule.name.clone();
-        let history = history_of(schedule, jobs, HISTORY_RUNS, now).await?;
+        let history = history_of(schedule, jobs, HISTORY_RUNS, now, grace).await?;
         let count = history.runs.iter().filter(|r| r.missed()).count();
         if count > 0 {
             missed.total += count;
@@ -383,13 +467,15 @@ pub async fn delete_schedule(schedules: &dyn ScheduleStore, name: &str) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
     use serde_json::json;
 
     use super::*;
-    use crate::job::{Job, JobSource};
-    use crate::schedules::{MemoryScheduleStore, Timing};
+    use crate::application::scheduled_run::{Registered, register_run};
+    use crate::job::{FirstClaim, FirstClaimed, Job, JobSource};
+    use crate::message::{JobMessage, ScheduleRef};
+    use crate::schedules::{CHANGE_LEASE, MISSED_AFTER, MemoryScheduleStore, Timing};
     use crate::store::MemoryStore;
+    use crate::tasks::catalog;
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
@@ -462,7 +548,7 @@ mod tests {
         for t in ["01", "04"] {
             ran(&jobs, &paused, &format!("2026-01-05T{t}:00:00Z")).await;
         }
-        let missed = missed_runs(&schedules, &jobs, now).await.unwrap();
+        let missed = missed_runs(&schedules, &jobs, now, MISSED_AFTER).await.unwrap();
         assert_eq!(
             missed,
             MissedRuns {
@@ -470,7 +556,7 @@ mod tests {
                 by_schedule: vec![("gap".into(), 1)]
             }
         );
-        let history = schedule_history(&schedules, &jobs, "gap", 10, now)
+        let history = schedule_history(&schedules, &jobs, "gap", 10, now, MISSED_AFTER)
             .await
             .unwrap()
             .unwrap();
@@ -482,14 +568,186 @@ mod tests {
             .collect();
         assert_eq!(missed_at, [at("2026-01-05T02:00:00Z")]);
         assert!(matches!(
-            schedule_history(&schedules, &jobs, "gap", 0, now).await,
+            schedule_history(&schedules, &jobs, "gap", 0, now, MISSED_AFTER).await,
             Err(HistoryError::InvalidRuns(0))
         ));
         assert!(
-            schedule_history(&schedules, &jobs, "absent", 10, now)
+            schedule_history(&schedules, &jobs, "absent", 10, now, MISSED_AFTER)
                 .await
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// A run of `schedule` at `time` registered as the worker does, under the policy its message carries.
+    async fn deliver(jobs: &MemoryStore, schedule: &Schedule, time: DateTime<Utc>, overlap: Overlap) -> Registered {
+        let reference = ScheduleRef {
+            name: schedule.name.clone(),
+            generation: Some(schedule.generation.clone()),
+            overlap: (overlap != Overlap::Allow).then_some(overlap),
+            execution_id: format!("exec-{time}"),
+            scheduled_time: time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        let message = JobMessage::parse(&schedule.message_for_run(&reference.execution_id, time)).unwrap();
+        register_run(jobs, &message, &reference, 3).await.unwrap().1
+    }
+
+    async fn switch_to(overlap: Overlap, run_finished: bool) -> (MemoryStore, Schedule, Registered) {
+        let (schedules, jobs) = (MemoryScheduleStore::new(), MemoryStore::new());
+        let now = Utc::now();
+        let mut schedule = hourly("switch");
+        schedule.created = now - TimeDelta::hours(3);
+        schedules.create(&schedule).await.unwrap();
+        // The latest run, started under allow (it keeps no pointer), still going or done.
+        let latest = expected_runs(&schedule, &[], now, 1)[0];
+        assert_eq!(
+            deliver(&jobs, &schedule, latest, Overlap::Allow).await,
+            Registered::Queued
+        );
+        let id = run_job_id(&schedule, latest);
+        let claim = FirstClaim::new(id, "w1", now, std::time::Duration::from_secs(30));
+        assert!(matches!(
+            jobs.claim_first(&claim).await.unwrap(),
+            FirstClaimed::Claimed(_)
+        ));
+        if run_finished {
+            let job = jobs.get(id).await.unwrap().unwrap();
+            jobs.apply(&job.succeed("w1", json!(1), now)).await.unwrap();
+        }
+        assert!(
+            jobs.run_pointer("switch", &schedule.generation)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let change = UpdateScheduleRequest {
+            overlap: Some(overlap.as_str().into()),
+            ..Default::default()
+        };
+        let updated = update_schedule(&schedules, &jobs, &catalog(), "switch", change)
+            .await
+            .unwrap()
+            .schedule;
+        assert_eq!(updated.overlap, overlap);
+        // The next run, delivered under the new policy.
+        let next = deliver(&jobs, &updated, latest + TimeDelta::hours(1), overlap).await;
+        (jobs, updated, next)
+    }
+
+    #[tokio::test]
+    async fn a_run_started_under_allow_is_the_previous_run_once_forbid_is_on() {
+        let (jobs, schedule, next) = switch_to(Overlap::Forbid, false).await;
+        assert!(
+            matches!(&next, Registered::Skipped(why) if why.contains("RUNNING")),
+            "{next:?}"
+        );
+        let pointer = jobs.run_pointer("switch", &schedule.generation).await.unwrap().unwrap();
+        let latest = expected_runs(&schedule, &[], Utc::now(), 1)[0];
+        assert_eq!(pointer.run_id, run_job_id(&schedule, latest));
+    }
+
+    #[tokio::test]
+    async fn a_run_started_under_allow_is_replaced_once_replace_is_on() {
+        let (jobs, schedule, next) = switch_to(Overlap::Replace, false).await;
+        assert_eq!(next, Registered::Queued);
+        let latest = expected_runs(&schedule, &[], Utc::now(), 1)[0];
+        let previous = jobs.get(run_job_id(&schedule, latest)).await.unwrap().unwrap();
+        assert!(previous.cancel_requested_at.is_some(), "{previous:?}");
+    }
+
+    #[tokio::test]
+    async fn a_finished_run_of_allow_leaves_no_pointer_and_the_next_run_runs() {
+        let (jobs, schedule, next) = switch_to(Overlap::Forbid, true).await;
+        assert_eq!(next, Registered::Queued);
+        let pointer = jobs.run_pointer("switch", &schedule.generation).await.unwrap().unwrap();
+        assert_ne!(
+            pointer.run_id,
+            run_job_id(&schedule, expected_runs(&schedule, &[], Utc::now(), 1)[0])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_seed_never_moves_the_pointer_back() {
+        let jobs = MemoryStore::new();
+        let later = RunPointer {
+            run_id: Uuid::from_u128(2),
+            scheduled_time: at("2026-01-05T02:00:00Z"),
+        };
+        let earlier = RunPointer {
+            run_id: Uuid::from_u128(1),
+            scheduled_time: at("2026-01-05T01:00:00Z"),
+        };
+        assert!(jobs.seed_run_pointer("s", "g", &earlier).await.unwrap());
+        assert!(jobs.seed_run_pointer("s", "g", &later).await.unwrap());
+        assert!(!jobs.seed_run_pointer("s", "g", &earlier).await.unwrap());
+        assert_eq!(jobs.run_pointer("s", "g").await.unwrap(), Some(later));
+    }
+
+    #[tokio::test]
+    async fn a_change_while_another_holds_the_lease_is_busy_and_changes_nothing() {
+        let (schedules, jobs) = (MemoryScheduleStore::new(), MemoryStore::new());
+        let mut schedule = hourly("leased");
+        schedule.created = Utc::now() - TimeDelta::hours(1);
+        schedules.create(&schedule).await.unwrap();
+        let pause = || UpdateScheduleRequest {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        let other = ChangeLease::new("leased", Utc::now());
+        jobs.take_change_lease(&other, Utc::now()).await.unwrap();
+        let err = update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CreateScheduleError::Busy(name) if name == "leased"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("being changed"), "{err}");
+        assert!(schedules.get("leased").await.unwrap().unwrap().enabled, "unchanged");
+        assert!(
+            jobs.schedule_changes("leased", &schedule.generation)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Given back, the change goes through, and gives the lease back itself.
+        jobs.give_back_change_lease(&other).await.unwrap();
+        update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+            .await
+            .unwrap();
+        let resume = UpdateScheduleRequest {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        update_schedule(&schedules, &jobs, &catalog(), "leased", resume)
+            .await
+            .unwrap();
+        assert_eq!(
+            jobs.schedule_changes("leased", &schedule.generation)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
+        // A lease whose time is over (its holder crashed) blocks nobody.
+        let crashed = ChangeLease::new("leased", Utc::now() - CHANGE_LEASE - TimeDelta::seconds(1));
+        jobs.take_change_lease(&crashed, crashed.until - TimeDelta::seconds(1))
+            .await
+            .unwrap();
+        update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+            .await
+            .unwrap();
+        // The memory store refuses another live holder, and lets a holder renew its own.
+        let live = ChangeLease::new("leased", Utc::now());
+        jobs.take_change_lease(&live, Utc::now()).await.unwrap();
+        jobs.take_change_lease(&live, Utc::now()).await.unwrap();
+        let rival = ChangeLease::new("leased", Utc::now());
+        assert!(matches!(
+            jobs.take_change_lease(&rival, Utc::now()).await,
+            Err(StoreError::Conflict)
+        ));
     }
 }

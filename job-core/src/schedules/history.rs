@@ -79,9 +79,10 @@ impl ScheduleChange {
     }
 }
 
-/// A run registered this long after its scheduled time, or not at all, is `missed`:
-/// Scheduler delivers within seconds and a worker registers a run when it receives it, so
-/// this leaves room for retries and for workers scaling up from zero.
+/// The default grace period (`JOBS_MISSED_RUN_GRACE_SECS`): a run registered this long
+/// after its scheduled time, or not at all, is `missed`. Scheduler delivers within seconds
+/// and a worker registers a run when it receives it, so this leaves room for retries and
+/// for workers scaling up from zero.
 pub const MISSED_AFTER: TimeDelta = TimeDelta::minutes(15);
 
 /// A period during which one definition was in force.
@@ -201,9 +202,9 @@ pub fn expected_runs(
 pub enum RunState {
     /// A job was registered for it (see its status).
     Registered,
-    /// No job yet, but within [`MISSED_AFTER`] of its time.
+    /// No job yet, but within the grace period ([`MISSED_AFTER`] by default) of its time.
     Due,
-    /// No job within [`MISSED_AFTER`] of its time.
+    /// No job within the grace period of its time.
     Missed,
 }
 

@@ -11,11 +11,13 @@
 
 mod eventbridge;
 mod history;
+mod lease;
 mod memory;
 mod overlap;
 
 pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
 pub use history::{MISSED_AFTER, RunRecord, RunState, ScheduleChange, Timing, expected_runs, records, run_job_id};
+pub use lease::{CHANGE_LEASE, CHANGE_WRITE_MARGIN, ChangeLease};
 pub use memory::MemoryScheduleStore;
 pub use overlap::{Overlap, PointerMove, RunPointer};
 

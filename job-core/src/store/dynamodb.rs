@@ -10,9 +10,13 @@
 //!   `ADD`; day items expire through the table's TTL attribute `expiresAt`.
 //! - `SCHEDULE#<name>#<generation>`: the run a schedule last admitted under an overlap
 //!   policy (`runId`, `scheduledTime`), moved in the transaction that registers the run
-//!   ([`crate::schedules::Overlap`]). It carries no index keys, so no listing shows it.
+//!   ([`crate::schedules::Overlap`]), or pointed at the run still going under `allow` by
+//!   a `PATCH` that turns `forbid` or `replace` on. It carries no index keys, so no listing shows it.
 //! - `SCHEDULE#<name>#<generation>#CHANGES`: the schedule's change log (`changes`, a list
 //!   of JSON strings, appended with `list_append`); no index keys either.
+//! - `SCHEDULE#<name>#CHANGING`: the lease of a change under way (`holder`, `heldUntil` in
+//!   epoch ms; [`crate::schedules::ChangeLease`]), deleted when it is done, else swept
+//!   through `expiresAt` an hour after it ran out.
 //!
 //! - `STATS#CHECKPOINT#<stream shard id>`: the counter aggregator's checkpoint of one
 //!   stream shard (`seq`, the last sequence number booked, zero-padded), which expires
@@ -69,7 +73,7 @@ use crate::listing::{
     self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
     TIME_INDEX, TIME_PARTITION_ATTR,
 };
-use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
 use crate::stats::{Bucket, Counting, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
 
 /// The sparse index of jobs that are not terminal (see the module documentation).
@@ -239,6 +243,16 @@ fn job_key(job_id: Uuid) -> AttributeValue {
 
 /// Keys one `BatchGetItem` may ask for.
 const BATCH_GET_MAX_KEYS: usize = 100;
+
+/// A pointer's scheduled time as kept: RFC 3339 UTC to the second.
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The key of a schedule's change lease (names have no `#`; generations are UUIDs).
+fn lease_key(schedule: &str) -> String {
+    format!("SCHEDULE#{schedule}#CHANGING")
+}
 
 /// The key of a schedule generation's run pointer.
 fn pointer_key(schedule: &str, generation: &str) -> String {
@@ -601,10 +615,7 @@ impl DynamoDbStore {
         let item = HashMap::from([
             ("pk".to_owned(), s(pointer_key(&pointer.schedule, &pointer.generation))),
             ("runId".to_owned(), s(to.run_id.to_string())),
-            (
-                "scheduledTime".to_owned(),
-                s(to.scheduled_time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            ),
+            ("scheduledTime".to_owned(), s(rfc3339(to.scheduled_time))),
         ]);
         let put = Put::builder().table_name(&self.table).set_item(Some(item));
         let put = match pointer.from {
@@ -793,6 +804,74 @@ impl JobStore for DynamoDbStore {
                 .map_err(classify_transaction)
         })
         .await
+    }
+
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError> {
+        // RFC 3339 UTC times to the second compare as text in time order.
+        let time = s(rfc3339(to.scheduled_time));
+        let put = self
+            .retrying("PutItem", || async {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(pointer_key(schedule, generation)))
+                    .item("runId", s(to.run_id.to_string()))
+                    .item("scheduledTime", time.clone())
+                    .condition_expression("attribute_not_exists(pk) OR scheduledTime < :time")
+                    .expression_attribute_values(":time", time.clone())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(classify_single::<PutItemError>)
+            })
+            .await;
+        match put {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn take_change_lease(&self, lease: &ChangeLease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.retrying("PutItem", || async {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(lease_key(&lease.schedule)))
+                .item("holder", s(lease.holder.to_string()))
+                .item("heldUntil", n(lease.until.timestamp_millis()))
+                // Swept by the table's TTL should a holder never give it back.
+                .item("expiresAt", n(lease.until.timestamp() + 3_600))
+                .condition_expression("attribute_not_exists(pk) OR holder = :holder OR heldUntil <= :now")
+                .expression_attribute_values(":holder", s(lease.holder.to_string()))
+                .expression_attribute_values(":now", n(now.timestamp_millis()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_single::<PutItemError>)
+        })
+        .await
+    }
+
+    async fn give_back_change_lease(&self, lease: &ChangeLease) -> Result<(), StoreError> {
+        let given = self
+            .retrying("DeleteItem", || async {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(lease_key(&lease.schedule)))
+                    .condition_expression("holder = :holder")
+                    .expression_attribute_values(":holder", s(lease.holder.to_string()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(classify_single::<DeleteItemError>)
+            })
+            .await;
+        match given {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     async fn append_schedule_change(

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{JobStore, StoreError};
 use crate::job::{Change, FirstClaim, FirstClaimed, Job};
 use crate::listing::{JobPage, ListQuery};
-use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
 use crate::stats::Stats;
 
 /// What a faulty call does instead of answering normally.
@@ -152,6 +152,18 @@ impl<S: JobStore> JobStore for FaultyStore<S> {
                 Err(injected("response lost after the write"))
             }
         }
+    }
+
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError> {
+        self.inner.seed_run_pointer(schedule, generation, to).await
+    }
+
+    async fn take_change_lease(&self, lease: &ChangeLease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.take_change_lease(lease, now).await
+    }
+
+    async fn give_back_change_lease(&self, lease: &ChangeLease) -> Result<(), StoreError> {
+        self.inner.give_back_change_lease(lease).await
     }
 
     async fn append_schedule_change(

@@ -13,7 +13,7 @@ use super::{JobStore, StoreError};
 use crate::counting::{SequenceNumber, StreamRecord};
 use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
-use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
 use crate::stats::{Counts, DayStats, Stats, shown_days};
 
 #[derive(Default)]
@@ -21,6 +21,7 @@ struct State {
     jobs: HashMap<Uuid, Job>,
     pointers: HashMap<(String, String), RunPointer>,
     changes: HashMap<(String, String), Vec<ScheduleChange>>,
+    leases: HashMap<String, ChangeLease>,
     total: Counts,
     days: HashMap<NaiveDate, Counts>,
     stream: Vec<StreamRecord>,
@@ -121,6 +122,44 @@ impl JobStore for MemoryStore {
         }
         apply_locked(&mut state, change)?;
         state.pointers.insert(key, pointer.to.clone());
+        Ok(())
+    }
+
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let key = (schedule.to_owned(), generation.to_owned());
+        if state
+            .pointers
+            .get(&key)
+            .is_some_and(|p| p.scheduled_time >= to.scheduled_time)
+        {
+            return Ok(false);
+        }
+        state.pointers.insert(key, to.clone());
+        Ok(true)
+    }
+
+    async fn take_change_lease(&self, lease: &ChangeLease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(held) = state.leases.get(&lease.schedule)
+            && held.holder != lease.holder
+            && held.until > now
+        {
+            return Err(StoreError::Conflict);
+        }
+        state.leases.insert(lease.schedule.clone(), lease.clone());
+        Ok(())
+    }
+
+    async fn give_back_change_lease(&self, lease: &ChangeLease) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        if state
+            .leases
+            .get(&lease.schedule)
+            .is_some_and(|held| held.holder == lease.holder)
+        {
+            state.leases.remove(&lease.schedule);
+        }
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::job::{Change, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, ListQuery};
-use crate::schedules::{PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
 use crate::stats::Stats;
 
 /// Why a store call failed.
@@ -50,6 +50,19 @@ pub trait JobStore: Send + Sync {
     /// pointer as one atomic write: `Conflict` if the change's condition fails or the
     /// pointer no longer names `pointer.from`; nothing is written then.
     async fn apply_moving_pointer(&self, change: &Change, pointer: &PointerMove) -> Result<(), StoreError>;
+
+    /// Points a schedule generation's run pointer at `to`, a run registered while the
+    /// schedule ran under `allow` (which keeps no pointer), unless the pointer already
+    /// names a run scheduled at or after `to`. Returns whether it moved. One conditional
+    /// write; a run racing to move the pointer from where it was read then finds it moved.
+    async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError>;
+
+    /// Takes `lease` on its schedule ([`crate::schedules::ChangeLease`]): `Conflict` if
+    /// another holder's lease runs past `now`.
+    async fn take_change_lease(&self, lease: &ChangeLease, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Gives `lease` back; nothing happens if it is no longer its holder's.
+    async fn give_back_change_lease(&self, lease: &ChangeLease) -> Result<(), StoreError>;
 
     /// Appends `change` to the change log of a schedule generation.
     async fn append_schedule_change(

@@ -23,6 +23,7 @@ fn state(queue: Arc<MemoryQueue>) -> AppState {
         schedules: Some(Arc::new(MemoryScheduleStore::new())),
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     }
 }
 

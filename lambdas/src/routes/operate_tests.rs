@@ -25,6 +25,7 @@ fn app() -> (Arc<MemoryStore>, Router) {
         schedules: None,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     };
     (store, super::all(state))
 }

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use job_core::queue::MemoryQueue;
-use job_core::schedules::{MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
+use job_core::schedules::{ChangeLease, MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
 use job_core::store::{JobStore, MemoryStore};
 use job_core::tasks::catalog;
 use serde_json::{Value, json};
@@ -44,6 +44,7 @@ fn state(store: Arc<MemoryStore>, queue: Arc<MemoryQueue>, schedules: Option<Arc
         schedules,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     }
 }
 
@@ -540,6 +541,20 @@ async fn patch_validates_as_create_does_and_404s_an_unknown_schedule() {
     let request = Request::patch("/jobs/schedules/m").body(Body::empty()).unwrap();
     let (status, _, body) = call(&h.app, request).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_request");
+
+    // While another change holds the schedule's lease: 409, nothing changed.
+    let other = ChangeLease::new("m", Utc::now());
+    h.store.take_change_lease(&other, Utc::now()).await.unwrap();
+    let (status, body) = patch(&h.app, "m", json!({"enabled": false})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "schedule_busy");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("being changed"),
+        "{body}"
+    );
+    assert!(h.schedules.get("m").await.unwrap().unwrap().enabled, "nothing changed");
+    h.store.give_back_change_lease(&other).await.unwrap();
+    let (status, body) = patch(&h.app, "m", json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -642,4 +657,25 @@ async fn get_shows_the_runs_next_to_their_jobs_with_delays_and_missed_runs() {
         let (status, _, body) = call(&h.app, get(&format!("/jobs/schedules/hourly?{bad}"))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
+
+    // With a grace period of a day (JOBS_MISSED_RUN_GRACE_SECS=86400) no run of the last
+    // five hours is missed yet: the one without a job is still due.
+    let patient = super::all(AppState {
+        missed_run_grace: TimeDelta::days(1),
+        ..state(h.store.clone(), h.queue.clone(), Some(h.schedules.clone()))
+    });
+    let (status, _, body) = call(&patient, get("/jobs/schedules/hourly?runs=5")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let states: Vec<&str> = body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["due", "registered", "registered", "due", "registered"],
+        "{body}"
+    );
+    assert_eq!(body["missed"], 0);
 }

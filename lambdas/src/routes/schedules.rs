@@ -357,7 +357,15 @@ pub async fn get(
                 )
             })?,
     };
-    let found = use_case::schedule_history(&**schedules, &*state.store, &name, runs, Utc::now()).await?;
+    let found = use_case::schedule_history(
+        &**schedules,
+        &*state.store,
+        &name,
+        runs,
+        Utc::now(),
+        state.missed_run_grace,
+    )
+    .await?;
     let found = found.ok_or_else(|| ApiError::not_found(format!("schedule {name:?} not found")))?;
     let tz = found.schedule.schedule.tz().ok();
     let runs: Vec<RunView> = found.runs.into_iter().map(|r| run_view(r, tz)).collect();
@@ -380,6 +388,8 @@ pub async fn get(
             an expression that never runs, input too large", body = ErrorBody),
         (status = 404, description = "no such schedule", body = ErrorBody),
         (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
+        (status = 409, description = "another change of this schedule is under way (`schedule_busy`); \
+            nothing was changed: read the schedule again, then send the change", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
         (status = 422, description = "input does not fit the task, or overlap is not allow, forbid or replace",

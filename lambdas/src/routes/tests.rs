@@ -31,6 +31,7 @@ fn harness() -> Harness {
         schedules: None,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     };
     Harness {
         store,
@@ -323,6 +324,7 @@ async fn queue_down_is_503_and_the_job_is_withdrawn() {
         schedules: None,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     };
     let app = super::all(state);
     let (status, headers, body) = call(&app, post("/jobs", None, Body::empty())).await;
@@ -355,6 +357,7 @@ async fn unreachable_dynamodb_is_503() {
         schedules: None,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     };
     let app = super::all(state);
     for request in [
@@ -411,6 +414,7 @@ async fn transaction_conflicts_past_the_retries_are_503_not_500() {
         schedules: None,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     });
     let (status, headers, body) = call(&app, post("/jobs", None, Body::empty())).await;
     assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");

@@ -59,6 +59,7 @@ async fn proxied(env: &Env) -> (FaultProxy, axum::Router) {
         queue,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
         schedules: None,
     });
     (proxy, app)

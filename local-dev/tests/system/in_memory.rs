@@ -167,6 +167,7 @@ fn harness() -> Harness {
         schedules: Some(schedules.clone()),
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
     });
     Harness {
         store,

@@ -102,6 +102,7 @@ async fn env_counting(max_receive_count: u32, visibility: Duration, counting: Co
         queue: queue.clone(),
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
         schedules: None,
     });
     Env {

@@ -9,11 +9,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use data_processor::Outcome;
 use data_processor::tasks::registry;
 use job_core::application::scheduled_run::{Registered, register_run};
+use job_core::application::schedules::seed_run_pointer;
 use job_core::cron::ScheduleExpression;
 use job_core::job::{JobStatus, id_for_scheduled_run};
 use job_core::message::JobMessage;
 use job_core::queue::JobQueue;
-use job_core::schedules::{Overlap, Schedule};
+use job_core::schedules::{Overlap, RunPointer, Schedule};
 use job_core::store::faulty::FaultyStore;
 use job_core::store::{DynamoDbStore, JobStore};
 use serde_json::json;
@@ -123,6 +124,72 @@ async fn forbid_skips_runs_while_one_runs_even_delivered_twice_then_runs_the_nex
         (Some(3), Some(1)),
         "{stats}"
     );
+    env.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_under_allow_is_the_previous_run_once_forbid_is_turned_on() {
+    let env = env(5, Duration::from_secs(6)).await;
+    let worker = Arc::new(env.worker(registry(), settings(Duration::from_secs(6))));
+    let allow = Schedule {
+        created: hour(-3),
+        ..hourly(Overlap::Allow, 2_500)
+    };
+    let first = env.fire(&allow, 0, 1).await;
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run_once().await }
+    });
+    env.wait_running(first).await;
+    let other = env.second_store();
+    assert_eq!(
+        other.run_pointer("hourly", &allow.generation).await.unwrap(),
+        None,
+        "allow keeps none"
+    );
+
+    // What PATCH does before turning forbid on, half an hour after the run started.
+    seed_run_pointer(&allow, &*env.store, hour(0) + TimeDelta::minutes(30))
+        .await
+        .unwrap();
+    let pointer = other.run_pointer("hourly", &allow.generation).await.unwrap();
+    assert_eq!(pointer.map(|p| (p.run_id, p.scheduled_time)), Some((first, hour(0))));
+    let earlier = RunPointer {
+        run_id: Uuid::new_v4(),
+        scheduled_time: hour(-1),
+    };
+    assert!(
+        !other
+            .seed_run_pointer("hourly", &allow.generation, &earlier)
+            .await
+            .unwrap(),
+        "never back"
+    );
+
+    let forbid = Schedule {
+        overlap: Overlap::Forbid,
+        ..allow.clone()
+    };
+    let second = env.fire(&forbid, 1, 2).await;
+    let other_worker = env.worker(registry(), settings(Duration::from_secs(6)));
+    for _ in 0..2 {
+        let outcome = other_worker.run_once().await.unwrap();
+        assert_eq!(outcome, Some(Outcome::Duplicate(second)), "skipped, never run");
+    }
+    let skipped = env.store.get(second).await.unwrap().unwrap();
+    assert_eq!(skipped.status, JobStatus::Skipped, "{skipped:?}");
+    assert!(
+        skipped
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&first.to_string()),
+        "{skipped:?}"
+    );
+
+    assert_eq!(running.await.unwrap().unwrap(), Some(Outcome::Succeeded(first)));
+    let third = env.fire(&forbid, 2, 1).await;
+    assert_eq!(env.drain_run(&other_worker, third).await, JobStatus::Succeeded);
     env.assert_invariants().await;
 }
 

@@ -58,6 +58,7 @@ async fn a_job_costs_six_requests_and_a_retry_two_more() {
         queue: api_queue,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
         schedules: None,
     });
     let api = Env { app, ..env };
@@ -229,6 +230,7 @@ async fn loop_mode_costs_at_most_four_and_a_half_requests_a_job_and_idles_on_one
         queue: api_queue,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
         schedules: None,
     });
     let api = Env { app, ..env };

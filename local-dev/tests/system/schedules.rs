@@ -195,7 +195,8 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     use job_core::application::schedules::{
         CreateScheduleError, CreateScheduleRequest, UpdateScheduleRequest, create_schedule, update_schedule,
     };
-    use job_core::store::{DynamoDbStore, JobStore};
+    use job_core::schedules::{CHANGE_LEASE, ChangeLease};
+    use job_core::store::{DynamoDbStore, JobStore, StoreError};
 
     let made = provision(sdk, &Plan::named(prefix))
         .await
@@ -330,5 +331,64 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     };
     let err = store.update(&absent).await.expect_err("the adapter too");
     assert!(matches!(err, ScheduleError::NotFound(_)), "{err}");
+
+    // The change lease in the real table: while another change holds it, a change is
+    // Busy and Scheduler keeps what it held; given back (or run out), changes go through.
+    let other_jobs = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), &made.table_name, 3);
+    let other = ChangeLease::new("weekly", Utc::now());
+    other_jobs.take_change_lease(&other, Utc::now()).await.expect("take");
+    let rival = ChangeLease::new("weekly", Utc::now());
+    assert!(
+        matches!(
+            jobs.take_change_lease(&rival, Utc::now()).await,
+            Err(StoreError::Conflict)
+        ),
+        "one holder at a time"
+    );
+    let pause = || UpdateScheduleRequest {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    let err = update_schedule(&store, &jobs, &tasks, "weekly", pause())
+        .await
+        .expect_err("busy");
+    assert!(matches!(err, CreateScheduleError::Busy(_)), "{err}");
+    let held = scheduler
+        .get_schedule()
+        .group_name(&group)
+        .name("weekly")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.state(), Some(&ScheduleState::Enabled), "unchanged");
+    jobs.give_back_change_lease(&rival)
+        .await
+        .expect("a give-back of no lease is a no-op");
+    other_jobs.give_back_change_lease(&other).await.expect("give back");
+    update_schedule(&store, &jobs, &tasks, "weekly", pause())
+        .await
+        .expect("after the give-back");
+    let crashed = ChangeLease::new("weekly", Utc::now() - CHANGE_LEASE - TimeDelta::seconds(1));
+    other_jobs
+        .take_change_lease(&crashed, crashed.until - TimeDelta::seconds(1))
+        .await
+        .expect("take, back then");
+    let resume = UpdateScheduleRequest {
+        enabled: Some(true),
+        ..Default::default()
+    };
+    update_schedule(&store, &jobs, &tasks, "weekly", resume)
+        .await
+        .expect("a lease run out blocks nobody");
+    let held = scheduler
+        .get_schedule()
+        .group_name(&group)
+        .name("weekly")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.state(), Some(&ScheduleState::Enabled));
+    let changes = jobs.schedule_changes("weekly", &generation).await.expect("change log");
+    assert_eq!(changes.len(), 4, "{changes:?}");
     store.delete("weekly").await.expect("delete");
 }
