@@ -13,7 +13,7 @@ cd "$ROOT"
 : "${AWS_ENDPOINT_URL:?start the emulator first (make test does)}"
 LOGS="$ROOT/.local/test-logs"
 mkdir -p "$LOGS"
-MAX_SIZE_MB=15
+MAX_SIZE_MB=16
 MAX_CONTAINERS=8
 DEADLINE_SECS=180
 
