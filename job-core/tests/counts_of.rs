@@ -120,6 +120,19 @@ impl World {
         self.checked += 1;
     }
 
+    /// The current job as a client submits it.
+    fn new_job(&self, now: DateTime<Utc>) -> Job {
+        Job::new(
+            self.ids[self.current],
+            "flaky",
+            json!({}),
+            MAX_ATTEMPTS,
+            JobSource::Api,
+            None,
+            now,
+        )
+    }
+
     async fn run(&mut self, step: Step) {
         self.now += TimeDelta::milliseconds(7);
         let now = self.now;
@@ -131,29 +144,11 @@ impl World {
             .unwrap_or_else(|| "nobody".to_owned());
         match (step, stored) {
             (Step::Register, None) => {
-                let job = Job::new(
-                    self.ids[self.current],
-                    "flaky",
-                    json!({}),
-                    MAX_ATTEMPTS,
-                    JobSource::Api,
-                    None,
-                    now,
-                );
-                self.apply(job.register()).await;
+                self.apply(self.new_job(now).register()).await;
             }
             (Step::RegisterSkipped, None) => {
-                let job = Job::new(
-                    self.ids[self.current],
-                    "flaky",
-                    json!({}),
-                    MAX_ATTEMPTS,
-                    JobSource::Api,
-                    None,
-                    now,
-                );
-                self.apply(job.register_skipped("the previous run is not finished"))
-                    .await;
+                let skipped = self.new_job(now).register_skipped("the previous run is not finished");
+                self.apply(skipped).await;
             }
             (Step::Register | Step::RegisterSkipped, Some(_)) => {}
             (_, None) => {}

@@ -18,7 +18,7 @@ use chrono::TimeDelta;
 use super::{Booking, CounterLedger, SequenceNumber};
 use crate::store::DynamoDbStore;
 use crate::store::StoreError;
-use crate::store::dynamodb::{build_err, classify_transaction, counter_update, n, s};
+use crate::store::dynamodb::{build_err, counter_update, n, s};
 
 /// Key prefix of checkpoint items.
 pub const CHECKPOINT_PREFIX: &str = "STATS#CHECKPOINT#";
@@ -114,18 +114,6 @@ impl CounterLedger for DynamoDbLedger {
     }
 
     async fn book(&self, booking: &Booking) -> Result<(), StoreError> {
-        let items = self.items(booking)?;
-        self.store
-            .retrying("TransactWriteItems", || async {
-                self.store
-                    .client()
-                    .transact_write_items()
-                    .set_transact_items(Some(items.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(classify_transaction)
-            })
-            .await
+        self.store.transact_items(self.items(booking)?).await
     }
 }

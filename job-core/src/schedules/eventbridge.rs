@@ -219,6 +219,30 @@ impl EventBridgeScheduleStore {
     }
 }
 
+/// The schedule's description: what the API shows of it that Scheduler does not keep.
+fn description(schedule: &Schedule) -> Result<String, ScheduleError> {
+    serde_json::to_string(&Description {
+        cron: schedule.cron.clone(),
+    })
+    .map_err(|e| ScheduleError::Other(e.to_string()))
+}
+
+fn state(enabled: bool) -> ScheduleState {
+    if enabled {
+        ScheduleState::Enabled
+    } else {
+        ScheduleState::Disabled
+    }
+}
+
+/// Runs fire at their scheduled time, not within a window.
+fn no_time_window() -> Result<FlexibleTimeWindow, ScheduleError> {
+    FlexibleTimeWindow::builder()
+        .mode(FlexibleTimeWindowMode::Off)
+        .build()
+        .map_err(|e| ScheduleError::Other(e.to_string()))
+}
+
 fn map_err<E>(err: SdkError<E, aws_sdk_scheduler::config::http::HttpResponse>) -> ScheduleError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -255,27 +279,16 @@ impl ScheduleStore for EventBridgeScheduleStore {
             )
             .build()
             .map_err(|e| ScheduleError::Other(e.to_string()))?;
-        let window = FlexibleTimeWindow::builder()
-            .mode(FlexibleTimeWindowMode::Off)
-            .build()
-            .map_err(|e| ScheduleError::Other(e.to_string()))?;
-        let description = serde_json::to_string(&Description {
-            cron: schedule.cron.clone(),
-        })
-        .map_err(|e| ScheduleError::Other(e.to_string()))?;
+        let window = no_time_window()?;
         let created = self
             .client
             .create_schedule()
             .group_name(&self.group)
             .name(&schedule.name)
-            .description(description)
+            .description(description(schedule)?)
             .schedule_expression(&schedule.expression)
             .schedule_expression_timezone(&schedule.timezone)
-            .state(if schedule.enabled {
-                ScheduleState::Enabled
-            } else {
-                ScheduleState::Disabled
-            })
+            .state(state(schedule.enabled))
             .flexible_time_window(window)
             .target(delivery)
             // One token per request: the SDK's own retries of it create one schedule.
@@ -347,28 +360,17 @@ impl ScheduleStore for EventBridgeScheduleStore {
         target.input = Some(schedule.target_input());
         let window = match held.flexible_time_window {
             Some(window) => window,
-            None => FlexibleTimeWindow::builder()
-                .mode(FlexibleTimeWindowMode::Off)
-                .build()
-                .map_err(|e| ScheduleError::Other(e.to_string()))?,
+            None => no_time_window()?,
         };
-        let description = serde_json::to_string(&Description {
-            cron: schedule.cron.clone(),
-        })
-        .map_err(|e| ScheduleError::Other(e.to_string()))?;
         let updated = self
             .client
             .update_schedule()
             .group_name(&self.group)
             .name(&schedule.name)
-            .description(description)
+            .description(description(schedule)?)
             .schedule_expression(&schedule.expression)
             .schedule_expression_timezone(&schedule.timezone)
-            .state(if schedule.enabled {
-                ScheduleState::Enabled
-            } else {
-                ScheduleState::Disabled
-            })
+            .state(state(schedule.enabled))
             .flexible_time_window(window)
             .target(target)
             .set_start_date(held.start_date)

@@ -532,6 +532,20 @@ impl DynamoDbStore {
         })
     }
 
+    /// One `TransactWriteItems` of `items`, retried as every write is ([`Self::retrying`]).
+    pub(crate) async fn transact_items(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        self.retrying("TransactWriteItems", || async {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_transaction)
+        })
+        .await
+    }
+
     /// Runs `write` until it succeeds, fails for good, or stays refused past the retries.
     pub(crate) async fn retrying<T, F, Fut>(&self, what: &'static str, write: F) -> Result<T, StoreError>
     where
@@ -597,16 +611,7 @@ impl DynamoDbStore {
             self.counter_update(change, Bucket::Total)?,
             self.counter_update(change, Bucket::Day(change.at.date_naive()))?,
         ];
-        self.retrying("TransactWriteItems", || async {
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(classify_transaction)
-        })
-        .await
+        self.transact_items(items).await
     }
 
     /// The pointer write of a [`PointerMove`]: conditional on the run it was read naming.
@@ -794,16 +799,7 @@ impl JobStore for DynamoDbStore {
             items.push(self.counter_update(change, Bucket::Total)?);
             items.push(self.counter_update(change, Bucket::Day(change.at.date_naive()))?);
         }
-        self.retrying("TransactWriteItems", || async {
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(classify_transaction)
-        })
-        .await
+        self.transact_items(items).await
     }
 
     async fn seed_run_pointer(&self, schedule: &str, generation: &str, to: &RunPointer) -> Result<bool, StoreError> {
@@ -1181,24 +1177,7 @@ mod tests {
 
     #[tokio::test]
     async fn counters_are_booked_on_the_utc_day_of_the_change() {
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&bodies);
-        let http = infallible_client_fn(move |request| {
-            let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned());
-            seen.lock().unwrap().push(body.unwrap_or_default());
-            http::Response::builder()
-                .status(200)
-                .header("content-type", "application/x-amz-json-1.0")
-                .body(OK)
-                .unwrap()
-        });
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(http)
-            .build();
-        let store = DynamoDbStore::new(Client::from_conf(config), "jobs", 1);
+        let (store, bodies) = store_recording_bodies();
         let before = DateTime::parse_from_rfc3339("2026-03-01T23:59:59.900Z")
             .unwrap()
             .to_utc();
