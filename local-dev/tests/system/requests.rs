@@ -159,6 +159,7 @@ async fn counting_from_the_stream_a_job_is_three_single_writes() {
         queue: api_queue,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
         schedules: None,
     });
     let api = Env { app, ..env };
@@ -338,6 +339,7 @@ async fn loop_mode_polls_share_the_jobs_submitted_while_others_run() {
         queue: api_queue,
         tasks: catalog(),
         max_attempts: 3,
+        missed_run_grace: job_core::schedules::MISSED_AFTER,
         schedules: None,
     });
     let api = Env { app, ..env };
