@@ -29,13 +29,14 @@ ensure_emulator_venv
 cargo build --quiet --bins
 
 api="127.0.0.1:$(free_port)"
-set -m
 # A short visibility timeout (heartbeat every second) and short retry delays keep it quick.
 env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$(free_port)" \
   JOBS_VISIBILITY_TIMEOUT_SECS=3 JOBS_RETRY_BASE_DELAY_MS=200 JOBS_RETRY_MAX_DELAY_MS=400 \
   bash localstack/run.sh >"$log" 2>&1 &
 run_pid=$!
-trap 'kill -INT "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
+# SIGTERM, not SIGINT: a background job starts with SIGINT ignored when the caller ignored
+# it (nohup, a background CI step), and an ignored signal cannot be trapped again.
+trap 'kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
 if ! wait_for_http "http://$api/jobs/stats" 120; then
   echo "browser test: the API did not come up; run log (tail):" >&2
   tail -n 40 "$log" >&2

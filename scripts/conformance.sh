@@ -34,11 +34,11 @@ ensure_emulator_venv
 cargo build --quiet --bins
 
 api="127.0.0.1:$(free_port)"
-# Job control on, so the background run.sh gets the SIGINT that stops it (as in e2e.sh).
-set -m
 env -u AWS_ENDPOINT_URL JOBS_API_ADDR="$api" EMULATOR_PORT="$(free_port)" bash localstack/run.sh >"$log" 2>&1 &
 run_pid=$!
-trap 'kill -INT "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
+# SIGTERM, not SIGINT: a background job starts with SIGINT ignored when the caller ignored
+# it (nohup, a background CI step), and an ignored signal cannot be trapped again.
+trap 'kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true' EXIT
 wait_for_http "http://$api/openapi.json" 120 || fail "the API did not come up"
 
 echo "conformance: OpenAPI document (openapi-spec-validator)"
