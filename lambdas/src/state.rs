@@ -8,7 +8,8 @@ use job_core::Config;
 use job_core::adapters::AwsAdapters;
 use job_core::config::ConfigError;
 use job_core::queue::JobQueue;
-use job_core::schedules::ScheduleStore;
+use job_core::retry::RetryPolicy;
+use job_core::schedules::{MISSED_AFTER, ScheduleStore};
 use job_core::store::JobStore;
 use job_core::tasks::{TaskCatalog, catalog};
 
@@ -29,6 +30,20 @@ pub struct AppState {
 pub const SCHEDULER_ROLE_VAR: &str = "JOBS_SCHEDULER_ROLE_ARN";
 
 impl AppState {
+    /// State over `store` and `queue` with what an unset environment gives: the task
+    /// catalog, the default retry policy's attempts, the default missed-run grace and no
+    /// schedule store.
+    pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>) -> Self {
+        Self {
+            store,
+            queue,
+            schedules: None,
+            tasks: catalog(),
+            max_attempts: RetryPolicy::default().max_attempts,
+            missed_run_grace: MISSED_AFTER,
+        }
+    }
+
     /// State over the AWS adapters, configured from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let aws = AwsAdapters::load(Config::from_env()?).await;

@@ -10,7 +10,6 @@ use http_body_util::BodyExt;
 use job_core::queue::MemoryQueue;
 use job_core::schedules::MemoryScheduleStore;
 use job_core::store::MemoryStore;
-use job_core::tasks::catalog;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -18,12 +17,8 @@ use crate::state::AppState;
 
 fn state(queue: Arc<MemoryQueue>) -> AppState {
     AppState {
-        store: Arc::new(MemoryStore::new()),
-        queue,
         schedules: Some(Arc::new(MemoryScheduleStore::new())),
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
+        ..AppState::new(Arc::new(MemoryStore::new()), queue)
     }
 }
 

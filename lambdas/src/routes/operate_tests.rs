@@ -10,7 +10,6 @@ use chrono::Utc;
 use job_core::job::Claim;
 use job_core::queue::MemoryQueue;
 use job_core::store::{JobStore, MemoryStore};
-use job_core::tasks::catalog;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -19,14 +18,7 @@ use crate::state::AppState;
 
 fn app() -> (Arc<MemoryStore>, Router) {
     let store = Arc::new(MemoryStore::new());
-    let state = AppState {
-        store: store.clone(),
-        queue: Arc::new(MemoryQueue::new()),
-        schedules: None,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-    };
+    let state = AppState::new(store.clone(), Arc::new(MemoryQueue::new()));
     (store, super::all(state))
 }
 

@@ -11,7 +11,6 @@ use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use job_core::queue::MemoryQueue;
 use job_core::schedules::{ChangeLease, MemoryScheduleStore, Schedule, ScheduleError, ScheduleStore};
 use job_core::store::{JobStore, MemoryStore};
-use job_core::tasks::catalog;
 use serde_json::{Value, json};
 
 use super::tests::{assert_error, call, get, post};
@@ -39,12 +38,8 @@ fn harness() -> Harness {
 
 fn state(store: Arc<MemoryStore>, queue: Arc<MemoryQueue>, schedules: Option<Arc<dyn ScheduleStore>>) -> AppState {
     AppState {
-        store,
-        queue,
         schedules,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
+        ..AppState::new(store, queue)
     }
 }
 

@@ -10,7 +10,6 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use job_core::queue::{JobQueue, MemoryQueue, QueueError, Received};
 use job_core::store::{DynamoDbStore, MemoryStore};
-use job_core::tasks::catalog;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -25,14 +24,7 @@ struct Harness {
 fn harness() -> Harness {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
-    let state = AppState {
-        store: store.clone(),
-        queue: queue.clone(),
-        schedules: None,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-    };
+    let state = AppState::new(store.clone(), queue.clone());
     Harness {
         store,
         queue,
@@ -318,14 +310,7 @@ impl JobQueue for DownQueue {
 #[tokio::test]
 async fn queue_down_is_503_and_the_job_is_withdrawn() {
     let store = Arc::new(MemoryStore::new());
-    let state = AppState {
-        store: store.clone(),
-        queue: Arc::new(DownQueue),
-        schedules: None,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-    };
+    let state = AppState::new(store.clone(), Arc::new(DownQueue));
     let app = super::all(state);
     let (status, headers, body) = call(&app, post("/jobs", None, Body::empty())).await;
     assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
@@ -351,14 +336,7 @@ async fn unreachable_dynamodb_is_503() {
         "jobs",
         1,
     ));
-    let state = AppState {
-        store,
-        queue: Arc::new(MemoryQueue::new()),
-        schedules: None,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-    };
+    let state = AppState::new(store, Arc::new(MemoryQueue::new()));
     let app = super::all(state);
     for request in [
         get("/jobs/stats"),
@@ -408,14 +386,7 @@ async fn transaction_conflicts_past_the_retries_are_503_not_500() {
     };
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), "jobs", 1).with_write_retry(retry);
     let queue = Arc::new(MemoryQueue::new());
-    let app = super::all(AppState {
-        store: Arc::new(store),
-        queue: queue.clone(),
-        schedules: None,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-    });
+    let app = super::all(AppState::new(Arc::new(store), queue.clone()));
     let (status, headers, body) = call(&app, post("/jobs", None, Body::empty())).await;
     assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable");
     assert_eq!(headers[header::RETRY_AFTER], "1");

@@ -13,7 +13,6 @@ use data_processor::tasks::registry;
 use job_core::aws::AwsTimeouts;
 use job_core::queue::SqsQueue;
 use job_core::store::{DynamoDbStore, WriteRetry};
-use job_core::tasks::catalog;
 use lambdas::AppState;
 use local_dev::fault_proxy::{Fault, FaultProxy, Rule};
 use serde_json::{Value, json};
@@ -54,14 +53,7 @@ async fn proxied(env: &Env) -> (FaultProxy, axum::Router) {
     );
     let queue =
         Arc::new(SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs), &env.made.queue_url).with_timeouts(TIMEOUTS));
-    let app = lambdas::routes::all(AppState {
-        store,
-        queue,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-        schedules: None,
-    });
+    let app = lambdas::routes::all(AppState::new(store, queue));
     (proxy, app)
 }
 

@@ -162,12 +162,8 @@ fn harness() -> Harness {
     let queue = Arc::new(MemoryQueue::new());
     let schedules = Arc::new(MemoryScheduleStore::new());
     let app = lambdas::routes::all(AppState {
-        store: store.clone(),
-        queue: queue.clone(),
         schedules: Some(schedules.clone()),
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
+        ..AppState::new(store.clone(), queue.clone())
     });
     Harness {
         store,

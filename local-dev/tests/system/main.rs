@@ -37,7 +37,6 @@ use job_core::queue::{JobQueue, SqsQueue};
 use job_core::retry::RetryPolicy;
 use job_core::stats::Counting;
 use job_core::store::{DynamoDbStore, JobStore};
-use job_core::tasks::catalog;
 use lambdas::AppState;
 use local_dev::provision::{Plan, Provisioned, provision};
 use serde_json::{Value, json};
@@ -97,14 +96,7 @@ async fn env_counting(max_receive_count: u32, visibility: Duration, counting: Co
     let store =
         Arc::new(DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), &made.table_name, 3).with_counting(counting));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &made.queue_url));
-    let app = lambdas::routes::all(AppState {
-        store: store.clone(),
-        queue: queue.clone(),
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-        schedules: None,
-    });
+    let app = lambdas::routes::all(AppState::new(store.clone(), queue.clone()));
     Env {
         sdk,
         made,

@@ -11,7 +11,6 @@ use data_processor::tasks::registry;
 use job_core::queue::SqsQueue;
 use job_core::stats::Counting;
 use job_core::store::{DynamoDbStore, JobStore};
-use job_core::tasks::catalog;
 use lambdas::AppState;
 use local_dev::fault_proxy::{FaultProxy, Operations};
 use serde_json::json;
@@ -53,14 +52,7 @@ async fn a_job_costs_six_requests_and_a_retry_two_more() {
     let env = env(10, Duration::from_secs(30)).await;
     let (api_proxy, api_store, api_queue) = through_proxy(&env).await;
     let (worker_proxy, worker_store, worker_queue) = through_proxy(&env).await;
-    let app = lambdas::routes::all(AppState {
-        store: api_store,
-        queue: api_queue,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-        schedules: None,
-    });
+    let app = lambdas::routes::all(AppState::new(api_store, api_queue));
     let api = Env { app, ..env };
     let worker = data_processor::Worker::new(
         worker_store,
@@ -154,14 +146,7 @@ async fn counting_from_the_stream_a_job_is_three_single_writes() {
     let env = env_counting(10, Duration::from_secs(30), Counting::Stream).await;
     let (api_proxy, api_store, api_queue) = through_proxy_counting(&env, Counting::Stream).await;
     let (worker_proxy, worker_store, worker_queue) = through_proxy_counting(&env, Counting::Stream).await;
-    let app = lambdas::routes::all(AppState {
-        store: api_store,
-        queue: api_queue,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-        schedules: None,
-    });
+    let app = lambdas::routes::all(AppState::new(api_store, api_queue));
     let api = Env { app, ..env };
     let worker = data_processor::Worker::new(
         worker_store,
@@ -226,14 +211,7 @@ async fn loop_mode_costs_at_most_four_and_a_half_requests_a_job_and_idles_on_one
     let env = env(10, Duration::from_secs(30)).await;
     let (api_proxy, api_store, api_queue) = through_proxy(&env).await;
     let (worker_proxy, worker_store, worker_queue) = through_proxy(&env).await;
-    let app = lambdas::routes::all(AppState {
-        store: api_store,
-        queue: api_queue,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-        schedules: None,
-    });
+    let app = lambdas::routes::all(AppState::new(api_store, api_queue));
     let api = Env { app, ..env };
 
     // A burst: the jobs wait in the queue when the worker process starts.
@@ -334,14 +312,7 @@ async fn loop_mode_polls_share_the_jobs_submitted_while_others_run() {
     let env = env(10, Duration::from_secs(30)).await;
     let (api_proxy, api_store, api_queue) = through_proxy(&env).await;
     let (worker_proxy, worker_store, worker_queue) = through_proxy(&env).await;
-    let app = lambdas::routes::all(AppState {
-        store: api_store,
-        queue: api_queue,
-        tasks: catalog(),
-        max_attempts: 3,
-        missed_run_grace: job_core::schedules::MISSED_AFTER,
-        schedules: None,
-    });
+    let app = lambdas::routes::all(AppState::new(api_store, api_queue));
     let api = Env { app, ..env };
     let shutdown = CancellationToken::new();
     let worker = Arc::new(data_processor::Worker::new(

@@ -19,6 +19,21 @@ use local_dev::local_runner::LocalRunner;
 use local_dev::provision::{Plan, emulator_scheduler_role_arn, provision};
 use serde_json::{Value, json};
 
+/// The schedule as Scheduler holds it, read with Scheduler's own client.
+async fn held_by_scheduler(
+    scheduler: &aws_sdk_scheduler::Client,
+    group: &str,
+    name: &str,
+) -> aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput {
+    scheduler
+        .get_schedule()
+        .group_name(group)
+        .name(name)
+        .send()
+        .await
+        .expect("GetSchedule")
+}
+
 fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
     let expression = ScheduleExpression::parse(cron).expect("a valid cron");
     Schedule {
@@ -55,13 +70,7 @@ pub async fn create_get_list_delete_against_emulator(sdk: &SdkConfig, prefix: &s
     // Create: what Scheduler holds.
     let weekly = schedule("weekly", "0 7 * * MON", "Europe/Berlin");
     store.create(&weekly).await.expect("create");
-    let held = scheduler
-        .get_schedule()
-        .group_name(&group)
-        .name("weekly")
-        .send()
-        .await
-        .expect("GetSchedule");
+    let held = held_by_scheduler(&scheduler, &group, "weekly").await;
     assert_eq!(held.schedule_expression(), Some("cron(0 7 ? * MON *)"));
     assert_eq!(held.schedule_expression_timezone(), Some("Europe/Berlin"));
     assert_eq!(
@@ -240,13 +249,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     assert!(updated.next_runs.is_empty(), "paused");
 
     // What Scheduler holds now, read with its own client.
-    let held = scheduler
-        .get_schedule()
-        .group_name(&group)
-        .name("weekly")
-        .send()
-        .await
-        .expect("GetSchedule");
+    let held = held_by_scheduler(&scheduler, &group, "weekly").await;
     assert_eq!(held.schedule_expression(), Some("cron(30 6 ? * MON-FRI *)"));
     assert_eq!(held.schedule_expression_timezone(), Some("America/New_York"));
     assert_eq!(held.state(), Some(&ScheduleState::Disabled));
@@ -291,13 +294,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     .await
     .expect("resume");
     assert_eq!(resumed.next_runs.len(), 5);
-    let held = scheduler
-        .get_schedule()
-        .group_name(&group)
-        .name("weekly")
-        .send()
-        .await
-        .unwrap();
+    let held = held_by_scheduler(&scheduler, &group, "weekly").await;
     assert_eq!(held.state(), Some(&ScheduleState::Enabled));
     assert_eq!(held.schedule_expression(), Some("cron(30 6 ? * MON-FRI *)"), "kept");
 
@@ -353,13 +350,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         .await
         .expect_err("busy");
     assert!(matches!(err, CreateScheduleError::Busy(_)), "{err}");
-    let held = scheduler
-        .get_schedule()
-        .group_name(&group)
-        .name("weekly")
-        .send()
-        .await
-        .unwrap();
+    let held = held_by_scheduler(&scheduler, &group, "weekly").await;
     assert_eq!(held.state(), Some(&ScheduleState::Enabled), "unchanged");
     jobs.give_back_change_lease(&rival)
         .await
@@ -380,13 +371,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     update_schedule(&store, &jobs, &tasks, "weekly", resume)
         .await
         .expect("a lease run out blocks nobody");
-    let held = scheduler
-        .get_schedule()
-        .group_name(&group)
-        .name("weekly")
-        .send()
-        .await
-        .unwrap();
+    let held = held_by_scheduler(&scheduler, &group, "weekly").await;
     assert_eq!(held.state(), Some(&ScheduleState::Enabled));
     let changes = jobs.schedule_changes("weekly", &generation).await.expect("change log");
     assert_eq!(changes.len(), 4, "{changes:?}");
