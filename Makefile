@@ -10,6 +10,7 @@ help:
 	@echo "make console API=https://...  the status page for a deployed API, calls signed with your AWS credentials"
 	@echo "make lambdas  build the Lambda zips (arm64) into target/lambda/"
 	@echo "make cdk-synth  synthesize the CDK app (needs make lambdas) into infra-cdk/cdk.out/"
+	@echo "make cdk8s-synth  synthesize the worker chart (example values) into cdk8s/dist/"
 	@echo "make image    build the worker container image (data-processor:dev); prints name and size"
 	@echo "make kind-up  kind cluster with KEDA, LocalStack, the image and the chart (Docker and internet)"
 	@echo "make kind-down  delete that cluster and stop LocalStack"
@@ -35,6 +36,9 @@ lambdas:
 
 cdk-synth:
 	cd infra-cdk && npm ci --no-audit --no-fund && npx cdk synth --quiet
+
+cdk8s-synth:
+	cd cdk8s && npm ci --no-audit --no-fund && CDK8S_CHECK_UPGRADE=false npx cdk8s synth
 
 image:
 	bash scripts/image.sh

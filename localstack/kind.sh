@@ -117,7 +117,7 @@ up() {
   fi
 
   say "building the worker image and loading it into the nodes"
-  bash "$ROOT/scripts/image.sh" "$IMAGE"
+  IMAGE_ARCH=host bash "$ROOT/scripts/image.sh" "$IMAGE"
   kind load docker-image "$IMAGE" --name "$CLUSTER"
 
   say "rendering the chart for kind + LocalStack and applying it"

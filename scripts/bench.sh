@@ -328,14 +328,15 @@ echo "  worker side: $(per_job "$once" "$once_jobs")"
 echo "  end to end:  $(ratio "$api_total / $accepted + $(jq '[.requests[]] | add' <<<"$once") / $once_jobs") requests per successful job (API and worker; the aggregator's cost does not depend on the worker's mode)"
 
 # 5c. After a stream-mode run, the write units of the same jobs counting inline: the
-#     aggregator stops, the API and a worker start again with JOBS_COUNTERS=inline on the
-#     same table (the stats read sums the same counter items either way).
+#     aggregator stops, the API and a worker start again on a table and queue of their own
+#     that count inline (a table's counting mode is fixed where it is created, and a
+#     process counting otherwise refuses to start).
 if [[ -n $aggregator_pid ]]; then
   kill -TERM "$aggregator_pid" "$api_pid"
   wait "$aggregator_pid" "$api_pid" 2>/dev/null || true
   controls=("$api_proxy_control" "$worker_proxy_control")
   aggregator_pid=""
-  export JOBS_COUNTERS=inline
+  while IFS='=' read -r name value; do export "$name=$value"; done < <("$BIN/provision" --counting inline bench-inline)
   AWS_ENDPOINT_URL=$api_proxy_url JOBS_API_ADDR=$api "$BIN/local-api" >>"$LOGS/api.log" 2>&1 &
   api_pid=$!
   pids+=("$api_pid")

@@ -105,6 +105,24 @@ def main():
         for job in ok:
             expect(page.locator(f'#jobs tr[data-job-id="{job}"]')).to_have_count(1)
 
+        # A hidden tab polls nothing; shown again, it refreshes at once.
+        stats_calls = []
+        page.on("request", lambda r: stats_calls.append(r.url) if r.url.endswith("/jobs/stats") else None)
+        page.evaluate("""() => {
+            Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        stats_calls.clear()
+        page.wait_for_timeout(11000)
+        assert not stats_calls, f"a hidden page polled: {stats_calls}"
+        page.evaluate("""() => {
+            Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        page.wait_for_timeout(1500)
+        assert stats_calls, "the page shown again did not refresh"
+        print(f"browser test: hidden 11 s, 0 polls; shown again, {len(stats_calls)} refresh(es) at once")
+
         # FAILED only.
         page.select_option("#status-filter", "FAILED")
         expect(page.locator("#jobs")).to_have_attribute("data-query", re.compile(r"(^|&)status=FAILED(&|$)"))

@@ -24,14 +24,14 @@ fail() {
 
 # This machine's way (the legacy builder cannot build data-processor/Dockerfile); the
 # layout test below ties the result to that Dockerfile's runtime stage.
-image=$(IMAGE_BUILD=prebuilt bash scripts/image.sh data-processor:test)
+image=$(IMAGE_ARCH=host IMAGE_BUILD=prebuilt bash scripts/image.sh data-processor:test)
 python3 scripts/image-layout-test.py --image "$image"
 size=$(docker image inspect -f '{{.Size}}' "$image")
 user=$(docker image inspect -f '{{.Config.User}}' "$image")
 ((size <= MAX_SIZE_MB * 1000000)) || fail "image is $size bytes, expected at most $MAX_SIZE_MB MB"
 echo "container: $image runs as $user, $(awk -v b="$size" 'BEGIN { printf "%.1f MB", b / 1000000 }') (limit $MAX_SIZE_MB MB)"
 
-provisioned=$(target/debug/provision "container$RANDOM")
+provisioned=$(target/debug/provision --counting inline "container$RANDOM")
 while IFS='=' read -r name value; do
   export "$name=$value"
 done <<<"$provisioned"

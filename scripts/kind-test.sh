@@ -37,6 +37,7 @@ case "$call" in
   "docker compose "*" run --rm -T provision "*)
     echo "JOBS_QUEUE_URL=http://localhost.localstack.cloud:4566/000000000000/${*: -1}-jobs"
     echo "JOBS_TABLE_NAME=local-jobs"
+    echo "JOBS_COUNTERS=stream"
     ;;
   "docker inspect -f {{.State.Health.Status}} c0ffee") echo healthy ;;
   "docker inspect -f "*" c0ffee") echo "jobs-localstack_default " ;;

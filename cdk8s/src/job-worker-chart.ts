@@ -10,7 +10,7 @@ import { Construct } from 'constructs';
 import { ContainerImage } from './image';
 import { Component, standardLabels } from './labels';
 import { WorkerNamespace } from './namespace';
-import { WorkerNetworkPolicy } from './network-policy';
+import { ClusterDnsSelector, WorkerNetworkPolicy } from './network-policy';
 import { JobNodeClass } from './node-class';
 import { JobNodePool, NodePoolCapacity } from './node-pool';
 import { parseQuantity } from './quantity';
@@ -118,7 +118,15 @@ export interface JobWorkerChartProps {
    * @default none: EKS Pod Identity
    */
   readonly staticCredentials?: StaticCredentialsOptions;
-  /** The job pods' NetworkPolicy. @default created, egress to DNS, 443 and the pod identity agent */
+  /**
+   * ScaledJob label keys KEDA must not copy onto its Jobs (see
+   * WorkerScaledJobProps.jobExcludedLabels), such as a deployment's prune label.
+   * @default none beyond `app.kubernetes.io/managed-by`
+   */
+  readonly jobExcludedLabels?: string[];
+  /** KEDA creates no Jobs while true (until the image is pushed, say). @default false */
+  readonly paused?: boolean;
+  /** The job pods' NetworkPolicy. @default created: egress to the cluster DNS, HTTPS and the pod identity agent only */
   readonly networkPolicy?: NetworkPolicyOptions;
 }
 
@@ -128,6 +136,8 @@ export interface NetworkPolicyOptions {
   readonly enabled?: boolean;
   /** Extra TCP ports the pods may reach, e.g. for AWS_ENDPOINT_URL on a custom port. @default none */
   readonly extraEgressTcpPorts?: number[];
+  /** The cluster DNS pods the job pods may query. @default CoreDNS in kube-system (k8s-app=kube-dns) */
+  readonly dns?: ClusterDnsSelector;
 }
 
 /** The chart. Its parts are exposed for the CDK app and for tests. */
@@ -218,6 +228,8 @@ export class JobWorkerChart extends Chart {
       awsEndpointUrl: props.awsEndpointUrl,
       credentialsSecretName: this.credentialsSecret?.name,
       imagePullPolicy: props.imagePullPolicy,
+      jobExcludedLabels: props.jobExcludedLabels,
+      paused: props.paused,
     });
 
     if (props.networkPolicy?.enabled ?? true) {
@@ -227,6 +239,7 @@ export class JobWorkerChart extends Chart {
         labels: labels('worker'),
         podSelector: podLabels,
         extraEgressTcpPorts: props.networkPolicy?.extraEgressTcpPorts,
+        dns: props.networkPolicy?.dns,
       });
     }
 

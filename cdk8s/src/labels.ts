@@ -23,6 +23,21 @@ export const KARPENTER_NODEPOOL_LABEL = 'karpenter.sh/nodepool';
 /** Pod annotation that stops Karpenter from voluntarily disrupting the node under a running job. */
 export const DO_NOT_DISRUPT_ANNOTATION = 'karpenter.sh/do-not-disrupt';
 
+/**
+ * ScaledJob annotation listing (comma-separated) the ScaledJob label keys KEDA
+ * must not copy onto the Jobs it creates. KEDA copies every other label, and
+ * every annotation, from the ScaledJob to each Job (KEDA 2.20,
+ * `generateJobs` in pkg/scaling/executor/scale_jobs.go); it has no such
+ * exclusion list for annotations.
+ */
+export const KEDA_JOB_EXCLUDED_LABELS_ANNOTATION = 'scaledjob.keda.sh/job-excluded-labels';
+
+/** ScaledJob annotation that stops KEDA from creating Jobs while "true". */
+export const KEDA_PAUSED_ANNOTATION = 'autoscaling.keda.sh/paused';
+
+/** Recommended label naming the tool that manages an object. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+
 /** The role an object plays, written to `app.kubernetes.io/component`. */
 export type Component = 'namespace' | 'worker' | 'autoscaler' | 'node-capacity';
 
@@ -50,7 +65,7 @@ export function standardLabels(opts: LabelOptions): Record<string, string> {
     'app.kubernetes.io/component': opts.component,
   };
   if (opts.managed ?? true) {
-    labels['app.kubernetes.io/managed-by'] = 'cdk8s';
+    labels[MANAGED_BY_LABEL] = 'cdk8s';
   }
   return labels;
 }

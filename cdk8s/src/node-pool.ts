@@ -25,9 +25,10 @@ export interface NodePoolCapacity {
   /** Upper bound of the memory of all nodes in the pool together, e.g. '256Gi'. */
   readonly memoryLimit: string;
   /**
-   * Architectures to launch. Must match the image: the worker image built
-   * by this project is a single-architecture (x86_64) static binary, so the
-   * default is amd64 only; list both for a multi-architecture image.
+   * Architectures to launch. Must match the image: scripts/image.sh builds a
+   * single-architecture static binary for linux/amd64 (its NODE_ARCH, checked
+   * against this default by infra-cdk's image-arch test), so the default is
+   * amd64 only; change both together, or list both for a multi-arch image.
    * @default ['amd64']
    */
   readonly architectures?: Architecture[];

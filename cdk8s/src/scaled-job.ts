@@ -16,7 +16,14 @@ import {
   ScaledJobSpecTriggersAuthenticationRefKind,
 } from '../imports/keda.sh';
 import { ContainerImage, imageReference } from './image';
-import { DEDICATED_TAINT_KEY, DO_NOT_DISRUPT_ANNOTATION, KARPENTER_NODEPOOL_LABEL } from './labels';
+import {
+  DEDICATED_TAINT_KEY,
+  DO_NOT_DISRUPT_ANNOTATION,
+  KARPENTER_NODEPOOL_LABEL,
+  KEDA_JOB_EXCLUDED_LABELS_ANNOTATION,
+  KEDA_PAUSED_ANNOTATION,
+  MANAGED_BY_LABEL,
+} from './labels';
 import { ACCESS_KEY_ID_KEY, SECRET_ACCESS_KEY_KEY } from './static-credentials';
 import {
   jobActiveDeadlineSecs,
@@ -132,7 +139,24 @@ export interface WorkerScaledJobProps {
   readonly credentialsSecretName?: string;
   /** Pull policy of the worker image. @default 'IfNotPresent' */
   readonly imagePullPolicy?: ImagePullPolicy;
+  /**
+   * More ScaledJob label keys KEDA must not copy onto its Jobs, e.g. the label
+   * a `kubectl apply --prune -l` deployment selects by: a Job that carried it
+   * would be deleted (its pod killed) by the next apply. `managed-by` is always
+   * excluded, so Jobs keep KEDA's own `keda-operator`.
+   * @default none
+   */
+  readonly jobExcludedLabels?: string[];
+  /**
+   * Whether KEDA is paused for this ScaledJob (creates no Jobs; messages wait
+   * in the queue), e.g. until the image the template names has been pushed.
+   * @default false
+   */
+  readonly paused?: boolean;
 }
+
+/** ScaledJob label keys KEDA never copies onto Jobs, whatever the props say. */
+export const ALWAYS_EXCLUDED_JOB_LABELS = [MANAGED_BY_LABEL];
 
 /** When the kubelet pulls the worker image. */
 export type ImagePullPolicy = 'IfNotPresent' | 'Always' | 'Never';
@@ -198,9 +222,21 @@ export class WorkerScaledJob extends Construct {
       }
     }
     const dedicated = props.dedicatedNodes;
+    const excluded = [...ALWAYS_EXCLUDED_JOB_LABELS];
+    for (const key of props.jobExcludedLabels ?? []) {
+      requireNonEmpty('jobExcludedLabels[]', key);
+      if (key.includes(',')) {
+        throw new Error(`jobExcludedLabels: '${key}' is not a label key (KEDA splits the list at commas)`);
+      }
+      if (!excluded.includes(key)) excluded.push(key);
+    }
+    const annotations: Record<string, string> = { [KEDA_JOB_EXCLUDED_LABELS_ANNOTATION]: excluded.join(',') };
+    if (props.paused) {
+      annotations[KEDA_PAUSED_ANNOTATION] = 'true';
+    }
 
     this.apiObject = new ScaledJob(this, 'Resource', {
-      metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
+      metadata: { name: props.name, namespace: props.namespace, labels: props.labels, annotations },
       spec: {
         pollingInterval: scaling.pollingIntervalSecs,
         minReplicaCount: 0,

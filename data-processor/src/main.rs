@@ -66,7 +66,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let aws = AwsAdapters::load(config.clone()).await;
+    let aws = match AwsAdapters::load(config.clone()).await {
+        Ok(aws) => aws,
+        Err(err) => {
+            eprintln!("data-processor: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let deadline = hard_deadline(shutdown.clone(), config.shutdown_grace + SHUTDOWN_MARGIN);

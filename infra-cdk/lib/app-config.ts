@@ -77,6 +77,11 @@ export function readAppConfig(node: Node): AppConfig {
     throw new ContextError('apiAuth', `expected iam or jwt, got ${auth}`);
   }
 
+  const counting = str('counting') ?? 'stream';
+  if (counting !== 'stream' && counting !== 'inline') {
+    throw new ContextError('counting', `expected stream or inline, got ${counting}`);
+  }
+
   const removal = str('tableRemovalPolicy') ?? 'retain';
   if (removal !== 'retain' && removal !== 'destroy') {
     throw new ContextError('tableRemovalPolicy', `expected retain or destroy, got ${removal}`);
@@ -95,13 +100,50 @@ export function readAppConfig(node: Node): AppConfig {
       pointInTimeRecovery: bool('pointInTimeRecovery'),
       clusterAdminRoleArn: str('clusterAdminRoleArn'),
       clusterPublicEndpointCidrs: list('clusterPublicEndpointCidrs'),
+      clusterEndpointPrivate: bool('clusterEndpointPrivate'),
       natGateways: int('natGateways', 1, 2),
       maxWorkers: int('maxWorkers', 1, 1000),
       workerNodeCpuLimit: str('workerNodeCpuLimit'),
       workerNodeMemoryLimit: str('workerNodeMemoryLimit'),
       alarmTopicArn: str('alarmTopicArn'),
       missedRunGraceSecs: int('missedRunGraceSecs', 60, 86_400),
+      counting,
     },
+  };
+}
+
+/** The optional deploy role's settings (its own stack, made only when `githubRepository` is set). */
+export interface DeployConfig {
+  readonly stackName: string;
+  readonly repository: string;
+  readonly environment?: string;
+  readonly bootstrapQualifier?: string;
+  readonly oidcProviderArn?: string;
+}
+
+/**
+ * Reads `githubRepository` (owner/name), `githubEnvironment` (default aws),
+ * `cdkBootstrapQualifier` and `githubOidcProviderArn` (an account's existing
+ * provider); `undefined` without `githubRepository`.
+ */
+export function readDeployConfig(node: Node, appStackName: string): DeployConfig | undefined {
+  const str = (key: string): string | undefined => {
+    const value = node.tryGetContext(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string') throw new ContextError(key, `expected a string, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const repository = str('githubRepository');
+  if (repository === undefined) return undefined;
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+    throw new ContextError('githubRepository', `expected owner/name, got ${repository}`);
+  }
+  return {
+    stackName: `${appStackName}-Deploy`,
+    repository,
+    environment: str('githubEnvironment'),
+    bootstrapQualifier: str('cdkBootstrapQualifier'),
+    oidcProviderArn: str('githubOidcProviderArn'),
   };
 }
 

@@ -7,7 +7,6 @@
  */
 import { CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { resolveWorkerSettings } from 'jobs-cdk8s';
@@ -28,46 +27,7 @@ import { loadQueueSettings } from './queue-settings';
 import { JobReconciler } from './reconcile/job-reconciler';
 import { JobScheduler } from './scheduling/job-scheduler';
 import { CounterAggregator } from './stats/counter-aggregator';
-
-/** Item actions of the jobs-api Lambda (job-core's DynamoDB store, as `POST /jobs` and `GET /jobs/{id}` use it). */
-export const JOBS_API_TABLE_ACTIONS = [
-  // GET /jobs/{id}, the idempotency-key lookup, and reading a job to cancel or re-run it.
-  'dynamodb:GetItem',
-  // Registration is a TransactWriteItems of a Put (the job) and two Updates (counters);
-  // withdrawing it (the message was certainly not sent) is a Delete and the same Updates;
-  // a replay marks the job with a PutItem before sending its message again. A cancel is a
-  // conditional Put (a running job marked) or the same transaction (CANCELLED and its
-  // counters); a re-run is a registration and a conditional Put linking the source.
-  'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
-  'dynamodb:DeleteItem',
-];
-/** GET /jobs queries the listing indexes (one Query per shard), never a scan. */
-export const JOBS_API_INDEX_ACTIONS = ['dynamodb:Query'];
-/** GET /jobs/stats reads counter items with BatchGetItem, never a scan. */
-export const STATS_API_TABLE_ACTIONS = ['dynamodb:BatchGetItem'];
-/** The schedules routes' Scheduler calls (job-core/src/schedules/eventbridge.rs); PATCH reads, then updates. */
-export const SCHEDULES_API_SCHEDULE_ACTIONS = [
-  'scheduler:CreateSchedule',
-  'scheduler:GetSchedule',
-  'scheduler:UpdateSchedule',
-  'scheduler:DeleteSchedule',
-];
-/**
- * The schedules routes' table calls: a schedule's change log is read (GetItem) and appended
- * to (UpdateItem), and its history reads the runs' jobs in one BatchGetItem.
- */
-export const SCHEDULES_API_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem'];
-/**
- * What schedules-api writes whole, and only on schedule items (`SCHEDULE#…`): a schedule's
- * change lease (put, then deleted), and its run pointer when a PATCH turns `forbid` or
- * `replace` on.
- */
-export const SCHEDULES_API_SCHEDULE_ITEM_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'];
-/** The partition keys of schedule items. */
-export const SCHEDULE_KEY_PATTERN = 'SCHEDULE#*';
-/** What the reconciler's missed-runs count reads: the schedules, and each one's runs' jobs (BatchGetItem). */
-export const RECONCILER_SCHEDULE_ACTIONS = ['scheduler:GetSchedule'];
+import { grantFromTable, tableResources } from './grants';
 
 /** Props of {@link JobsStack}. */
 export interface JobsStackProps extends StackProps {
@@ -88,8 +48,10 @@ export interface JobsStackProps extends StackProps {
   readonly pointInTimeRecovery?: boolean;
   /** Role ARN given cluster-admin through an access entry. @default none */
   readonly clusterAdminRoleArn?: string;
-  /** CIDRs allowed to the public cluster endpoint. @default any */
+  /** CIDRs allowed to the cluster's API endpoint from outside the VPC (this or {@link clusterEndpointPrivate} is required). */
   readonly clusterPublicEndpointCidrs?: string[];
+  /** The cluster's API endpoint only inside the VPC. @default false */
+  readonly clusterEndpointPrivate?: boolean;
   /** NAT gateways. @default 1 */
   readonly natGateways?: number;
   /** Most job pods at once (KEDA maxReplicaCount). @default 20 */
@@ -131,7 +93,7 @@ export class JobsStack extends Stack {
       deletionProtection: props.tableDeletionProtection,
       removalPolicy: props.tableRemovalPolicy,
       pointInTimeRecovery: props.pointInTimeRecovery,
-      stream: counting === 'stream',
+      counting,
     }).table;
     const queues = new JobQueues(this, 'Queues', { settings });
     const scheduler = new JobScheduler(this, 'Scheduler', {
@@ -174,39 +136,16 @@ export class JobsStack extends Stack {
       'POST /jobs/schedule, GET /jobs/schedules, GET, PATCH and DELETE /jobs/schedules/{name}',
     );
 
-    jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: JOBS_API_TABLE_ACTIONS, resources: [table.tableArn] }));
-    jobsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queues.queue.queueArn] }));
+    // Each binary's grants: its rows of settings/grants.json, proven against its calls at the wire.
     const listing = settings.table.listingIndexes;
-    jobsApi.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: JOBS_API_INDEX_ACTIONS,
-        resources: [listing.byTime.name, listing.byStatus.name].map((name) => `${table.tableArn}/index/${name}`),
-      }),
-    );
-    statsApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: STATS_API_TABLE_ACTIONS, resources: [table.tableArn] }));
-    schedulesApi.function.addToRolePolicy(
-      new iam.PolicyStatement({ actions: SCHEDULES_API_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }),
-    );
-    schedulesApi.function.addToRolePolicy(new iam.PolicyStatement({ actions: SCHEDULES_API_TABLE_ACTIONS, resources: [table.tableArn] }));
-    schedulesApi.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: SCHEDULES_API_SCHEDULE_ITEM_ACTIONS,
-        resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [SCHEDULE_KEY_PATTERN] } },
-      }),
-    );
-    schedulesApi.function.addToRolePolicy(
-      // ListSchedules supports no resource-level permissions: "*" is the only resource IAM
-      // accepts. The code lists with the group's name as filter.
-      new iam.PolicyStatement({ actions: ['scheduler:ListSchedules'], resources: ['*'] }),
-    );
-    schedulesApi.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: [scheduler.role.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
-      }),
-    );
+    const tableArns = tableResources(table.tableArn, [listing.byTime.name, listing.byStatus.name]);
+    grantFromTable(jobsApi.role, 'jobs-api', { ...tableArns, queue: queues.queue.queueArn });
+    grantFromTable(statsApi.role, 'stats-api', tableArns);
+    grantFromTable(schedulesApi.role, 'schedules-api', {
+      ...tableArns,
+      schedules: scheduler.scheduleArnPattern,
+      'scheduler-role': scheduler.role.roleArn,
+    });
 
     // Every job reaches a terminal state: stale jobs sent again, the job DLQ resolved.
     const reconciler = new JobReconciler(this, 'Reconciler', {
@@ -215,13 +154,10 @@ export class JobsStack extends Stack {
       table,
       queue: queues.queue,
       deadLetterQueue: queues.deadLetterQueue,
+      // Each pass also counts the schedules' missed runs (the MissedRuns alarm below).
+      schedulePattern: scheduler.scheduleArnPattern,
       logRetention,
     });
-    // Each pass also counts the schedules' missed runs (the MissedRuns alarm below).
-    const reconcilerRole = reconciler.function.role;
-    reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: RECONCILER_SCHEDULE_ACTIONS, resources: [scheduler.scheduleArnPattern] }));
-    reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: ['scheduler:ListSchedules'], resources: ['*'] }));
-    reconcilerRole.addToPolicy(new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [table.tableArn] }));
 
     // Counting from the stream: the counters follow the job items within about a second.
     const aggregator =
@@ -267,6 +203,7 @@ export class JobsStack extends Stack {
       natGateways: props.natGateways,
       adminRoleArn: props.clusterAdminRoleArn,
       publicEndpointCidrs: props.clusterPublicEndpointCidrs,
+      privateEndpoint: props.clusterEndpointPrivate,
       logRetention,
     });
     const common = {

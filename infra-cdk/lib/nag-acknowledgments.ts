@@ -26,11 +26,16 @@ const LAUNCHED =
   '(kubernetes.io/cluster/<name> = owned, eks:eks-cluster-name) and a node pool, and deletion only of resources so tagged';
 /** Each wildcard resource of the Karpenter controller policy, and why it cannot be narrower. */
 const KARPENTER_WILDCARDS: [string, string][] = [
-  ['*', 'EC2 Describe* (limited to this region by aws:RequestedRegion) and pricing:GetProducts support no resource-level permissions'],
+  [
+    '*',
+    'EC2 Describe* (limited to this region by aws:RequestedRegion), pricing:GetProducts and iam:ListInstanceProfiles support no resource-level permissions; arc-zonal-shift:GetManagedResource is limited to this cluster by its ResourceIdentifier condition',
+  ],
   [ec2('image', ''), 'launches use AWS public Bottlerocket AMIs, whose ids change with every release'],
   [ec2('snapshot', ''), 'the snapshots behind those public AMIs'],
   [ec2('security-group'), 'security groups are chosen at run time by the EC2NodeClass discovery tag'],
   [ec2('subnet'), 'subnets are chosen at run time by the EC2NodeClass discovery tag'],
+  [ec2('capacity-reservation'), 'capacity reservations an EC2NodeClass selects are chosen at run time by its selector terms'],
+  [ec2('placement-group'), 'placement groups an EC2NodeClass selects are chosen at run time by its selector terms'],
   ...['fleet', 'instance', 'volume', 'network-interface', 'launch-template', 'spot-instances-request'].map(
     (type): [string, string] => [ec2(type), LAUNCHED],
   ),

@@ -9,11 +9,10 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { JobsStack } from '../lib/jobs-stack';
 import { FIXTURE_LAMBDA_DIR } from './support/paths';
-import { joinedText, Json, one, refOf, resourcesOf, statementsOfRole, template } from './support/template';
+import { joinedText, Json, one, refOf, resourcesOf, template } from './support/template';
 
 const [tableId, table] = one('AWS::DynamoDB::Table', 'JobsTable');
 const [fnId, fn] = one('AWS::Lambda::Function', 'CounterAggregatorFunction');
-const [roleId] = one('AWS::IAM::Role', 'CounterAggregatorFunctionRole');
 const [dlqId] = one('AWS::SQS::Queue', 'CounterAggregatorDeadLetterQueue');
 const [, mapping] = one('AWS::Lambda::EventSourceMapping', 'CounterAggregatorFunction');
 
@@ -52,30 +51,6 @@ test('the event source mapping delivers job records of the stream in batches, re
   expect(filters).toEqual([{ dynamodb: { Keys: { pk: { S: [{ prefix: 'JOB#' }] } } } }]);
 });
 
-test('it may write only counter and checkpoint items, read the stream and park failed batches', () => {
-  const statements = statementsOfRole(roleId);
-  const STREAM_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'];
-  const isStream = (s: { actions: string[] }) => s.actions.some((a) => STREAM_ACTIONS.includes(a));
-  const onTable = statements.filter((s) => !isStream(s) && s.actions.some((a) => a.startsWith('dynamodb:')));
-  expect(onTable).toEqual([
-    {
-      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      resources: [{ 'Fn::GetAtt': [tableId, 'Arn'] }],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['STATS#*'] } },
-    },
-  ]);
-  const stream = statements.filter(isStream);
-  expect(stream.flatMap((s) => s.actions).sort()).toEqual(STREAM_ACTIONS);
-  for (const s of stream.filter((x) => !x.actions.includes('dynamodb:ListStreams'))) {
-    expect(s.resources).toEqual([{ 'Fn::GetAtt': [tableId, 'StreamArn'] }]);
-  }
-  const toQueue = statements.filter((s) => s.resources.some((r) => JSON.stringify(r) === JSON.stringify({ 'Fn::GetAtt': [dlqId, 'Arn'] })));
-  expect(toQueue.flatMap((s) => s.actions)).toContain('sqs:SendMessage');
-  // Nothing on any other table, queue or index.
-  const others = statements.filter((s) => !onTable.includes(s) && !stream.includes(s) && !toQueue.includes(s));
-  expect(others.flatMap((s) => s.actions).every((a) => a.startsWith('logs:'))).toBe(true);
-});
-
 test('alarms on the iterator age and on batches parked in the dead-letter queue', () => {
   const alarms = resourcesOf('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
   const age = alarms.find((a) => a.MetricName === 'IteratorAge');
@@ -92,7 +67,12 @@ test('alarms on the iterator age and on batches parked in the dead-letter queue'
 
 test("counting 'inline' deploys no stream and no aggregator, and tells every Lambda so", () => {
   const app = new App();
-  const stack = new JobsStack(app, 'Inline', { lambdaDir: FIXTURE_LAMBDA_DIR, imageTag: 'inline-test', counting: 'inline' });
+  const stack = new JobsStack(app, 'Inline', {
+    lambdaDir: FIXTURE_LAMBDA_DIR,
+    imageTag: 'inline-test',
+    counting: 'inline',
+    clusterEndpointPrivate: true,
+  });
   const t = Template.fromStack(stack).toJSON();
   const resources = Object.entries(t.Resources as Record<string, Json>);
   const tables = resources.filter(([, r]) => r.Type === 'AWS::DynamoDB::Table');

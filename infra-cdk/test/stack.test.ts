@@ -1,6 +1,6 @@
 /**
  * Assertions on the synthesized template: routes and their authorization,
- * the Lambdas' runtime, each role's exact grants, queues, table, Scheduler,
+ * the Lambdas' runtime (each role's grants: grants.test.ts), queues, table, Scheduler,
  * the pod identities, the chart on the cluster, and that nothing in the
  * template belongs to one account or region.
  */
@@ -95,58 +95,7 @@ describe('Lambdas', () => {
     }
   });
 
-  const logs = (prefix: string) => {
-    const [logId] = one('AWS::Logs::LogGroup', prefix);
-    return [`logs:CreateLogStream ${arn(logId)}`, `logs:PutLogEvents ${arn(logId)}`];
-  };
 
-  test('jobs-api may read and write job items, query the listing indexes and send to the job queue, nothing else', () => {
-    const index = (name: string) =>
-      JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${name}`]] });
-    const listing = settings.table.listingIndexes;
-    expect(grantsOfRole(one('AWS::IAM::Role', 'JobsApiRole')[0])).toEqual(
-      [
-        ...['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
-        `dynamodb:Query ${index(listing.byTime.name)}`,
-        `dynamodb:Query ${index(listing.byStatus.name)}`,
-        `sqs:SendMessage ${arn(queueId)}`,
-        ...logs('JobsApiLogs'),
-      ].sort(),
-    );
-  });
-
-  test('stats-api may only batch-read counter items', () => {
-    expect(grantsOfRole(one('AWS::IAM::Role', 'StatsApiRole')[0])).toEqual(
-      [`dynamodb:BatchGetItem ${arn(tableId)}`, ...logs('StatsApiLogs')].sort(),
-    );
-  });
-
-  test('schedules-api may manage schedules of its group only, keep their change logs, leases and pointers, read their runs, and pass only the scheduler role, to Scheduler only', () => {
-    const roleId = one('AWS::IAM::Role', 'SchedulesApiRole')[0];
-    const scheduleArn = JSON.stringify({
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/JobsApi/*']],
-    });
-    expect(grantsOfRole(roleId)).toEqual(
-      [
-        ...['CreateSchedule', 'GetSchedule', 'UpdateSchedule', 'DeleteSchedule'].map((a) => `scheduler:${a} ${scheduleArn}`),
-        'scheduler:ListSchedules "*"',
-        ...['GetItem', 'UpdateItem', 'BatchGetItem', 'PutItem', 'DeleteItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
-        `iam:PassRole ${arn(schedulerRoleId)}`,
-        ...logs('SchedulesApiLogs'),
-      ].sort(),
-    );
-    // Whole-item writes (the change lease, the run pointer) only on schedule items.
-    const wholeItem = statementsOfRole(roleId).filter((s) => s.actions.some((a) => ['dynamodb:PutItem', 'dynamodb:DeleteItem'].includes(a)));
-    expect(wholeItem).toEqual([
-      {
-        actions: ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
-        resources: [{ 'Fn::GetAtt': [tableId, 'Arn'] }],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SCHEDULE#*'] } },
-      },
-    ]);
-    const passRole = statementsOfRole(roleId).find((s) => s.actions.includes('iam:PassRole'))!;
-    expect(passRole.conditions).toEqual({ StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } });
-  });
 });
 
 describe('Scheduler', () => {
@@ -265,33 +214,12 @@ describe('open-jobs index', () => {
 
 describe('reconciler', () => {
   const [fnId, fn] = one('AWS::Lambda::Function', 'ReconcilerFunction');
-  const [roleId] = one('AWS::IAM::Role', 'ReconcilerFunctionRole');
 
   test('runs the reconciler bundle on arm64 with the DLQ URL and a timeout longer than a pass', () => {
     expect(fn.Properties.Architectures).toEqual(['arm64']);
     expect(refOf(fn.Properties.Environment.Variables.JOBS_DLQ_URL)).toBe(dlqId);
     expect(refOf(fn.Properties.Environment.Variables.JOBS_QUEUE_URL)).toBe(queueId);
     expect(fn.Properties.Timeout).toBeGreaterThanOrEqual(60);
-  });
-
-  test('may read, mark and fail jobs, query only the open-jobs index, send to the queue, work the DLQ and read the schedules, nothing else', () => {
-    const index = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/open-jobs']] });
-    const [logId] = one('AWS::Logs::LogGroup', 'ReconcilerFunctionLogs');
-    const scheduleArn = JSON.stringify({
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/JobsApi/*']],
-    });
-    expect(grantsOfRole(roleId)).toEqual(
-      [
-        ...['GetItem', 'PutItem', 'UpdateItem', 'BatchGetItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
-        `scheduler:GetSchedule ${scheduleArn}`,
-        'scheduler:ListSchedules "*"',
-        `dynamodb:Query ${index}`,
-        `sqs:SendMessage ${arn(queueId)}`,
-        ...['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility'].map((a) => `sqs:${a} ${arn(dlqId)}`),
-        `logs:CreateLogStream ${arn(logId)}`,
-        `logs:PutLogEvents ${arn(logId)}`,
-      ].sort(),
-    );
   });
 
   test('an EventBridge Scheduler rate() schedule invokes it through a role that may invoke only it', () => {
@@ -324,16 +252,6 @@ describe('pod identities', () => {
     const roleId = refOf(found[0][1].Properties.RoleArn)!;
     return { roleId, props: found[0][1].Properties };
   };
-
-  test('the worker may receive, delete and change visibility on the job queue, and get, put and update table items', () => {
-    const { roleId } = association('jobs', 'data-processor');
-    expect(grantsOfRole(roleId)).toEqual(
-      [
-        ...['ReceiveMessage', 'ChangeMessageVisibility', 'DeleteMessage'].map((a) => `sqs:${a} ${arn(queueId)}`),
-        ...['GetItem', 'PutItem', 'UpdateItem'].map((a) => `dynamodb:${a} ${arn(tableId)}`),
-      ].sort(),
-    );
-  });
 
   test('the KEDA operator may only read the job queue attributes', () => {
     const { roleId } = association('keda', 'keda-operator');
@@ -395,7 +313,10 @@ describe('IAM everywhere', () => {
         'pricing:GetProducts',
         // The stream event source mapping of the counter aggregator.
         'dynamodb:ListStreams',
-        ...['DescribeImages', 'DescribeInstances', 'DescribeInstanceTypeOfferings', 'DescribeInstanceTypes', 'DescribeLaunchTemplates', 'DescribeSecurityGroups', 'DescribeSpotPriceHistory', 'DescribeSubnets'].map((a) => `ec2:${a}`),
+        ...['DescribeCapacityReservations', 'DescribeImages', 'DescribeInstances', 'DescribeInstanceStatus', 'DescribeInstanceTypeOfferings', 'DescribeInstanceTypes', 'DescribeLaunchTemplates', 'DescribePlacementGroups', 'DescribeSecurityGroups', 'DescribeSpotPriceHistory', 'DescribeSubnets'].map((a) => `ec2:${a}`),
+        // Karpenter: listing instance profiles; the zonal-shift status, scoped by a condition on the cluster.
+        'iam:ListInstanceProfiles',
+        'arc-zonal-shift:GetManagedResource',
       ].sort(),
     );
   });
@@ -449,7 +370,7 @@ describe('cluster', () => {
     const { roleId } = { roleId: refOf(one('AWS::EKS::PodIdentityAssociation', 'KarpenterControllerIdentity')[1].Properties.RoleArn)! };
     const statements = statementsOfRole(roleId);
     for (const s of statements.filter((s) => s.actions.some((a) => /^ec2:(RunInstances|CreateFleet|CreateLaunchTemplate|CreateTags|TerminateInstances|DeleteLaunchTemplate)$/.test(a)))) {
-      const launchable = s.resources.every((r) => /::(image|snapshot)\/|:(security-group|subnet)\//.test(joinedText(r)));
+      const launchable = s.resources.every((r) => /::(image|snapshot)\/|:(security-group|subnet|capacity-reservation|placement-group)\//.test(joinedText(r)));
       if (!launchable) expect(JSON.stringify(s.conditions)).toContain('kubernetes.io/cluster/JobsApi');
     }
     const passRole = statements.find((s) => s.actions.includes('iam:PassRole'))!;

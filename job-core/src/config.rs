@@ -17,7 +17,7 @@
 //! | `JOBS_RECEIVE_WAIT_SECS` | `20` | SQS long-poll wait |
 //! | `JOBS_RECEIVE_GATHER_MS` | `100` | loop mode: after a poll that brought fewer messages than free slots while other jobs run, how long the next poll waits so that messages arriving meanwhile share it (0: never) |
 //! | `JOBS_STATS_SHARDS` | `4` | counter shards (raise only; a read is 8 items per shard) |
-//! | `JOBS_COUNTERS` | `inline` | `inline`: counters booked in each job change's transaction; `stream`: a job change is one conditional write, and the counter aggregator books the counters from the table's stream |
+//! | `JOBS_COUNTERS` | the table's | how counters are booked is the table's property (its tag `jobs:counting`, recorded by `provision` and the CDK app): `inline`, in each job change's transaction; `stream`, by the counter aggregator from the table's stream. Set, it must name the table's mode, or the process refuses to start |
 //! | `JOBS_AWS_ATTEMPT_TIMEOUT_SECS` | `5` | one attempt of an AWS call (the long poll adds its wait) |
 //! | `JOBS_AWS_OPERATION_TIMEOUT_SECS` | `15` | an AWS call with the SDK's retries |
 //! | `JOBS_DLQ_URL` | none | the job queue's dead-letter queue; required by the reconciler |
@@ -45,6 +45,9 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// The table's counting mode is unknown, or not the one `JOBS_COUNTERS` names.
+    #[error(transparent)]
+    Counting(#[from] crate::counting::mode::CountingModeError),
 }
 
 /// Settings shared by the API and the worker.
@@ -63,7 +66,9 @@ pub struct Config {
     pub receive_wait: Duration,
     pub receive_gather: Duration,
     pub stats_shards: u32,
-    pub counting: Counting,
+    /// The counting mode this process was told to expect (`JOBS_COUNTERS`); the table's
+    /// own mode decides ([`crate::counting::mode`]).
+    pub counting: Option<Counting>,
     pub aws_timeouts: AwsTimeouts,
     pub dlq_url: Option<String>,
     pub reconcile_interval: Duration,
@@ -133,12 +138,12 @@ impl Config {
             receive_gather: Duration::from_millis(number("JOBS_RECEIVE_GATHER_MS", 100, 0, 1_000)?),
             stats_shards: number("JOBS_STATS_SHARDS", 4, 1, 12)? as u32,
             counting: match get("JOBS_COUNTERS") {
-                None => Counting::default(),
-                Some(value) => Counting::parse(&value).ok_or(ConfigError::Invalid {
+                None => None,
+                Some(value) => Some(Counting::parse(&value).ok_or(ConfigError::Invalid {
                     var: "JOBS_COUNTERS",
                     value,
                     reason: "expected inline or stream".to_owned(),
-                })?,
+                })?),
             },
             aws_timeouts: AwsTimeouts {
                 attempt: Duration::from_secs(attempt),
@@ -228,7 +233,7 @@ mod tests {
         assert_eq!(cfg.visibility_timeout, Duration::from_secs(30));
         assert_eq!(cfg.schedule_group, "jobs");
         assert_eq!(cfg.stats_shards, 4);
-        assert_eq!(cfg.counting, Counting::Inline);
+        assert_eq!(cfg.counting, None);
         assert_eq!(cfg.aws_timeouts, AwsTimeouts::default());
         assert_eq!(cfg.missed_run_grace, TimeDelta::minutes(15));
     }
@@ -301,7 +306,7 @@ mod tests {
     fn the_counting_mode_is_read_and_checked() {
         let base = [("JOBS_QUEUE_URL", "http://q"), ("JOBS_TABLE_NAME", "t")];
         let cfg = Config::from_lookup(lookup(&[base[0], base[1], ("JOBS_COUNTERS", "stream")])).unwrap();
-        assert_eq!(cfg.counting, Counting::Stream);
+        assert_eq!(cfg.counting, Some(Counting::Stream));
         let err = Config::from_lookup(lookup(&[base[0], base[1], ("JOBS_COUNTERS", "later")])).unwrap_err();
         let text = err.to_string();
         assert!(

@@ -27,8 +27,10 @@ use job_core::application::aggregate::{Aggregated, aggregate};
 use job_core::config::{Config, ConfigError};
 use job_core::counting::dynamodb::DynamoDbLedger;
 use job_core::counting::images::{Item, record};
+use job_core::counting::mode::CountingModeError;
 use job_core::counting::streams::StreamPoller;
 use job_core::counting::{Batch, CounterLedger, StreamSource};
+use job_core::stats::Counting;
 use lambda_http::{LambdaEvent, service_fn};
 use serde_dynamo::AttributeValue as EventValue;
 use tracing::{info, warn};
@@ -100,7 +102,11 @@ async fn book(ledger: &DynamoDbLedger, batch: &Batch) -> Result<Aggregated, BoxE
 pub async fn run() -> Result<(), BoxError> {
     job_core::telemetry::init();
     let config = Config::from_env().map_err(StartupError)?;
-    let aws = AwsAdapters::load(config.clone()).await;
+    let aws = AwsAdapters::load(config.clone()).await.map_err(StartupError)?;
+    if aws.counting != Counting::Stream {
+        let table = config.table_name.clone();
+        return Err(StartupError(CountingModeError::NotStreamCounted { table }.into()).into());
+    }
     let ledger = DynamoDbLedger::new(aws.store());
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let ledger = Arc::new(ledger);

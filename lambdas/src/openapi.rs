@@ -65,6 +65,13 @@ pub fn document_for(tasks: &TaskCatalog) -> Value {
         .into_iter()
         .map(|(name, description)| format!("`{name}`: {description}"))
         .collect();
+    // GET /jobs?task= takes only a registered task's name (anything else is a 400).
+    if let Some(Value::Array(parameters)) = doc.pointer_mut("/paths/~1jobs/get/parameters") {
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "task") {
+            let known: Vec<Value> = names.iter().filter(|n| !n.is_null()).cloned().collect();
+            parameter["schema"] = serde_json::json!({ "type": "string", "enum": known });
+        }
+    }
     for schema in TASK_FIELDS {
         if let Some(Value::Object(task)) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/task")) {
             task.insert("enum".to_owned(), Value::Array(names.clone()));
@@ -184,6 +191,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_task_filter_lists_the_registered_tasks() {
+        let doc = document_for(&catalog());
+        let parameters = doc["paths"]["/jobs"]["get"]["parameters"].as_array().unwrap();
+        let task = parameters.iter().find(|p| p["name"] == "task").unwrap();
+        assert_eq!(
+            task["schema"]["enum"],
+            json!(["fail", "flaky", "process-data", "sleep"])
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ use tracing::{info, warn};
 use crate::BoxError;
 use crate::serve::StartupError;
 
-struct Reconciler {
+/// The reconciler's adapters and settings: one [`Reconciler::pass`] is one invocation.
+pub struct Reconciler {
     store: DynamoDbStore,
     queue: SqsQueue,
     dlq: SqsQueue,
@@ -37,7 +38,21 @@ struct Reconciler {
 }
 
 impl Reconciler {
-    async fn pass(&self) -> Result<Report, BoxError> {
+    /// The reconciler over `aws`; needs the dead-letter queue (`JOBS_DLQ_URL`).
+    pub fn from_adapters(aws: &AwsAdapters) -> Result<Self, ConfigError> {
+        let dlq = aws.dead_letter_queue().ok_or(ConfigError::Missing("JOBS_DLQ_URL"))?;
+        Ok(Self {
+            store: aws.store(),
+            queue: aws.queue(),
+            dlq,
+            schedules: aws.schedule_reader(),
+            settings: ReconcileSettings::for_visibility(aws.config.visibility_timeout),
+            missed_run_grace: aws.config.missed_run_grace,
+        })
+    }
+
+    /// One pass: stale jobs sent again, the dead-letter queue resolved, missed runs counted.
+    pub async fn pass(&self) -> Result<Report, BoxError> {
         let report = reconcile(
             &self.store as &dyn JobStore,
             &self.queue as &dyn JobQueue,
@@ -83,18 +98,8 @@ impl Reconciler {
 pub async fn run() -> Result<(), BoxError> {
     job_core::telemetry::init();
     let config = Config::from_env().map_err(StartupError)?;
-    let aws = AwsAdapters::load(config.clone()).await;
-    let dlq = aws
-        .dead_letter_queue()
-        .ok_or(StartupError(ConfigError::Missing("JOBS_DLQ_URL")))?;
-    let reconciler = Arc::new(Reconciler {
-        store: aws.store(),
-        queue: aws.queue(),
-        dlq,
-        schedules: aws.schedule_reader(),
-        settings: ReconcileSettings::for_visibility(config.visibility_timeout),
-        missed_run_grace: config.missed_run_grace,
-    });
+    let aws = AwsAdapters::load(config.clone()).await.map_err(StartupError)?;
+    let reconciler = Arc::new(Reconciler::from_adapters(&aws).map_err(StartupError)?);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
             let reconciler = Arc::clone(&reconciler);

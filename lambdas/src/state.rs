@@ -46,15 +46,19 @@ impl AppState {
 
     /// State over the AWS adapters, configured from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let aws = AwsAdapters::load(Config::from_env()?).await;
-        Ok(Self {
+        Ok(Self::from_adapters(&AwsAdapters::load(Config::from_env()?).await?))
+    }
+
+    /// State over the given AWS adapters.
+    pub fn from_adapters(aws: &AwsAdapters) -> Self {
+        Self {
             store: Arc::new(aws.store()),
             queue: Arc::new(aws.queue()),
             schedules: aws.schedules().map(|s| Arc::new(s) as Arc<dyn ScheduleStore>),
             tasks: catalog(),
             max_attempts: aws.config.retry.max_attempts,
             missed_run_grace: aws.config.missed_run_grace,
-        })
+        }
     }
 
     /// The schedule store, or the start-up error of a server whose routes need it.

@@ -30,10 +30,11 @@
 //! endpoint ([`control_router`]: `PUT /faults` with a JSON array of rules, `DELETE
 //! /faults`, `GET /faults` for the rules and the counts of requests forwarded and
 //! faults applied; `GET /counts` for the requests by operation, `DELETE /counts` to start
-//! counting afresh, `PUT /write-units` to book write units or not). The `fault-proxy`
+//! counting afresh, `PUT /write-units` to book write units or not, `GET /actions` for the
+//! IAM actions recorded by caller, [`FaultProxy::record_actions`]). The `fault-proxy`
 //! binary runs both.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,6 +55,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::wire_actions::{self, WireAction};
 use crate::write_units::{self, ItemWrite, TableInfo, Target};
 
 /// What the proxy does to a matching request.
@@ -186,6 +188,9 @@ struct Shared {
     tables: Mutex<HashMap<String, TableInfo>>,
     /// Whether the listener should be open (false while a `refuse` rule for all requests is set).
     listening: watch::Sender<bool>,
+    /// Whether the IAM actions of requests are recorded, and those recorded.
+    record_actions: AtomicBool,
+    actions: Mutex<BTreeSet<WireAction>>,
 }
 
 impl Shared {
@@ -244,6 +249,8 @@ impl FaultProxy {
             write_units: AtomicBool::new(false),
             tables: Mutex::new(HashMap::new()),
             listening,
+            record_actions: AtomicBool::new(false),
+            actions: Mutex::new(BTreeSet::new()),
         });
         let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let task = tokio::spawn(accept_loop(listener, addr, Arc::clone(&shared), client, upstream));
@@ -285,6 +292,17 @@ impl FaultProxy {
     /// It costs two uncounted reads of each item written, so it slows the writes down.
     pub fn measure_write_units(&self, on: bool) {
         self.shared.write_units.store(on, Ordering::Relaxed);
+    }
+
+    /// Records, from now on (`true`) or no longer, which IAM actions each caller's requests
+    /// need ([`crate::wire_actions`]).
+    pub fn record_actions(&self, on: bool) {
+        self.shared.record_actions.store(on, Ordering::Relaxed);
+    }
+
+    /// The actions recorded, each once.
+    pub fn actions(&self) -> Vec<WireAction> {
+        self.shared.actions.lock().unwrap().iter().cloned().collect()
     }
 
     pub fn counts(&self) -> Counts {
@@ -382,6 +400,18 @@ async fn handle(
         .map_err(|e| Dropped::Upstream(e.to_string()))?
         .to_bytes();
     let operation = operation_of(&target, parts.uri.query(), &body);
+    if shared.record_actions.load(Ordering::Relaxed) {
+        let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+        let needed = wire_actions::actions_of(
+            authorization,
+            &operation,
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            &body,
+        );
+        shared.actions.lock().unwrap().extend(needed);
+    }
     *shared
         .operations
         .lock()
@@ -602,6 +632,7 @@ pub fn control_router(proxy: Arc<FaultProxy>) -> Router {
         .route("/faults", get(list).put(replace).delete(clear))
         .route("/counts", get(operations).delete(reset_operations))
         .route("/write-units", axum::routing::put(write_units_switch))
+        .route("/actions", get(recorded_actions))
         .with_state(proxy)
 }
 
@@ -620,6 +651,10 @@ async fn list(State(proxy): State<Arc<FaultProxy>>) -> axum::Json<Status> {
 
 async fn operations(State(proxy): State<Arc<FaultProxy>>) -> axum::Json<Operations> {
     axum::Json(proxy.operations())
+}
+
+async fn recorded_actions(State(proxy): State<Arc<FaultProxy>>) -> axum::Json<Vec<WireAction>> {
+    axum::Json(proxy.actions())
 }
 
 async fn reset_operations(State(proxy): State<Arc<FaultProxy>>) -> StatusCode {

@@ -10,7 +10,8 @@
 //!   do and emulators never do (refused, black-holed, slow and cut connections, AWS
 //!   errors), and counts requests by operation and, when asked, DynamoDB write units
 //!   ([`write_units`]); the `fault-proxy` binary, `make chaos`, `make bench` and the system
-//!   tests use it.
+//!   tests use it. It also records, by caller, the IAM actions the requests need
+//!   ([`wire_actions`]), which the system tests check against `settings/grants.json`.
 //! - The `local-api` binary serves every route of the API on one local socket.
 //! - [`ceiling`]: the emulator's own throughput for the request mix of a job, replayed
 //!   without our processes (the `emulator-ceiling` binary; `make bench` prints the ratio).
@@ -29,4 +30,5 @@ pub mod local_runner;
 pub mod provision;
 #[cfg(test)]
 mod shared_settings_tests;
+pub mod wire_actions;
 pub mod write_units;

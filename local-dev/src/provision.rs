@@ -11,11 +11,13 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
     GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    StreamSpecification, StreamViewType, TableStatus, Tag, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use job_core::aws::describe;
+use job_core::counting::mode::{COUNTING_TAG, table_counting};
+use job_core::stats::Counting;
 use job_core::store::{OPEN_JOBS_INDEX, OPEN_SHARD_ATTRIBUTE, OPEN_UPDATED_ATTRIBUTE};
 
 /// What to create.
@@ -29,9 +31,10 @@ pub struct Plan {
     pub visibility_timeout: Duration,
     /// Receives after which a message moves to the dead-letter queue.
     pub max_receive_count: u32,
-    /// Give the table a stream (new and old images) for the counter aggregator
-    /// (`JOBS_COUNTERS=stream`).
-    pub stream: bool,
+    /// How the table's counters are booked, recorded as its tag `jobs:counting`
+    /// ([`job_core::counting::mode`]); `stream` also gives the table a stream (new and old
+    /// images) for the counter aggregator. A table's mode is fixed once recorded.
+    pub counting: Counting,
 }
 
 impl Plan {
@@ -44,7 +47,7 @@ impl Plan {
             schedule_group: Some(prefix.to_owned()),
             visibility_timeout: Duration::from_secs(30),
             max_receive_count: 10,
-            stream: false,
+            counting: Counting::Inline,
         }
     }
 }
@@ -97,7 +100,7 @@ pub async fn provision(config: &SdkConfig, plan: &Plan) -> Result<Provisioned, P
         ]),
     )
     .await?;
-    ensure_table(&aws_sdk_dynamodb::Client::new(config), &plan.table_name, plan.stream).await?;
+    ensure_table(&aws_sdk_dynamodb::Client::new(config), &plan.table_name, plan.counting).await?;
     if let Some(group) = &plan.schedule_group {
         ensure_schedule_group(&aws_sdk_scheduler::Client::new(config), group).await?;
     }
@@ -287,8 +290,9 @@ async fn ensure_stream(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(),
     Ok(())
 }
 
-async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str, stream: bool) -> Result<(), ProvisionError> {
+async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str, counting: Counting) -> Result<(), ProvisionError> {
     let step = || format!("create table {name}");
+    let stream = counting == Counting::Stream;
     let (listing_attributes, listing_indexes) = listing_indexes().map_err(fail(step()))?;
     let mut request = ddb
         .create_table()
@@ -326,7 +330,12 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str, stream: bool) 
     if stream {
         request = request.stream_specification(job_stream().map_err(fail(step()))?);
     }
-    let created = request.send().await;
+    let tag = Tag::builder()
+        .key(COUNTING_TAG)
+        .value(counting.as_str())
+        .build()
+        .map_err(|e| fail(step())(e.to_string()))?;
+    let created = request.tags(tag).send().await;
     if let Err(err) = created {
         let exists = err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
         if !exists {
@@ -334,6 +343,7 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str, stream: bool) 
         }
     }
     wait_active(ddb, name).await?;
+    ensure_counting_tag(ddb, name, counting).await?;
     if stream {
         ensure_stream(ddb, name).await?;
     }
@@ -363,6 +373,52 @@ async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, name: &str, stream: bool) 
             .map_err(|e| fail(format!("enable TTL on {name}"))(describe(&e)))?;
     }
     Ok(())
+}
+
+/// Records `counting` on a table that has no mode yet; refuses to change a recorded one
+/// (the counters booked so far were booked that way).
+async fn ensure_counting_tag(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    counting: Counting,
+) -> Result<(), ProvisionError> {
+    let step = || format!("record the counting mode of table {name}");
+    match table_counting(ddb, name)
+        .await
+        .map_err(|e| fail(step())(e.to_string()))?
+    {
+        Some(recorded) if recorded == counting => Ok(()),
+        Some(recorded) => Err(fail(step())(format!(
+            "it already counts {} (tag {COUNTING_TAG}), not {}: a table's counting mode is fixed where it is \
+             created; ask for {} (JOBS_COUNTERS or --counting), or use another prefix",
+            recorded.as_str(),
+            counting.as_str(),
+            recorded.as_str()
+        ))),
+        None => {
+            let arn = ddb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| fail(step())(describe(&e)))?
+                .table
+                .and_then(|t| t.table_arn)
+                .ok_or_else(|| fail(step())("DescribeTable returned no table ARN".to_owned()))?;
+            let tag = Tag::builder()
+                .key(COUNTING_TAG)
+                .value(counting.as_str())
+                .build()
+                .map_err(|e| fail(step())(e.to_string()))?;
+            ddb.tag_resource()
+                .resource_arn(arn)
+                .tags(tag)
+                .send()
+                .await
+                .map_err(|e| fail(step())(describe(&e)))?;
+            Ok(())
+        }
+    }
 }
 
 /// A key attribute of the open-jobs index.

@@ -30,8 +30,13 @@ export interface JobClusterProps {
   readonly systemInstanceType?: string;
   /** How many system nodes. @default 2 */
   readonly systemNodes?: number;
-  /** CIDR blocks that may reach the public API endpoint. @default anywhere (authenticated by IAM) */
+  /**
+   * CIDR blocks that may reach the cluster's API endpoint from outside the VPC. The
+   * endpoint is closed by default: name these, or set {@link privateEndpoint}.
+   */
   readonly publicEndpointCidrs?: string[];
+  /** An API endpoint reachable only from inside the VPC (kubectl through a VPN or bastion). @default false */
+  readonly privateEndpoint?: boolean;
   /** IAM role ARN given cluster-admin through an access entry (for kubectl). @default none */
   readonly adminRoleArn?: string;
   /** Retention of the VPC flow logs and container logs. @default one month */
@@ -81,9 +86,7 @@ export class JobCluster extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
       pendingWindow: Duration.days(7),
     });
-    const endpointAccess = props.publicEndpointCidrs?.length
-      ? eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...props.publicEndpointCidrs)
-      : eks.EndpointAccess.PUBLIC_AND_PRIVATE;
+    const endpointAccess = clusterEndpoint(props.publicEndpointCidrs, props.privateEndpoint);
     this.cluster = new eks.Cluster(this, 'Cluster', {
       clusterName: props.clusterName,
       version: eks.KubernetesVersion.V1_35,
@@ -176,4 +179,29 @@ export class JobCluster extends Construct {
     observability.node.addDependency(agent.association);
     observability.node.addDependency(this.applicationLogGroup, this.podIdentityAgent, systemNodes);
   }
+}
+
+/** A CIDR block: IPv4 or IPv6 address and prefix length. */
+const CIDR = /^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/;
+
+/**
+ * The API endpoint's access: public only from the CIDRs the user names (nodes and
+ * the kubectl handler use the private endpoint), or private only. Neither named is
+ * an error: an endpoint open to the internet is never a default.
+ */
+export function clusterEndpoint(publicCidrs: string[] | undefined, privateOnly: boolean | undefined): eks.EndpointAccess {
+  if (privateOnly && publicCidrs?.length) {
+    throw new Error('clusterEndpointPrivate=true and clusterPublicEndpointCidrs exclude each other: choose one');
+  }
+  if (privateOnly) return eks.EndpointAccess.PRIVATE;
+  if (!publicCidrs?.length) {
+    throw new Error(
+      'the EKS API endpoint is closed by default: set the context value clusterPublicEndpointCidrs to the CIDR blocks ' +
+        'that may reach it (e.g. -c clusterPublicEndpointCidrs=203.0.113.10/32), or clusterEndpointPrivate=true for an ' +
+        'endpoint reachable only from inside the VPC',
+    );
+  }
+  const bad = publicCidrs.filter((c) => !CIDR.test(c));
+  if (bad.length) throw new Error(`clusterPublicEndpointCidrs: not CIDR blocks: ${bad.join(', ')}`);
+  return eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...publicCidrs);
 }

@@ -4,8 +4,14 @@
  * EC2NodeClass) fed with the real queue, table, region, image and node role,
  * and the worker's pod identity: receive, delete and change visibility on the
  * job queue, and the item operations the worker performs on the table.
+ *
+ * The chart is applied with pruning (`kubectl apply --prune -l <prune label>`,
+ * so objects removed from the chart are deleted), and the ScaledJob tells KEDA
+ * not to copy that prune label onto the Jobs it creates: a Job carrying it
+ * (KEDA copies the ScaledJob's labels and its last-applied annotation) would be
+ * pruned by the next deploy, its running attempt killed.
  */
-import { Stack } from 'aws-cdk-lib';
+import { Lazy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -14,17 +20,9 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { App as Cdk8sApp } from 'cdk8s';
 import { JobWorkerChart, ScalingOptions, WorkerSettings } from 'jobs-cdk8s';
 import { Construct } from 'constructs';
+import { grantFromTable, tableResources } from '../grants';
 import { PodIdentityRole } from './pod-identity-role';
 
-/** SQS actions of the worker (job-core/src/queue/sqs.rs: receive, change visibility, delete). */
-export const WORKER_QUEUE_ACTIONS = ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage'];
-/**
- * DynamoDB actions of the worker (job-core/src/store/dynamodb.rs): GetItem (read a job),
- * PutItem (claim, record; also the Put inside TransactWriteItems), UpdateItem (lease
- * extension; the counter updates inside TransactWriteItems). TransactWriteItems has
- * no IAM action of its own: IAM checks each item's action.
- */
-export const WORKER_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
 
 /** Props of {@link JobWorkers}. */
 export interface JobWorkersProps {
@@ -45,6 +43,29 @@ export interface JobWorkersProps {
   readonly nodeMemoryLimit: string;
   /** Must be installed first (CRDs, pod identity). */
   readonly dependsOn: Construct[];
+  /**
+   * Pause KEDA for the ScaledJob: no Jobs start, messages wait in the queue.
+   * For a first deploy, before the image is in the repository
+   * (scripts/deploy.sh passes `-c workersPaused=true` then).
+   * @default the `workersPaused` context value ("true"), else false
+   */
+  readonly paused?: boolean;
+}
+
+/** Prefix of the label CDK's KubernetesManifest puts on every object it prunes by. */
+export const CDK_PRUNE_LABEL_PREFIX = 'aws.cdk.eks/prune-';
+
+/** Whether the `workersPaused` context asks for a paused ScaledJob (`-c workersPaused=true`). */
+export function workersPausedContext(scope: Construct): boolean {
+  const value: unknown = scope.node.tryGetContext('workersPaused');
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new Error(`context workersPaused must be true or false, not ${JSON.stringify(value)}`);
+}
+
+/** The label key a pruning KubernetesManifest selects its objects by (`kubectl apply --prune -l <key>`). */
+export function pruneLabelOf(manifest: eks.KubernetesManifest): string {
+  return `${CDK_PRUNE_LABEL_PREFIX}${manifest.node.addr}`;
 }
 
 export class JobWorkers extends Construct {
@@ -64,12 +85,11 @@ export class JobWorkers extends Construct {
       serviceAccount,
       description: 'data-processor job pods: take jobs from the queue, record them in the table',
     });
-    this.identity.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: WORKER_QUEUE_ACTIONS, resources: [props.queue.queueArn] }),
-    );
-    this.identity.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: WORKER_TABLE_ACTIONS, resources: [props.table.tableArn] }),
-    );
+    // What the worker's code calls (settings/grants.json), each table grant under its key prefixes.
+    grantFromTable(this.identity.role, 'data-processor', {
+      ...tableResources(props.table.tableArn, []),
+      queue: props.queue.queueArn,
+    });
 
     this.chart = new JobWorkerChart(new Cdk8sApp(), 'data-processor', {
       namespace,
@@ -86,8 +106,12 @@ export class JobWorkers extends Construct {
         cpuLimit: props.nodeCpuLimit,
         memoryLimit: props.nodeMemoryLimit,
       },
+      // The manifest's prune label is known once the manifest exists (it
+      // derives from its construct address): resolved at synth.
+      jobExcludedLabels: [Lazy.string({ produce: () => pruneLabelOf(this.manifest) })],
+      paused: props.paused ?? workersPausedContext(this),
     });
-    this.manifest = props.cluster.addCdk8sChart('Workers', this.chart);
+    this.manifest = props.cluster.addCdk8sChart('Workers', this.chart, { prune: true });
     this.manifest.node.addDependency(this.identity.association, ...props.dependsOn);
   }
 }

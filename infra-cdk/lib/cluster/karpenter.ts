@@ -112,7 +112,8 @@ export class Karpenter extends Construct {
 }
 
 /**
- * The controller's permissions, following Karpenter's reference policy for v1:
+ * The controller's permissions, Karpenter's reference policy for the pinned release
+ * (test/karpenter-policy.test.ts compares them statement by statement):
  * launching and tagging only resources tagged for this cluster and a node pool,
  * deleting only those, passing only the node role to EC2, managing only the
  * instance profiles it tags, reading its interruption queue.
@@ -126,13 +127,22 @@ function controllerPolicy(name: string, nodeRole: iam.IRole, queue: sqs.IQueue, 
     (t) => ec2(t),
   );
   const instanceProfiles = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:instance-profile/*`;
+  const clusterArn = stack.formatArn({ service: 'eks', resource: 'cluster', resourceName: name });
   return new iam.PolicyDocument({
     statements: [
       new iam.PolicyStatement({
         sid: 'AllowScopedEC2InstanceAccessActions',
         actions: ['ec2:RunInstances', 'ec2:CreateFleet'],
         // Public AMIs and their snapshots belong to no account of ours: the account field is empty.
-        resources: [ec2('image', ''), ec2('snapshot', ''), ec2('security-group'), ec2('subnet')],
+        resources: [
+          ec2('image', ''),
+          ec2('snapshot', ''),
+          ec2('security-group'),
+          ec2('subnet'),
+          // On-demand capacity reservations and placement groups an EC2NodeClass may select.
+          ec2('capacity-reservation'),
+          ec2('placement-group'),
+        ],
       }),
       new iam.PolicyStatement({
         sid: 'AllowScopedEC2LaunchTemplateAccessActions',
@@ -188,11 +198,14 @@ function controllerPolicy(name: string, nodeRole: iam.IRole, queue: sqs.IQueue, 
       new iam.PolicyStatement({
         sid: 'AllowRegionalReadActions',
         actions: [
+          'ec2:DescribeCapacityReservations',
           'ec2:DescribeImages',
           'ec2:DescribeInstances',
+          'ec2:DescribeInstanceStatus',
           'ec2:DescribeInstanceTypeOfferings',
           'ec2:DescribeInstanceTypes',
           'ec2:DescribeLaunchTemplates',
+          'ec2:DescribePlacementGroups',
           'ec2:DescribeSecurityGroups',
           'ec2:DescribeSpotPriceHistory',
           'ec2:DescribeSubnets',
@@ -269,6 +282,12 @@ function controllerPolicy(name: string, nodeRole: iam.IRole, queue: sqs.IQueue, 
         },
       }),
       new iam.PolicyStatement({
+        sid: 'AllowUnscopedInstanceProfileListAction',
+        actions: ['iam:ListInstanceProfiles'],
+        // ListInstanceProfiles supports no resource-level permissions.
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
         sid: 'AllowInstanceProfileReadActions',
         actions: ['iam:GetInstanceProfile'],
         resources: [instanceProfiles],
@@ -276,7 +295,14 @@ function controllerPolicy(name: string, nodeRole: iam.IRole, queue: sqs.IQueue, 
       new iam.PolicyStatement({
         sid: 'AllowAPIServerEndpointDiscovery',
         actions: ['eks:DescribeCluster'],
-        resources: [stack.formatArn({ service: 'eks', resource: 'cluster', resourceName: name })],
+        resources: [clusterArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'AllowZonalShiftStatusReadOnly',
+        actions: ['arc-zonal-shift:GetManagedResource'],
+        // Scoped by the condition: the action takes no resource ARN.
+        resources: ['*'],
+        conditions: { StringEquals: { 'arc-zonal-shift:ResourceIdentifier': clusterArn } },
       }),
     ],
   });

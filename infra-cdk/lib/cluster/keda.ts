@@ -4,9 +4,9 @@
  * attributes, which is all the `aws-sqs-queue` scaler does.
  */
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { grantFromTable } from '../grants';
 import { PodIdentityRole } from './pod-identity-role';
 
 export const KEDA_VERSION = '2.20.2';
@@ -36,9 +36,7 @@ export class Keda extends Construct {
       serviceAccount: KEDA_OPERATOR_SERVICE_ACCOUNT,
       description: 'KEDA operator: reads the job queue depth',
     });
-    this.operator.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: [props.queue.queueArn] }),
-    );
+    grantFromTable(this.operator.role, 'keda-operator', { queue: props.queue.queueArn });
     this.chart = props.cluster.addHelmChart('Keda', {
       chart: 'keda',
       repository: 'https://kedacore.github.io/charts',

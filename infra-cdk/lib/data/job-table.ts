@@ -1,5 +1,5 @@
 /** The DynamoDB table of jobs and counters, shaped as job-core's store uses it. */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Tags } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { QueueSettings } from '../queue-settings';
@@ -14,9 +14,16 @@ export interface JobTableProps {
   readonly deletionProtection?: boolean;
   /** Point-in-time recovery (35 days of continuous backups). @default true */
   readonly pointInTimeRecovery?: boolean;
-  /** A stream with new and old images, for the counter aggregator (`JOBS_COUNTERS=stream`). @default false */
-  readonly stream?: boolean;
+  /**
+   * How the counters are booked, recorded on the table as its tag `jobs:counting`
+   * (every process reads it at start and follows it): `stream` also gives the table a
+   * stream with new and old images, for the counter aggregator. @default 'stream'
+   */
+  readonly counting?: 'stream' | 'inline';
 }
+
+/** The table tag that records the counting mode (job-core's `counting::mode::COUNTING_TAG`). */
+export const COUNTING_TAG = 'jobs:counting';
 
 /**
  * On-demand table with one string partition key; jobs and counter shards are
@@ -28,6 +35,7 @@ export class JobTable extends Construct {
 
   constructor(scope: Construct, id: string, props: JobTableProps) {
     super(scope, id);
+    const counting = props.counting ?? 'stream';
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: props.settings.table.partitionKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -38,8 +46,9 @@ export class JobTable extends Construct {
       // The AWS managed key (aws/dynamodb): encrypted at rest with a KMS key and an
       // audit trail, usable by every role the stack grants, no key policy to keep.
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      stream: props.stream ? dynamodb.StreamViewType.NEW_AND_OLD_IMAGES : undefined,
+      stream: counting === 'stream' ? dynamodb.StreamViewType.NEW_AND_OLD_IMAGES : undefined,
     });
+    Tags.of(this.table).add(COUNTING_TAG, counting);
     // The sparse index of open jobs: only jobs that are not terminal carry its keys
     // (job-core's store); the reconciler queries it for stale ones. Keys only.
     this.table.addGlobalSecondaryIndex({

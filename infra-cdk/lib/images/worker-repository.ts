@@ -1,7 +1,10 @@
 /** The ECR repository of the data-processor image. */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import { Construct } from 'constructs';
+
+/** The tag that marks the repository as its stack's (value: the stack name); the deploy role pushes only there. */
+export const STACK_TAG = 'jobs:stack';
 
 /** Props of {@link WorkerRepository}. */
 export interface WorkerRepositoryProps {
@@ -40,5 +43,6 @@ export class WorkerRepository extends Construct {
         },
       ],
     });
+    Tags.of(this.repository).add(STACK_TAG, Stack.of(this).stackName);
   }
 }

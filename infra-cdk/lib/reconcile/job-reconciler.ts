@@ -1,7 +1,7 @@
 /**
  * The reconciler: the `reconciler` Rust Lambda, invoked by an EventBridge Scheduler
  * `rate()` schedule, that sends stale open jobs again and resolves the job DLQ
- * (job-core's `application::reconcile`). Its grants are exactly what a pass uses.
+ * (job-core's `application::reconcile`). Its grants are the grant table's reconciler rows.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -11,14 +11,11 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { RustFunction } from '../api/rust-function';
+import { grantFromTable, tableResources } from '../grants';
 
 /** The sparse index of open jobs (job-core's `OPEN_JOBS_INDEX`). */
 export const OPEN_JOBS_INDEX = 'open-jobs';
 
-/** Item actions of a pass: read a job, mark it (PutItem), fail it (a transaction of a Put and counter Updates). */
-export const RECONCILER_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
-/** Dead-letter queue actions: take messages, delete resolved ones, hide those left for an operator. */
-export const RECONCILER_DLQ_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'];
 
 /** Props of {@link JobReconciler}. */
 export interface JobReconcilerProps {
@@ -29,6 +26,8 @@ export interface JobReconcilerProps {
   readonly table: dynamodb.ITable;
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
+  /** ARN pattern of the project's schedules, whose missed runs a pass counts. */
+  readonly schedulePattern: string;
   /** How often a pass runs. @default 1 minute */
   readonly rate?: Duration;
   /** Log retention. @default one month */
@@ -52,13 +51,13 @@ export class JobReconciler extends Construct {
       timeout: Duration.minutes(2),
       logRetention: props.logRetention,
     });
-    const role = this.function.role;
-    role.addToPolicy(new iam.PolicyStatement({ actions: RECONCILER_TABLE_ACTIONS, resources: [props.table.tableArn] }));
-    role.addToPolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.table.tableArn}/index/${OPEN_JOBS_INDEX}`] }),
-    );
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.queue.queueArn] }));
-    role.addToPolicy(new iam.PolicyStatement({ actions: RECONCILER_DLQ_ACTIONS, resources: [props.deadLetterQueue.queueArn] }));
+    // What a pass calls (settings/grants.json); the schedules it reads are the stack's.
+    grantFromTable(this.function.role, 'reconciler', {
+      ...tableResources(props.table.tableArn, [OPEN_JOBS_INDEX]),
+      queue: props.queue.queueArn,
+      'dead-letter-queue': props.deadLetterQueue.queueArn,
+      schedules: props.schedulePattern,
+    });
 
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
       description: 'Assumed by EventBridge Scheduler to invoke the reconciler',

@@ -7,6 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { grantFromTable } from '../grants';
 
 /** Props of {@link JobScheduler}. */
 export interface JobSchedulerProps {
@@ -48,11 +49,9 @@ export class JobScheduler extends Construct {
         },
       }),
     });
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['sqs:SendMessage'],
-        resources: [props.queue.queueArn, props.deadLetterQueue.queueArn],
-      }),
-    );
+    grantFromTable(this.role, 'scheduler', {
+      queue: props.queue.queueArn,
+      'schedule-dead-letter-queue': props.deadLetterQueue.queueArn,
+    });
   }
 }

@@ -13,21 +13,17 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { grantFromTable, tableResources } from '../grants';
 import { RustFunction } from '../api/rust-function';
 
-/** Key prefix of the items the aggregator writes: counters `STATS#TOTAL#…`, `STATS#DAY#…` and checkpoints `STATS#CHECKPOINT#…`. */
-export const COUNTER_KEY_PREFIX = 'STATS#';
 /** Key prefix of job items, the only records delivered. */
 export const JOB_KEY_PREFIX = 'JOB#';
-/** Item actions of a booking: read the checkpoint, ADD to counters (Update), put the checkpoint (Put). */
-export const AGGREGATOR_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'];
 
 /** Props of {@link CounterAggregator}. */
 export interface CounterAggregatorProps {
@@ -74,13 +70,7 @@ export class CounterAggregator extends Construct {
       logRetention: props.logRetention,
     });
     // Counters and checkpoints only: IAM refuses these actions on any job item.
-    this.function.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: AGGREGATOR_TABLE_ACTIONS,
-        resources: [props.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${COUNTER_KEY_PREFIX}*`] } },
-      }),
-    );
+    grantFromTable(this.function.role, 'counter-aggregator', tableResources(props.table.tableArn, [], props.table.tableStreamArn));
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,

@@ -7,7 +7,7 @@
 import { spawnSync } from 'child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { CDK_OUT, FIXTURE_LAMBDA_DIR, LAMBDA_BINARIES, PACKAGE_DIR, SYNTH_DIR } from './paths';
+import { CDK_OUT, FIXTURE_LAMBDA_DIR, LAMBDA_BINARIES, PACKAGE_DIR, SYNTH_DIR, TEST_ENDPOINT_CIDR } from './paths';
 
 export default function globalSetup(): void {
   rmSync(SYNTH_DIR, { recursive: true, force: true });
@@ -26,7 +26,7 @@ export default function globalSetup(): void {
   const started = Date.now();
   const result = spawnSync(
     'npx',
-    ['cdk', 'synth', '--quiet', '--no-notices', '-o', CDK_OUT, '-c', `lambdaDir=${FIXTURE_LAMBDA_DIR}`, '-c', 'imageTag=0.1.0-test'],
+    ['cdk', 'synth', '--quiet', '--no-notices', '-o', CDK_OUT, '-c', `lambdaDir=${FIXTURE_LAMBDA_DIR}`, '-c', 'imageTag=0.1.0-test', '-c', `clusterPublicEndpointCidrs=${TEST_ENDPOINT_CIDR}`],
     { cwd: PACKAGE_DIR, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   const seconds = ((Date.now() - started) / 1000).toFixed(1);

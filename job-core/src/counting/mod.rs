@@ -11,11 +11,13 @@
 //!   ([`dynamodb::DynamoDbLedger`], one `TransactWriteItems`) or memory
 //!   ([`memory::MemoryLedger`]).
 //!
-//! The use case that joins them is [`crate::application::aggregate`].
+//! The use case that joins them is [`crate::application::aggregate`]. Which mode a table
+//! counts in is recorded on the table itself ([`mode`]).
 
 pub mod dynamodb;
 pub mod images;
 pub mod memory;
+pub mod mode;
 pub mod streams;
 
 use async_trait::async_trait;

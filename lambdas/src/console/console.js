@@ -248,10 +248,18 @@ async function act(action) {
   await refresh();
 }
 
+// Every 5 s while the page is visible; a hidden tab polls nothing, and catches up at
+// once when it is shown again.
 function schedule() {
   clearInterval(state.timer);
-  state.timer = $('auto-refresh').checked ? setInterval(refresh, 5000) : null;
+  const polling = $('auto-refresh').checked && document.visibilityState !== 'hidden';
+  state.timer = polling ? setInterval(refresh, 5000) : null;
 }
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState !== 'hidden' && $('auto-refresh').checked) refresh();
+  schedule();
+});
 
 function restartPaging() { state.cursors = [null]; state.page = 0; refresh(); }
 

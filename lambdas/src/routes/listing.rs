@@ -42,7 +42,7 @@ pub struct JobList {
     ),
     responses(
         (status = 200, description = "one page of jobs", body = JobList),
-        (status = 400, description = "unknown parameter, bad status, source or limit, or a cursor this API did not return", body = ErrorBody),
+        (status = 400, description = "unknown parameter, unknown task, bad status, source or limit, or a cursor this API did not return", body = ErrorBody),
         (status = 503, description = "store unavailable; retry", body = ErrorBody,
          headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
@@ -57,6 +57,18 @@ pub async fn list(
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("unknown query parameter {unknown:?}; known: {}", PARAMETERS.join(", ")),
+        ));
+    }
+    if let Some(task) = params.get("task").filter(|t| !t.is_empty())
+        && !state.tasks.names().contains(&task.as_str())
+    {
+        // Checked here, before any read: a task no worker runs has no jobs to page through.
+        return Err(ApiError::bad_request(
+            "invalid_task",
+            format!(
+                "task {task:?} is not a known task; use one of {}",
+                state.tasks.names().join(", ")
+            ),
         ));
     }
     let request = ListRequest {

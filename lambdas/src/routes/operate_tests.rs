@@ -91,6 +91,55 @@ async fn bad_list_parameters_are_400_naming_the_problem() {
 }
 
 #[tokio::test]
+async fn unknown_filters_are_400_naming_the_allowed_values_before_any_read() {
+    // A DynamoDB store whose every request is counted: a refused filter must make none.
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_request| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(r#"{"Items":[],"Count":0}"#)
+            .unwrap()
+    });
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .http_client(http)
+        .build();
+    let store = job_core::store::DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), "jobs", 1);
+    let app = super::all(AppState::new(Arc::new(store), Arc::new(MemoryQueue::new())));
+    for (query, code, named) in [
+        ("task=zzz", "invalid_task", ["zzz", "sleep", "fail"]),
+        ("status=DONE", "invalid_status", ["DONE", "SUCCEEDED", "CANCELLED"]),
+        ("source=cron", "invalid_source", ["cron", "api", "schedule"]),
+    ] {
+        let (status, _, body) = call(&app, get(&format!("/jobs?{query}"))).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, code);
+        let message = body["error"]["message"].as_str().unwrap();
+        for word in named {
+            assert!(message.contains(word), "{query}: {word} missing from {message}");
+        }
+    }
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no store request was made"
+    );
+    // The same store does read for a known task: the counter sees the listing's queries.
+    let (status, _, body) = call(&app, get("/jobs?task=sleep")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "a valid listing reads the store"
+    );
+}
+
+#[tokio::test]
 async fn cancel_and_rerun_answer_by_state() {
     let (store, app) = app();
     let queued = submit(&app, "sleep").await;

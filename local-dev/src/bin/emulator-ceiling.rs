@@ -63,7 +63,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let aws = AwsAdapters::load(config).await;
+    let aws = match AwsAdapters::load(config).await {
+        Ok(aws) => aws,
+        Err(err) => {
+            eprintln!("emulator-ceiling: {err}");
+            return ExitCode::from(2);
+        }
+    };
     match replay(Arc::new(aws.store()), Arc::new(aws.queue()), settings).await {
         Ok(took) => {
             let ms = took.as_secs_f64() * 1000.0;

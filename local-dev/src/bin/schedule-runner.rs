@@ -59,7 +59,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let aws = AwsAdapters::load(config.clone()).await;
+    let aws = match AwsAdapters::load(config.clone()).await {
+        Ok(aws) => aws,
+        Err(err) => {
+            eprintln!("schedule-runner: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let runner = LocalRunner::new(
         Arc::new(aws.schedule_reader()),
         Arc::new(aws.queue()),

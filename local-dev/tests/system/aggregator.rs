@@ -202,3 +202,59 @@ async fn a_booking_whose_answer_is_cut_is_counted_once() {
     assert_eq!(counts(&env.stats().await), [1, 1, 0, 0, 0, 0]);
     env.assert_invariants().await;
 }
+
+/// Counting is the table's property: a process told to count otherwise refuses to start,
+/// naming both modes; one told nothing follows the table; `provision` will not change it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_counting_otherwise_than_its_table_refuses_to_start() {
+    let env = env_counting(5, Duration::from_secs(5), Counting::Stream).await;
+    let settings = |counters: Option<&str>| {
+        let (queue, table) = (env.made.queue_url.clone(), env.made.table_name.clone());
+        let counters = counters.map(str::to_owned);
+        job_core::config::Config::from_lookup(move |name| match name {
+            "JOBS_QUEUE_URL" => Some(queue.clone()),
+            "JOBS_TABLE_NAME" => Some(table.clone()),
+            "JOBS_COUNTERS" => counters.clone(),
+            _ => None,
+        })
+        .unwrap()
+    };
+    let followed = job_core::adapters::AwsAdapters::load(settings(None)).await.unwrap();
+    assert_eq!(followed.counting, Counting::Stream);
+    let refused = job_core::adapters::AwsAdapters::load(settings(Some("inline")))
+        .await
+        .err()
+        .expect("a process counting inline beside a stream-counted table must not start")
+        .to_string();
+    assert!(
+        refused.contains("JOBS_COUNTERS=inline") && refused.contains("counts stream"),
+        "{refused}"
+    );
+
+    // The real worker binary, started as `provision`'s old environment would have started it.
+    let out = std::process::Command::new(super::worker_binary())
+        .args(["--once"])
+        .env("JOBS_QUEUE_URL", &env.made.queue_url)
+        .env("JOBS_TABLE_NAME", &env.made.table_name)
+        .env("JOBS_COUNTERS", "inline")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run data-processor");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("JOBS_COUNTERS=inline") && stderr.contains("counts stream"),
+        "{stderr}"
+    );
+
+    let again = local_dev::provision::Plan {
+        counting: Counting::Inline,
+        ..local_dev::provision::Plan::named(env.made.table_name.trim_end_matches("-jobs"))
+    };
+    let changed = local_dev::provision::provision(&env.sdk, &again)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(changed.contains("already counts stream"), "{changed}");
+    assert!(env.queue_is_empty().await, "the refused worker took no message");
+}

@@ -47,6 +47,7 @@ use uuid::Uuid;
 mod aggregator;
 mod claims;
 mod faults;
+mod grants;
 mod in_memory;
 mod operate;
 mod overlap;
@@ -89,7 +90,7 @@ async fn env_counting(max_receive_count: u32, visibility: Duration, counting: Co
         max_receive_count,
         visibility_timeout: visibility,
         schedule_group: None,
-        stream: counting == Counting::Stream,
+        counting,
         ..Plan::named(&prefix)
     };
     let made = provision(&sdk, &plan).await.expect("provisioning against the emulator");
