@@ -23,6 +23,7 @@
 //! | `JOBS_DLQ_URL` | none | the job queue's dead-letter queue; required by the reconciler |
 //! | `JOBS_RECONCILE_INTERVAL_SECS` | `30` | how often the local reconciler runs (on AWS, its schedule's rate) |
 //! | `JOBS_MISSED_RUN_GRACE_SECS` | `900` | a scheduled run with no job this long after its time is `missed` (history, missed-runs count); 60 to 86400 |
+//! | `JOBS_MAX_SCHEDULES` | `1000` | schedules this deployment holds at most; creating one more answers 409 `schedule_limit_reached` (1 to 1000000, Scheduler's own quota per account and region) |
 //! | `AWS_ENDPOINT_URL` | none | send every AWS call to an emulator instead |
 
 use std::time::Duration;
@@ -74,6 +75,8 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// How long after its scheduled time a run may still get its job before it is `missed`.
     pub missed_run_grace: TimeDelta,
+    /// Most schedules the schedule routes let exist.
+    pub max_schedules: usize,
 }
 
 impl Config {
@@ -159,6 +162,12 @@ impl Config {
                 60,
                 86_400,
             )? as i64),
+            max_schedules: number(
+                "JOBS_MAX_SCHEDULES",
+                crate::application::schedules::DEFAULT_MAX_SCHEDULES as u64,
+                1,
+                1_000_000,
+            )? as usize,
         };
         config.check_message_hold()?;
         Ok(config)

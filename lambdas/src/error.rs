@@ -133,6 +133,10 @@ impl From<ScheduleError> for ApiError {
                 format!("the scheduler rejected the schedule: {detail}"),
             ),
             ScheduleError::Unavailable(_) => Self::unavailable(&err),
+            ScheduleError::BadToken(_) => Self::bad_request(
+                "invalid_cursor",
+                "cursor is not one this API gave out, or has expired; list from the first page again",
+            ),
             ScheduleError::Other(_) => Self::internal(&err),
         }
     }
@@ -178,6 +182,7 @@ impl From<CreateScheduleError> for ApiError {
             | CreateScheduleError::PreviousRunUnread(_)
             | CreateScheduleError::Lease(_) => Self::unavailable(&err),
             CreateScheduleError::Busy(_) => Self::new(StatusCode::CONFLICT, "schedule_busy", message),
+            CreateScheduleError::LimitReached(_) => Self::new(StatusCode::CONFLICT, "schedule_limit_reached", message),
             CreateScheduleError::InvalidOverlap(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_overlap", message)
             }

@@ -1,8 +1,9 @@
 //! JSON request bodies: size limit, content type and parse errors turned into API errors.
 
-use axum::body::to_bytes;
+use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::{Map, Value};
@@ -15,6 +16,40 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long a request body may take to arrive: a body that never ends (a chunked upload
 /// left open) gets a 408 instead of holding the connection.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How much of a body over [`MAX_BODY_BYTES`] is still read (and dropped) before the 413
+/// goes out: a client that sends its whole body before it reads (Python's `urllib`, most
+/// simple clients) then reads the 413 instead of a connection reset. API Gateway takes
+/// nothing over 10 MB; a body past this closes the connection.
+pub const DRAIN_LIMIT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Why a body was not read.
+enum BodyFailure {
+    TooLarge,
+    Broken,
+}
+
+/// The body, if it is at most [`MAX_BODY_BYTES`]; a larger one is read on to its end and
+/// dropped as it arrives, up to [`DRAIN_LIMIT_BYTES`].
+async fn read_body(mut body: Body) -> Result<Vec<u8>, BodyFailure> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| BodyFailure::Broken)?.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT_BYTES {
+            return Err(BodyFailure::TooLarge);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(BodyFailure::TooLarge);
+    }
+    Ok(kept)
+}
 
 /// An optional JSON body: `None` when the body is empty.
 ///
@@ -46,14 +81,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        // A client that waits for `100 Continue` has sent nothing yet: answer at once.
+        let waits_to_send = req
+            .headers()
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES && (waits_to_send || n > DRAIN_LIMIT_BYTES)) {
             return Err(too_large());
         }
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("?").to_owned());
-        let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(req.into_body(), MAX_BODY_BYTES))
+        let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(req.into_body()))
             .await
             .map_err(|_| {
                 ApiError::new(
@@ -65,7 +105,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     ),
                 )
             })?
-            .map_err(|_| too_large())?;
+            .map_err(|failure| match failure {
+                BodyFailure::TooLarge => too_large(),
+                BodyFailure::Broken => ApiError::bad_request("invalid_request", "the request body could not be read"),
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }

@@ -158,4 +158,54 @@ mod tests {
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
     }
+
+    /// A client that writes a whole 2 MiB body before it reads (as Python's urllib does)
+    /// reads the 413, and the connection serves its next request.
+    #[tokio::test]
+    async fn a_client_that_sends_a_whole_large_body_first_reads_the_413() {
+        use job_core::queue::MemoryQueue;
+        use job_core::store::MemoryStore;
+        use std::sync::Arc;
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState::new(Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_on(
+            listener,
+            crate::routes::all(state),
+            HEADER_READ_TIMEOUT,
+            async {
+                stopped.await.ok();
+            },
+        ));
+
+        let body = vec![b' '; 2 * 1024 * 1024];
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        client.write_all(head.as_bytes()).await.unwrap();
+        client.write_all(&body).await.expect("the server reads the whole body");
+        client
+            .write_all(b"GET /jobs/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_string(&mut answer))
+            .await
+            .expect("answered")
+            .expect("no connection reset");
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("body_too_large"), "{answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1 ").count(),
+            2,
+            "the next request was served: {answer}"
+        );
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
 }

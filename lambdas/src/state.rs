@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 
 use job_core::Config;
 use job_core::adapters::AwsAdapters;
+use job_core::application::schedules::DEFAULT_MAX_SCHEDULES;
 use job_core::config::ConfigError;
 use job_core::queue::JobQueue;
 use job_core::retry::RetryPolicy;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub max_attempts: u32,
     /// How long after its time a scheduled run may get its job before it is `missed`.
     pub missed_run_grace: TimeDelta,
+    /// Most schedules that may exist (`JOBS_MAX_SCHEDULES`).
+    pub max_schedules: usize,
 }
 
 /// The variable without which schedules cannot be created.
@@ -31,8 +34,8 @@ pub const SCHEDULER_ROLE_VAR: &str = "JOBS_SCHEDULER_ROLE_ARN";
 
 impl AppState {
     /// State over `store` and `queue` with what an unset environment gives: the task
-    /// catalog, the default retry policy's attempts, the default missed-run grace and no
-    /// schedule store.
+    /// catalog, the default retry policy's attempts, the default missed-run grace and schedule
+    /// limit, and no schedule store.
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>) -> Self {
         Self {
             store,
@@ -41,6 +44,7 @@ impl AppState {
             tasks: catalog(),
             max_attempts: RetryPolicy::default().max_attempts,
             missed_run_grace: MISSED_AFTER,
+            max_schedules: DEFAULT_MAX_SCHEDULES,
         }
     }
 
@@ -58,6 +62,7 @@ impl AppState {
             tasks: catalog(),
             max_attempts: aws.config.retry.max_attempts,
             missed_run_grace: aws.config.missed_run_grace,
+            max_schedules: aws.config.max_schedules,
         }
     }
 

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
 use crate::schedules::{
-    ChangeLease, Overlap, RunPointer, RunRecord, Schedule, ScheduleChange, ScheduleError, ScheduleStore, expected_runs,
-    is_valid_name, records, run_job_id,
+    ChangeLease, CopyGuard, MAX_PAGE, Overlap, RunPointer, RunRecord, Schedule, ScheduleChange, ScheduleCopy,
+    ScheduleEntry, ScheduleError, ScheduleStore, expected_runs, is_valid_name, records, run_job_id,
 };
 use crate::store::{JobStore, StoreError};
 use crate::tasks::{DEFAULT_TASK, TaskCatalog, ValidationError};
@@ -21,6 +21,11 @@ pub const MAX_CRON_LEN: usize = 256;
 pub const PREVIEW_RUNS: usize = 5;
 /// Largest target input EventBridge Scheduler accepts: the job message with the task input.
 pub const MAX_TARGET_INPUT_BYTES: usize = 8192;
+
+/// Schedules a deployment holds at most when `JOBS_MAX_SCHEDULES` is not set.
+pub const DEFAULT_MAX_SCHEDULES: usize = 1_000;
+/// Schedules per page of a listing when the request names no limit.
+pub const DEFAULT_PAGE: u32 = 50;
 
 /// A request for a schedule.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +74,11 @@ pub enum CreateScheduleError {
     InputTooLarge(usize),
     #[error(transparent)]
     Schedules(#[from] ScheduleError),
+    /// The deployment holds as many schedules as it may (`JOBS_MAX_SCHEDULES`).
+    #[error(
+        "this deployment holds its limit of {0} schedules (JOBS_MAX_SCHEDULES); delete one, or raise the limit, first"
+    )]
+    LimitReached(usize),
     /// The schedule was changed, but the change log could not be written: sending the
     /// same change again logs it.
     #[error("the schedule was updated, but its change could not be recorded ({0}); send the same change again")]
@@ -153,12 +163,19 @@ fn validate(draft: Draft, tasks: &TaskCatalog, now: DateTime<Utc>) -> Result<Sch
     Ok(schedule)
 }
 
-/// Checks the request ([`validate`]'s rules and the name) and creates the schedule;
-/// returns it with its next runs.
+/// Checks the request ([`validate`]'s rules and the name) and that fewer than
+/// `max_schedules` exist, creates the schedule and writes its copy for listings
+/// ([`ScheduleCopy`]); returns it with its next runs.
+///
+/// The limit is counted from Scheduler's listing (at most `max_schedules / 100 + 1`
+/// `ListSchedules` calls), so it never drifts; creations racing each other at the limit
+/// may pass it by as many as are in flight.
 pub async fn create_schedule(
     schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
     tasks: &TaskCatalog,
     request: CreateScheduleRequest,
+    max_schedules: usize,
 ) -> Result<ScheduleRuns, CreateScheduleError> {
     let name = match request.name {
         Some(name) if is_valid_name(&name) => name,
@@ -179,7 +196,11 @@ pub async fn create_schedule(
     };
     let schedule = validate(draft, tasks, now)?;
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
+    if count_schedules(schedules, max_schedules).await? >= max_schedules {
+        return Err(CreateScheduleError::LimitReached(max_schedules));
+    }
     schedules.create(&schedule).await?;
+    keep_copy(jobs, &schedule).await;
     info!(schedule = %schedule.name, expression = %schedule.expression, timezone = %schedule.timezone,
           task = %schedule.task, overlap = %schedule.overlap, "schedule created");
     Ok(ScheduleRuns { schedule, next_runs })
@@ -269,6 +290,7 @@ async fn update_holding(
             )));
         }
         schedules.update(&schedule).await?;
+        keep_copy(jobs, &schedule).await;
         jobs.append_schedule_change(&schedule.name, &schedule.generation, &change)
             .await
             .map_err(|err| {
@@ -454,13 +476,126 @@ pub async fn list_schedules(schedules: &dyn ScheduleStore) -> Result<Vec<Schedul
         .collect())
 }
 
+/// How many schedules there are, counted up to `up_to` (pages of [`MAX_PAGE`]).
+pub async fn count_schedules(schedules: &dyn ScheduleStore, up_to: usize) -> Result<usize, ScheduleError> {
+    let mut count = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let page = schedules.page(MAX_PAGE, token.as_deref()).await?;
+        count += page.entries.len();
+        match page.next {
+            Some(next) if count < up_to => token = Some(next),
+            _ => return Ok(count),
+        }
+    }
+}
+
+/// One page of schedules, each with its next run, and the token of the next page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulesPage {
+    pub schedules: Vec<ScheduleRuns>,
+    pub next: Option<String>,
+}
+
+/// One page of at most `limit` schedules from `token`: one `ListSchedules` call and one
+/// `BatchGetItem` of their copies. A copy older than Scheduler's last change of its
+/// schedule, or missing, is read from Scheduler (one `GetSchedule`) and written anew, so a
+/// copy write that failed costs one read on the next listing, never a wrong row. A schedule
+/// deleted since the listing, or one in the group that is not a job schedule, is left out.
+pub async fn list_schedules_page(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    limit: u32,
+    token: Option<&str>,
+) -> Result<SchedulesPage, ScheduleError> {
+    let page = schedules.page(limit, token).await?;
+    let names: Vec<String> = page.entries.iter().map(|e| e.name.clone()).collect();
+    let copies = jobs
+        .schedule_copies(&names)
+        .await
+        .map_err(|err| ScheduleError::Unavailable(format!("the schedules' copies could not be read: {err}")))?;
+    let now = Utc::now();
+    let mut listed = Vec::with_capacity(page.entries.len());
+    for entry in &page.entries {
+        let copy = copies.iter().find(|c| c.schedule.name == entry.name);
+        let schedule = match copy.filter(|c| c.is_current(entry)) {
+            Some(current) => Schedule {
+                enabled: entry.enabled,
+                ..current.schedule.clone()
+            },
+            None => match read_again(schedules, jobs, entry, copy.map(|c| c.written_at)).await? {
+                Some(schedule) => schedule,
+                None => continue,
+            },
+        };
+        let next_runs = upcoming(&schedule, 1, now);
+        listed.push(ScheduleRuns { schedule, next_runs });
+    }
+    Ok(SchedulesPage {
+        schedules: listed,
+        next: page.next,
+    })
+}
+
+/// A schedule whose copy is stale or missing, read from Scheduler; its copy is written
+/// as of the listing's modification time, over the stale one only (a copy written
+/// meanwhile by a change stays).
+async fn read_again(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    entry: &ScheduleEntry,
+    stale: Option<DateTime<Utc>>,
+) -> Result<Option<Schedule>, ScheduleError> {
+    let schedule = match schedules.get(&entry.name).await {
+        Ok(Some(schedule)) => schedule,
+        Ok(None) => return Ok(None),
+        Err(ScheduleError::Other(reason)) => {
+            warn!(schedule = %entry.name, %reason, "leaving out a schedule that is not a job schedule");
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    let copy = ScheduleCopy {
+        schedule: schedule.clone(),
+        written_at: entry.modified,
+    };
+    match jobs.put_schedule_copy(&copy, CopyGuard::Over(stale)).await {
+        Ok(()) | Err(StoreError::Conflict) => {}
+        Err(err) => {
+            warn!(schedule = %entry.name, error = %err, "could not write the schedule's copy; the next listing reads it again")
+        }
+    }
+    Ok(Some(schedule))
+}
+
+/// Writes the copy of a schedule just created or changed; a failure only costs the next
+/// listing a read from Scheduler.
+async fn keep_copy(jobs: &dyn JobStore, schedule: &Schedule) {
+    let copy = ScheduleCopy {
+        schedule: schedule.clone(),
+        written_at: Utc::now(),
+    };
+    if let Err(err) = jobs.put_schedule_copy(&copy, CopyGuard::Any).await {
+        warn!(schedule = %schedule.name, error = %err, "schedule saved, but not its copy for listings; the next listing reads it from the scheduler");
+    }
+}
+
 /// Deletes the schedule named `name`; [`ScheduleError::NotFound`] if there is none.
 /// Jobs it already queued still run.
-pub async fn delete_schedule(schedules: &dyn ScheduleStore, name: &str) -> Result<(), ScheduleError> {
+pub async fn delete_schedule(
+    schedules: &dyn ScheduleStore,
+    jobs: &dyn JobStore,
+    name: &str,
+) -> Result<(), ScheduleError> {
     if !is_valid_name(name) {
         return Err(ScheduleError::NotFound(name.to_owned()));
     }
     schedules.delete(name).await?;
+    // A copy left behind is never read: listings go by Scheduler's names, and a schedule
+    // created again under the name writes its own.
+    if let Err(err) = jobs.delete_schedule_copy(name).await {
+        warn!(schedule = %name, error = %err, "schedule deleted, but not its copy");
+    }
     info!(schedule = %name, "schedule deleted");
     Ok(())
 }
@@ -749,5 +884,175 @@ mod tests {
             jobs.take_change_lease(&rival, Utc::now()).await,
             Err(StoreError::Conflict)
         ));
+    }
+
+    /// Scheduler in memory, counting the reads of single schedules.
+    #[derive(Default)]
+    struct CountingGets {
+        inner: MemoryScheduleStore,
+        gets: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CountingGets {
+        fn gets(&self) -> usize {
+            self.gets.swap(0, std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ScheduleStore for CountingGets {
+        async fn create(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+            self.inner.create(schedule).await
+        }
+        async fn get(&self, name: &str) -> Result<Option<Schedule>, ScheduleError> {
+            self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.get(name).await
+        }
+        async fn list(&self) -> Result<Vec<Schedule>, ScheduleError> {
+            self.inner.list().await
+        }
+        async fn page(&self, limit: u32, token: Option<&str>) -> Result<crate::schedules::EntryPage, ScheduleError> {
+            self.inner.page(limit, token).await
+        }
+        async fn update(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+            self.inner.update(schedule).await
+        }
+        async fn delete(&self, name: &str) -> Result<(), ScheduleError> {
+            self.inner.delete(name).await
+        }
+    }
+
+    fn request(name: &str) -> CreateScheduleRequest {
+        CreateScheduleRequest {
+            cron: "0 7 * * MON".into(),
+            task: Some("sleep".into()),
+            input: json!({"ms": 5}),
+            timezone: None,
+            name: Some(name.into()),
+            overlap: None,
+        }
+    }
+
+    async fn every_page(schedules: &dyn ScheduleStore, jobs: &dyn JobStore, limit: u32) -> Vec<Vec<Schedule>> {
+        let mut pages = Vec::new();
+        let mut token = None;
+        loop {
+            let page = list_schedules_page(schedules, jobs, limit, token.as_deref())
+                .await
+                .unwrap();
+            pages.push(page.schedules.into_iter().map(|s| s.schedule).collect());
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return pages,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_of_schedules_read_their_copies_not_each_schedule() {
+        let (schedules, jobs, tasks) = (CountingGets::default(), MemoryStore::new(), catalog());
+        for name in ["a", "b", "c", "d", "e"] {
+            create_schedule(&schedules, &jobs, &tasks, request(name), 10)
+                .await
+                .unwrap();
+        }
+        let pages = every_page(&schedules, &jobs, 2).await;
+        let names: Vec<Vec<&str>> = pages
+            .iter()
+            .map(|p| p.iter().map(|s| s.name.as_str()).collect())
+            .collect();
+        assert_eq!(names, [vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
+        assert_eq!(pages[0][0].input, json!({"ms": 5}));
+        assert_eq!(schedules.gets(), 0, "every copy was current");
+    }
+
+    #[tokio::test]
+    async fn a_copy_that_was_not_written_or_fell_behind_is_read_again_and_written_anew() {
+        let schedules = CountingGets::default();
+        let jobs = crate::store::faulty::FaultyStore::new(MemoryStore::new());
+        let tasks = catalog();
+        jobs.refuse_copy_writes(true);
+        create_schedule(&schedules, &jobs, &tasks, request("lost"), 10)
+            .await
+            .unwrap();
+        jobs.refuse_copy_writes(false);
+        create_schedule(&schedules, &jobs, &tasks, request("kept"), 10)
+            .await
+            .unwrap();
+        // Changed behind the copy's back (as an update whose copy write failed).
+        let mut changed = schedules.inner.get("kept").await.unwrap().unwrap();
+        changed.task = "process-data".into();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        schedules.inner.update(&changed).await.unwrap();
+
+        let listed = &every_page(&schedules, &jobs, 10).await[0];
+        let shown: Vec<(&str, &str)> = listed.iter().map(|s| (s.name.as_str(), s.task.as_str())).collect();
+        assert_eq!(shown, [("kept", "process-data"), ("lost", "sleep")]);
+        assert_eq!(
+            schedules.gets(),
+            2,
+            "one read for the missing copy, one for the stale one"
+        );
+        every_page(&schedules, &jobs, 10).await;
+        assert_eq!(schedules.gets(), 0, "both copies were written anew");
+    }
+
+    #[tokio::test]
+    async fn a_repair_never_replaces_a_copy_written_after_the_listing() {
+        let jobs = MemoryStore::new();
+        let newer = ScheduleCopy {
+            schedule: hourly("s"),
+            written_at: at("2026-01-05T02:00:00Z"),
+        };
+        jobs.put_schedule_copy(&newer, CopyGuard::Any).await.unwrap();
+        let older = ScheduleCopy {
+            written_at: at("2026-01-05T01:00:00Z"),
+            ..newer.clone()
+        };
+        for seen in [None, Some(at("2026-01-05T01:30:00Z"))] {
+            let refused = jobs.put_schedule_copy(&older, CopyGuard::Over(seen)).await;
+            assert!(matches!(refused, Err(StoreError::Conflict)), "{seen:?}: {refused:?}");
+        }
+        let held = jobs.schedule_copies(&["s".to_owned()]).await.unwrap();
+        assert_eq!(held, [newer]);
+    }
+
+    #[tokio::test]
+    async fn the_schedule_limit_refuses_one_more_and_a_deletion_makes_room() {
+        let (schedules, jobs, tasks) = (MemoryScheduleStore::new(), MemoryStore::new(), catalog());
+        for name in ["one", "two"] {
+            create_schedule(&schedules, &jobs, &tasks, request(name), 2)
+                .await
+                .unwrap();
+        }
+        let refused = create_schedule(&schedules, &jobs, &tasks, request("three"), 2).await;
+        assert!(
+            matches!(refused, Err(CreateScheduleError::LimitReached(2))),
+            "{refused:?}"
+        );
+        assert!(refused.unwrap_err().to_string().contains("JOBS_MAX_SCHEDULES"));
+        assert_eq!(schedules.get("three").await.unwrap(), None);
+        delete_schedule(&schedules, &jobs, "one").await.unwrap();
+        assert!(
+            jobs.schedule_copies(&["one".to_owned()]).await.unwrap().is_empty(),
+            "copy deleted too"
+        );
+        create_schedule(&schedules, &jobs, &tasks, request("three"), 2)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn counting_schedules_reads_pages_only_up_to_the_limit() {
+        let schedules = MemoryScheduleStore::new();
+        for i in 0..250 {
+            schedules.create(&hourly(&format!("s{i:03}"))).await.unwrap();
+        }
+        assert_eq!(count_schedules(&schedules, 1_000).await.unwrap(), 250);
+        assert_eq!(
+            count_schedules(&schedules, 100).await.unwrap(),
+            100,
+            "stops after the page that reached it"
+        );
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::OnceCell;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::{MAX_EVENT_AGE, Schedule, ScheduleError, ScheduleStore};
+use super::{EntryPage, MAX_EVENT_AGE, Schedule, ScheduleEntry, ScheduleError, ScheduleStore};
 use crate::aws::{describe, is_transient};
 use crate::message::JobMessage;
 
@@ -303,6 +303,45 @@ impl ScheduleStore for EventBridgeScheduleStore {
                 _ => map_err(err),
             }),
         }
+    }
+
+    async fn page(&self, limit: u32, token: Option<&str>) -> Result<EntryPage, ScheduleError> {
+        let page = self
+            .client
+            .list_schedules()
+            .group_name(&self.group)
+            .max_results(limit.clamp(1, super::MAX_PAGE) as i32)
+            .set_next_token(token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(e) if e.is_resource_not_found_exception() => self.group_missing(),
+                Some(e)
+                    if token.is_some()
+                        && e.code()
+                            .is_some_and(|c| c.contains("Validation") || c.contains("Token")) =>
+                {
+                    ScheduleError::BadToken(describe(&err))
+                }
+                _ => map_err(err),
+            })?;
+        let entries = page
+            .schedules
+            .into_iter()
+            .filter(|s| s.group_name.as_deref() == Some(self.group.as_str()))
+            .filter_map(|s| {
+                let modified = s.last_modification_date.or(s.creation_date)?;
+                Some(ScheduleEntry {
+                    name: s.name?,
+                    enabled: s.state.is_none_or(|state| state == ScheduleState::Enabled),
+                    modified: DateTime::from_timestamp(modified.secs(), modified.subsec_nanos())?,
+                })
+            })
+            .collect();
+        Ok(EntryPage {
+            entries,
+            next: page.next_token.filter(|t| !t.is_empty()),
+        })
     }
 
     async fn get(&self, name: &str) -> Result<Option<Schedule>, ScheduleError> {

@@ -9,12 +9,14 @@
 //! Emulators keep schedules but never fire them: the local runner of the `local-dev`
 //! crate stands in for that on a local run.
 
+mod copy;
 mod eventbridge;
 mod history;
 mod lease;
 mod memory;
 mod overlap;
 
+pub use copy::{CopyGuard, EntryPage, ScheduleCopy, ScheduleEntry};
 pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
 pub use history::{MISSED_AFTER, RunRecord, RunState, ScheduleChange, Timing, expected_runs, records, run_job_id};
 pub use lease::{CHANGE_LEASE, CHANGE_WRITE_MARGIN, ChangeLease};
@@ -70,6 +72,9 @@ pub enum ScheduleError {
     /// The service could not be reached or is throttling; the call may be retried.
     #[error("scheduler unavailable: {0}")]
     Unavailable(String),
+    /// A listing token the service does not take (not one of its pages' tokens, or expired).
+    #[error("the listing token is not valid: {0}")]
+    BadToken(String),
     /// Anything else (misconfiguration, missing group, a schedule that is not ours).
     #[error("scheduler error: {0}")]
     Other(String),
@@ -84,8 +89,12 @@ pub trait ScheduleStore: Send + Sync {
     /// Reads one schedule.
     async fn get(&self, name: &str) -> Result<Option<Schedule>, ScheduleError>;
 
-    /// Every schedule, sorted by name.
+    /// Every schedule, sorted by name (one read per schedule: for the local runner, not the API).
     async fn list(&self) -> Result<Vec<Schedule>, ScheduleError>;
+
+    /// One page of at most `limit` (1 to [`MAX_PAGE`]) schedules' entries, from `token` (a
+    /// previous page's `next`), in the service's order: one `ListSchedules` call.
+    async fn page(&self, limit: u32, token: Option<&str>) -> Result<EntryPage, ScheduleError>;
 
     /// Replaces the definition of the schedule named `schedule.name` with `schedule`
     /// (expression, time zone, target input, state); [`ScheduleError::NotFound`] if there
@@ -168,6 +177,9 @@ pub fn fill_placeholders(input: &str, execution_id: &str, scheduled_time: DateTi
 pub fn is_valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
+
+/// Most entries in one [`ScheduleStore::page`] (`ListSchedules`' `MaxResults` limit).
+pub const MAX_PAGE: u32 = 100;
 
 /// How late a run may still be delivered; older runs are dropped (EventBridge's retry
 /// policy here, and the local runner's cut-off).

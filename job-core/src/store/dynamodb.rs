@@ -18,6 +18,9 @@
 //!   epoch ms; [`crate::schedules::ChangeLease`]), deleted when it is done, else swept
 //!   through `expiresAt` an hour after it ran out.
 //!
+//! - `SCHEDULE#<name>`: the copy of a schedule's definition that a page of schedules reads
+//!   (`writtenAt` in epoch ms; [`crate::schedules::ScheduleCopy`]); no index keys either.
+//!
 //! - `STATS#CHECKPOINT#<stream shard id>`: the counter aggregator's checkpoint of one
 //!   stream shard (`seq`, the last sequence number booked, zero-padded), which expires
 //!   through `expiresAt` a week after its last booking ([`crate::counting::dynamodb`]).
@@ -73,7 +76,9 @@ use crate::listing::{
     self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
     TIME_INDEX, TIME_PARTITION_ATTR,
 };
-use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{
+    ChangeLease, CopyGuard, Overlap, PointerMove, RunPointer, Schedule, ScheduleChange, ScheduleCopy,
+};
 use crate::stats::{Bucket, Counting, Counts, DayStats, Stats, counter_key, shard_for, shown_days};
 
 /// The sparse index of jobs that are not terminal (see the module documentation).
@@ -254,6 +259,54 @@ fn lease_key(schedule: &str) -> String {
     format!("SCHEDULE#{schedule}#CHANGING")
 }
 
+/// The key of a schedule's stored copy.
+fn copy_key(schedule: &str) -> String {
+    format!("SCHEDULE#{schedule}")
+}
+
+fn copy_to_item(copy: &ScheduleCopy) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let c = &copy.schedule;
+    let input = serde_json::to_string(&c.input).map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(HashMap::from([
+        ("pk".to_owned(), s(copy_key(&c.name))),
+        ("name".to_owned(), s(&c.name)),
+        ("cron".to_owned(), s(&c.cron)),
+        ("expression".to_owned(), s(&c.expression)),
+        ("timezone".to_owned(), s(&c.timezone)),
+        ("task".to_owned(), s(&c.task)),
+        ("input".to_owned(), s(input)),
+        ("createdAt".to_owned(), s(c.created.to_rfc3339())),
+        ("generation".to_owned(), s(&c.generation)),
+        ("enabled".to_owned(), AttributeValue::Bool(c.enabled)),
+        ("overlap".to_owned(), s(c.overlap.as_str())),
+        ("writtenAt".to_owned(), n(copy.written_at.timestamp_millis())),
+    ]))
+}
+
+fn copy_from_item(item: &HashMap<String, AttributeValue>) -> Result<ScheduleCopy, StoreError> {
+    let r = Reader(item);
+    let written_ms: i64 = r.num("writtenAt")?;
+    Ok(ScheduleCopy {
+        schedule: Schedule {
+            name: r.str("name")?,
+            cron: r.str("cron")?,
+            expression: r.str("expression")?,
+            timezone: r.str("timezone")?,
+            task: r.str("task")?,
+            input: r.opt_json("input")?.unwrap_or_default(),
+            created: r.time("createdAt")?,
+            generation: r.str("generation")?,
+            enabled: item
+                .get("enabled")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(true),
+            overlap: Overlap::parse(&r.str("overlap")?).ok_or_else(|| corrupt("overlap"))?,
+        },
+        written_at: DateTime::from_timestamp_millis(written_ms).ok_or_else(|| corrupt("writtenAt"))?,
+    })
+}
+
 /// The key of a schedule generation's run pointer.
 fn pointer_key(schedule: &str, generation: &str) -> String {
     format!("SCHEDULE#{schedule}#{generation}")
@@ -302,6 +355,10 @@ fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
     optional("finishedAt", job.finished_at.map(|t| s(t.to_rfc3339())));
     optional("nextAttemptAt", job.next_attempt_at.map(|t| s(t.to_rfc3339())));
     optional("lastError", job.last_error.as_ref().map(s));
+    optional(
+        listing::ERROR_SUMMARY_ATTR,
+        job.last_error.as_deref().map(|e| s(listing::error_summary(e))),
+    );
     optional("result", job.result.as_ref().map(|r| s(r.to_string())));
     optional("requeuedAt", job.requeued_at.map(|t| s(t.to_rfc3339())));
     optional("cancelRequestedAt", job.cancel_requested_at.map(|t| s(t.to_rfc3339())));
@@ -420,7 +477,7 @@ fn summary_from_item(item: &HashMap<String, AttributeValue>) -> Result<JobSummar
         source: SourceKind::parse(&r.str("sourceType")?).ok_or_else(|| corrupt("sourceType"))?,
         created_at: r.time("createdAt")?,
         finished_at: r.opt_time("finishedAt")?,
-        last_error: r.opt_str("lastError"),
+        last_error: r.opt_str(listing::ERROR_SUMMARY_ATTR),
         cancel_requested: r.opt_str("cancelRequestedAt").is_some(),
         rerun_of: r.opt_id("rerunOf")?,
         sort_key: r.str(SORT_KEY_ATTR)?,
@@ -670,7 +727,7 @@ impl DynamoDbStore {
             Ok(items)
         } else {
             Err(StoreError::Unavailable(
-                "counter reads were throttled; try again".to_owned(),
+                "batch reads were throttled; try again".to_owned(),
             ))
         }
     }
@@ -911,6 +968,53 @@ impl JobStore for DynamoDbStore {
                 serde_json::from_str(text).map_err(|_| corrupt("changes"))
             })
             .collect()
+    }
+
+    async fn schedule_copies(&self, names: &[String]) -> Result<Vec<ScheduleCopy>, StoreError> {
+        let mut copies = Vec::with_capacity(names.len());
+        for chunk in names.chunks(BATCH_GET_MAX_KEYS) {
+            for item in self
+                .batch_get(chunk.iter().map(|name| copy_key(name)).collect())
+                .await?
+            {
+                copies.push(copy_from_item(&item)?);
+            }
+        }
+        Ok(copies)
+    }
+
+    async fn put_schedule_copy(&self, copy: &ScheduleCopy, guard: CopyGuard) -> Result<(), StoreError> {
+        let item = copy_to_item(copy)?;
+        self.retrying("PutItem", || async {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()));
+            let put = match guard {
+                CopyGuard::Any => put,
+                CopyGuard::Over(None) => put.condition_expression("attribute_not_exists(pk)"),
+                CopyGuard::Over(Some(seen)) => put
+                    .condition_expression("writtenAt = :seen")
+                    .expression_attribute_values(":seen", n(seen.timestamp_millis())),
+            };
+            put.send().await.map(|_| ()).map_err(classify_single::<PutItemError>)
+        })
+        .await
+    }
+
+    async fn delete_schedule_copy(&self, name: &str) -> Result<(), StoreError> {
+        self.retrying("DeleteItem", || async {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(copy_key(name)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify_single::<DeleteItemError>)
+        })
+        .await
     }
 
     async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {

@@ -1,7 +1,7 @@
 //! A store that fails on purpose, for tests of what the use cases do when AWS misbehaves:
 //! it wraps another store and, for chosen changes (and first claims), refuses them or loses the answer of a
 //! write that did happen (a response lost after DynamoDB committed), and can refuse lease
-//! extensions (a throttled or unreachable table under a running job). It can also hold
+//! extensions (a throttled or unreachable table under a running job) and writes of schedule copies. It can also hold
 //! the first reads of a schedule's run pointer until a given number of callers made one,
 //! so racing registrations all decide from the same pointer before any of them writes.
 
@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{JobStore, StoreError};
 use crate::job::{Change, FirstClaim, FirstClaimed, Job};
 use crate::listing::{JobPage, ListQuery};
-use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{ChangeLease, CopyGuard, PointerMove, RunPointer, ScheduleChange, ScheduleCopy};
 use crate::stats::Stats;
 
 /// What a faulty call does instead of answering normally.
@@ -41,6 +41,7 @@ pub struct FaultyStore<S> {
     inner: S,
     rules: Mutex<Vec<Rule>>,
     refuse_leases: AtomicBool,
+    refuse_copies: AtomicBool,
     /// Faults for the next first claims, in order.
     first_claims: Mutex<Vec<Fault>>,
     injected: AtomicUsize,
@@ -54,6 +55,7 @@ impl<S: JobStore> FaultyStore<S> {
             inner,
             rules: Mutex::new(Vec::new()),
             refuse_leases: AtomicBool::new(false),
+            refuse_copies: AtomicBool::new(false),
             first_claims: Mutex::new(Vec::new()),
             injected: AtomicUsize::new(0),
             lockstep: Mutex::new(None),
@@ -85,6 +87,11 @@ impl<S: JobStore> FaultyStore<S> {
     /// While `refuse` holds, every lease extension answers `Unavailable`.
     pub fn refuse_lease_extensions(&self, refuse: bool) {
         self.refuse_leases.store(refuse, Ordering::SeqCst);
+    }
+
+    /// While `refuse` holds, every write of a schedule's copy answers `Unavailable`.
+    pub fn refuse_copy_writes(&self, refuse: bool) {
+        self.refuse_copies.store(refuse, Ordering::SeqCst);
     }
 
     /// How many faults were injected so far.
@@ -181,6 +188,22 @@ impl<S: JobStore> JobStore for FaultyStore<S> {
 
     async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {
         self.inner.get_many(job_ids).await
+    }
+
+    async fn schedule_copies(&self, names: &[String]) -> Result<Vec<ScheduleCopy>, StoreError> {
+        self.inner.schedule_copies(names).await
+    }
+
+    async fn put_schedule_copy(&self, copy: &ScheduleCopy, guard: CopyGuard) -> Result<(), StoreError> {
+        if self.refuse_copies.load(Ordering::SeqCst) {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(injected("schedule copy write refused"));
+        }
+        self.inner.put_schedule_copy(copy, guard).await
+    }
+
+    async fn delete_schedule_copy(&self, name: &str) -> Result<(), StoreError> {
+        self.inner.delete_schedule_copy(name).await
     }
 
     async fn claim_first(&self, claim: &FirstClaim) -> Result<FirstClaimed, StoreError> {

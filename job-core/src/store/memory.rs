@@ -13,7 +13,7 @@ use super::{JobStore, StoreError};
 use crate::counting::{SequenceNumber, StreamRecord};
 use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, JobSummary, ListQuery, encode_cursor};
-use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{ChangeLease, CopyGuard, PointerMove, RunPointer, ScheduleChange, ScheduleCopy};
 use crate::stats::{Counts, DayStats, Stats, shown_days};
 
 #[derive(Default)]
@@ -22,6 +22,7 @@ struct State {
     pointers: HashMap<(String, String), RunPointer>,
     changes: HashMap<(String, String), Vec<ScheduleChange>>,
     leases: HashMap<String, ChangeLease>,
+    copies: HashMap<String, ScheduleCopy>,
     total: Counts,
     days: HashMap<NaiveDate, Counts>,
     stream: Vec<StreamRecord>,
@@ -179,6 +180,28 @@ impl JobStore for MemoryStore {
         let state = self.state.lock().unwrap();
         let key = (schedule.to_owned(), generation.to_owned());
         Ok(state.changes.get(&key).cloned().unwrap_or_default())
+    }
+
+    async fn schedule_copies(&self, names: &[String]) -> Result<Vec<ScheduleCopy>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(names.iter().filter_map(|n| state.copies.get(n).cloned()).collect())
+    }
+
+    async fn put_schedule_copy(&self, copy: &ScheduleCopy, guard: CopyGuard) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let held = state.copies.get(&copy.schedule.name).map(|c| c.written_at);
+        if let CopyGuard::Over(seen) = guard
+            && held != seen
+        {
+            return Err(StoreError::Conflict);
+        }
+        state.copies.insert(copy.schedule.name.clone(), copy.clone());
+        Ok(())
+    }
+
+    async fn delete_schedule_copy(&self, name: &str) -> Result<(), StoreError> {
+        self.state.lock().unwrap().copies.remove(name);
+        Ok(())
     }
 
     async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError> {

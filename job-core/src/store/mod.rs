@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::job::{Change, FirstClaim, FirstClaimed, Job, Write};
 use crate::listing::{JobPage, ListQuery};
-use crate::schedules::{ChangeLease, PointerMove, RunPointer, ScheduleChange};
+use crate::schedules::{ChangeLease, CopyGuard, PointerMove, RunPointer, ScheduleChange, ScheduleCopy};
 use crate::stats::Stats;
 
 /// Why a store call failed.
@@ -78,6 +78,16 @@ pub trait JobStore: Send + Sync {
     /// Reads many jobs in as few requests as the backend allows (DynamoDB: one
     /// `BatchGetItem` per 100 ids); missing ids are left out.
     async fn get_many(&self, job_ids: &[Uuid]) -> Result<Vec<Job>, StoreError>;
+
+    /// The stored copies of these schedules' definitions (`SCHEDULE#<name>`); names without
+    /// one are left out. One `BatchGetItem` per 100 names.
+    async fn schedule_copies(&self, names: &[String]) -> Result<Vec<ScheduleCopy>, StoreError>;
+
+    /// Writes a schedule's copy where `guard` allows it; [`StoreError::Conflict`] where not.
+    async fn put_schedule_copy(&self, copy: &ScheduleCopy, guard: CopyGuard) -> Result<(), StoreError>;
+
+    /// Removes a schedule's copy (none there is fine).
+    async fn delete_schedule_copy(&self, name: &str) -> Result<(), StoreError>;
 
     /// Claims a job's first attempt in one conditional write, without reading it first
     /// ([`FirstClaim`]): the job as written when the claim applied, else the job as found.

@@ -173,8 +173,9 @@ async function showJob(id, focus) {
 async function loadSchedules() {
   const body = $('schedules').querySelector('tbody');
   try {
-    const { schedules } = await api('jobs/schedules');
-    $('schedules-note').textContent = schedules.length ? '' : 'No schedules.';
+    const { schedules, nextCursor } = await api('jobs/schedules?limit=50');
+    $('schedules-note').textContent = !schedules.length ? 'No schedules.'
+      : nextCursor ? `The first ${schedules.length} schedules; GET /jobs/schedules?cursor=… lists the rest.` : '';
     body.replaceChildren(...schedules.map((s) => {
       const tr = document.createElement('tr');
       cell(tr, s.name); cell(tr, s.cron); cell(tr, s.timezone); cell(tr, s.task);

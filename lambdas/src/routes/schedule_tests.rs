@@ -261,7 +261,10 @@ async fn a_taken_name_is_409() {
 async fn list_get_and_delete() {
     let h = harness();
     let (status, _, body) = call(&h.app, get("/jobs/schedules")).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"schedules": []})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"schedules": [], "nextCursor": null}))
+    );
     create(
         &h.app,
         json!({"cron": "30 6 * * *", "name": "b-morning", "timezone": "America/New_York"}),
@@ -348,6 +351,9 @@ impl ScheduleStore for Failing {
         Err((self.0)())
     }
     async fn list(&self) -> Result<Vec<Schedule>, ScheduleError> {
+        Err((self.0)())
+    }
+    async fn page(&self, _: u32, _: Option<&str>) -> Result<job_core::schedules::EntryPage, ScheduleError> {
         Err((self.0)())
     }
     async fn update(&self, _: &Schedule) -> Result<(), ScheduleError> {
@@ -673,4 +679,60 @@ async fn get_shows_the_runs_next_to_their_jobs_with_delays_and_missed_runs() {
         "{body}"
     );
     assert_eq!(body["missed"], 0);
+}
+
+#[tokio::test]
+async fn schedules_are_listed_in_pages_and_bad_paging_is_400() {
+    let h = harness();
+    for name in ["a", "b", "c"] {
+        let (status, _, body) = create(&h.app, json!({"cron": "0 7 * * *", "name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, _, first) = call(&h.app, get("/jobs/schedules?limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["schedules"].as_array().unwrap().len(), 2);
+    let cursor = first["nextCursor"].as_str().expect("a next page");
+    assert!(
+        cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)),
+        "{cursor}"
+    );
+    let (status, _, second) = call(&h.app, get(&format!("/jobs/schedules?limit=2&cursor={cursor}"))).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["schedules"][0]["name"], "c");
+    assert_eq!(second["nextCursor"], Value::Null);
+    for (query, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=101", "invalid_limit"),
+        ("limit=x", "invalid_limit"),
+        ("cursor=%2B%2B", "invalid_cursor"),
+        ("cursor=", "invalid_cursor"),
+        ("page=2", "invalid_request"),
+    ] {
+        let (status, _, body) = call(&h.app, get(&format!("/jobs/schedules?{query}"))).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, code);
+    }
+}
+
+#[tokio::test]
+async fn past_the_schedule_limit_a_create_is_409_naming_the_setting() {
+    let store = Arc::new(MemoryStore::new());
+    let schedules = Arc::new(MemoryScheduleStore::new());
+    let app = super::all(AppState {
+        max_schedules: 2,
+        ..state(store, Arc::new(MemoryQueue::new()), Some(schedules.clone()))
+    });
+    for name in ["one", "two"] {
+        let (status, _, body) = create(&app, json!({"cron": "0 7 * * *", "name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, _, body) = create(&app, json!({"cron": "0 7 * * *", "name": "three"})).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "schedule_limit_reached");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JOBS_MAX_SCHEDULES"),
+        "{body}"
+    );
+    assert_eq!(schedules.get("three").await.unwrap(), None);
 }

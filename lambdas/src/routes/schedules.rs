@@ -15,11 +15,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns, UpdateScheduleRequest};
 use job_core::job::JobStatus;
-use job_core::schedules::{Overlap, RunRecord, RunState, Schedule, ScheduleChange, ScheduleStore};
+use job_core::schedules::{MAX_PAGE, Overlap, RunRecord, RunState, Schedule, ScheduleChange, ScheduleStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -152,11 +154,37 @@ pub struct ScheduleSummary {
     pub next_run: Option<RunTime>,
 }
 
-/// The body of `GET /jobs/schedules`.
+/// The body of `GET /jobs/schedules`: one page.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ScheduleList {
-    /// Sorted by name.
+    /// In the scheduler's order.
     pub schedules: Vec<ScheduleSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page. A page may hold fewer
+    /// than `limit` schedules and still have a next one.
+    pub next_cursor: Option<String>,
+}
+
+/// The query parameters of `GET /jobs/schedules`.
+const LIST_PARAMETERS: [&str; 2] = ["limit", "cursor"];
+
+/// A listing token as a cursor: URL-safe base64, so it passes a query string unchanged.
+fn cursor_of(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(token)
+}
+
+fn token_of(cursor: &str) -> Result<String, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                "cursor is not one this API gave out; pass nextCursor of the previous page unchanged",
+            )
+        })
 }
 
 fn store(state: &AppState) -> Result<&Arc<dyn ScheduleStore>, ApiError> {
@@ -193,7 +221,8 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
          )),
         (status = 400, description = "malformed JSON, unknown field or task, invalid cron, time zone or name, \
             a cron that restricts both day fields, an expression that never runs, input too large", body = ErrorBody),
-        (status = 409, description = "a schedule with this name exists", body = ErrorBody),
+        (status = 409, description = "a schedule with this name exists (`schedule_exists`), or the deployment \
+            holds its limit of schedules (`schedule_limit_reached`, `JOBS_MAX_SCHEDULES`)", body = ErrorBody),
         (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
@@ -222,7 +251,8 @@ pub async fn create(
         name: body.name,
         overlap: body.overlap,
     };
-    let created = use_case::create_schedule(&**schedules, &state.tasks, request).await?;
+    let created =
+        use_case::create_schedule(&**schedules, &*state.store, &state.tasks, request, state.max_schedules).await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/jobs/schedules/{}", created.schedule.name)) {
         headers.insert(header::LOCATION, location);
@@ -230,25 +260,61 @@ pub async fn create(
     Ok((StatusCode::CREATED, headers, Json(detail(created))).into_response())
 }
 
-/// List the schedules.
+/// List the schedules, one page at a time.
 #[utoipa::path(
     get, path = "/jobs/schedules", tag = "schedules", operation_id = "listSchedules",
+    params(
+        ("limit" = Option<u32>, Query, description = "schedules per page, 1 to 100 (default 50)", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page, unchanged",
+         pattern = "^[A-Za-z0-9_-]+$"),
+    ),
     responses(
-        (status = 200, description = "every schedule, sorted by name", body = ScheduleList),
-        (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
+        (status = 200, description = "one page of schedules", body = ScheduleList),
+        (status = 400, description = "unknown parameter, bad limit, or a cursor this API did not return", body = ErrorBody),
+        (status = 503, description = "scheduler or job table unavailable, or not configured; retry", body = ErrorBody,
          headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
-pub async fn list(State(state): State<AppState>) -> Result<Json<ScheduleList>, ApiError> {
-    let schedules = use_case::list_schedules(&**store(&state)?).await?;
-    let schedules = schedules
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<ScheduleList>, ApiError> {
+    let schedules = store(&state)?;
+    let Query(params) =
+        query.map_err(|e| ApiError::bad_request("invalid_request", format!("bad query string: {e}")))?;
+    if let Some(unknown) = params.keys().find(|k| !LIST_PARAMETERS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "unknown query parameter {unknown:?}; known: {}",
+                LIST_PARAMETERS.join(", ")
+            ),
+        ));
+    }
+    let limit = match params.get("limit") {
+        None => use_case::DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_limit", format!("limit is {text:?}; ask for 1 to {MAX_PAGE}"))
+            })?,
+    };
+    let token = params.get("cursor").map(|c| token_of(c)).transpose()?;
+    let page = use_case::list_schedules_page(&**schedules, &*state.store, limit, token.as_deref()).await?;
+    let schedules = page
+        .schedules
         .into_iter()
         .map(|ScheduleRuns { schedule, next_runs }| ScheduleSummary {
             schedule: schedule.into(),
             next_run: next_runs.into_iter().next().map(RunTime::from),
         })
         .collect();
-    Ok(Json(ScheduleList { schedules }))
+    Ok(Json(ScheduleList {
+        schedules,
+        next_cursor: page.next.as_deref().map(cursor_of),
+    }))
 }
 
 /// One expected run of a schedule, next to the job it produced.
@@ -434,6 +500,6 @@ pub async fn update(
     )
 )]
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    use_case::delete_schedule(&**store(&state)?, &name).await?;
+    use_case::delete_schedule(&**store(&state)?, &*state.store, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -599,3 +599,9 @@ async fn schedules_are_updated_paused_and_resumed_on_the_emulator() {
     let (sdk, prefix) = emulator().await;
     schedules::update_pause_resume_against_emulator(&sdk, &prefix).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_paged_from_their_copies_on_the_emulator() {
+    let (sdk, prefix) = emulator().await;
+    schedules::paged_from_copies_against_emulator(&sdk, &prefix).await;
+}

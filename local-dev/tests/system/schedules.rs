@@ -222,6 +222,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     let tasks = job_core::tasks::catalog();
     let created = create_schedule(
         &store,
+        &jobs,
         &tasks,
         CreateScheduleRequest {
             cron: "0 7 * * MON".into(),
@@ -231,6 +232,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
             name: Some("weekly".into()),
             overlap: None,
         },
+        100,
     )
     .await
     .expect("create");
@@ -376,4 +378,105 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     let changes = jobs.schedule_changes("weekly", &generation).await.expect("change log");
     assert_eq!(changes.len(), 4, "{changes:?}");
     store.delete("weekly").await.expect("delete");
+}
+
+/// `GET /jobs/schedules`' use case against the emulator: pages from `ListSchedules` and the
+/// copies in the real table, the limit counted from Scheduler, and copies that are missing
+/// or behind Scheduler read again and written anew.
+pub async fn paged_from_copies_against_emulator(sdk: &SdkConfig, prefix: &str) {
+    use job_core::application::schedules::{
+        CreateScheduleError, CreateScheduleRequest, create_schedule, list_schedules_page,
+    };
+    use job_core::store::{DynamoDbStore, JobStore};
+
+    let made = provision(sdk, &Plan::named(prefix))
+        .await
+        .expect("provisioning against the emulator");
+    let group = made.schedule_group.clone().expect("a schedule group");
+    let role = emulator_scheduler_role_arn(&made.queue_arn, prefix).expect("a role ARN from the queue ARN");
+    let store =
+        EventBridgeScheduleStore::new(aws_sdk_scheduler::Client::new(sdk), &group).with_target(SchedulerTarget {
+            queue: QueueArn::known(&made.queue_arn),
+            role_arn: role,
+            dead_letter_arn: None,
+        });
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let jobs = DynamoDbStore::new(dynamodb.clone(), &made.table_name, 3);
+    let tasks = job_core::tasks::catalog();
+    let request = |name: &str| CreateScheduleRequest {
+        cron: "0 7 * * MON".into(),
+        task: Some("sleep".into()),
+        input: json!({"ms": 5}),
+        timezone: None,
+        name: Some(name.into()),
+        overlap: None,
+    };
+    for name in ["a", "b", "c"] {
+        create_schedule(&store, &jobs, &tasks, request(name), 3)
+            .await
+            .expect("create");
+    }
+    let refused = create_schedule(&store, &jobs, &tasks, request("d"), 3).await;
+    assert!(
+        matches!(refused, Err(CreateScheduleError::LimitReached(3))),
+        "{refused:?}"
+    );
+
+    let first = list_schedules_page(&store, &jobs, 2, None).await.expect("first page");
+    assert_eq!(first.schedules.len(), 2);
+    let next = first.next.clone().expect("a second page");
+    let second = list_schedules_page(&store, &jobs, 2, Some(&next))
+        .await
+        .expect("second page");
+    assert_eq!((second.schedules.len(), second.next.as_deref()), (1, None));
+    let mut names: Vec<String> = first
+        .schedules
+        .iter()
+        .chain(&second.schedules)
+        .map(|s| s.schedule.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c"]);
+    let copies = jobs.schedule_copies(&names).await.expect("copies");
+    assert_eq!(copies.len(), 3, "each create wrote its copy");
+
+    // b's copy lost, c changed in Scheduler behind its copy's back.
+    dynamodb
+        .delete_item()
+        .table_name(&made.table_name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("SCHEDULE#b".into()))
+        .send()
+        .await
+        .expect("delete b's copy");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut c = store.get("c").await.expect("read c").expect("c");
+    c.task = "process-data".into();
+    c.input = json!({});
+    store.update(&c).await.expect("update c in Scheduler only");
+
+    let page = list_schedules_page(&store, &jobs, 10, None).await.expect("a page");
+    let mut shown: Vec<(String, String)> = page
+        .schedules
+        .iter()
+        .map(|s| (s.schedule.name.clone(), s.schedule.task.clone()))
+        .collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        [
+            ("a".into(), "sleep".into()),
+            ("b".into(), "sleep".into()),
+            ("c".into(), "process-data".into())
+        ]
+    );
+    let copies = jobs.schedule_copies(&names).await.expect("copies");
+    let c_copy = copies.iter().find(|k| k.schedule.name == "c").expect("c's copy");
+    assert_eq!(
+        (copies.len(), c_copy.schedule.task.as_str()),
+        (3, "process-data"),
+        "written anew"
+    );
+
+    let bad = list_schedules_page(&store, &jobs, 2, Some("not-a-token")).await;
+    assert!(matches!(bad, Err(ScheduleError::BadToken(_))), "{bad:?}");
 }
