@@ -83,7 +83,7 @@ controls=("$api_proxy_control" "$worker_proxy_control")
 counts() { curl -sf "$1/counts"; }
 reset_counts() { curl -sf -X DELETE "$1/counts" >/dev/null; }
 
-AWS_ENDPOINT_URL=$api_proxy_url JOBS_API_ADDR=$api "$BIN/local-api" >>"$LOGS/api.log" 2>&1 &
+AWS_ENDPOINT_URL=$api_proxy_url JOBS_API_ADDR=$api JOBS_API_THROTTLE=off "$BIN/local-api" >>"$LOGS/api.log" 2>&1 &
 api_pid=$!
 pids+=("$api_pid")
 start_worker() {
@@ -337,7 +337,7 @@ if [[ -n $aggregator_pid ]]; then
   controls=("$api_proxy_control" "$worker_proxy_control")
   aggregator_pid=""
   while IFS='=' read -r name value; do export "$name=$value"; done < <("$BIN/provision" --counting inline bench-inline)
-  AWS_ENDPOINT_URL=$api_proxy_url JOBS_API_ADDR=$api "$BIN/local-api" >>"$LOGS/api.log" 2>&1 &
+  AWS_ENDPOINT_URL=$api_proxy_url JOBS_API_ADDR=$api JOBS_API_THROTTLE=off "$BIN/local-api" >>"$LOGS/api.log" 2>&1 &
   api_pid=$!
   pids+=("$api_pid")
   AWS_ENDPOINT_URL=$worker_proxy_url JOBS_RECEIVE_WAIT_SECS=1 "$BIN/data-processor" --concurrency "$concurrency" >>"$LOGS/worker.log" 2>&1 &

@@ -67,6 +67,21 @@ lag_ms=$((($(date +%s%N) - counted_start) / 1000000))
 [[ -n $counted ]] || fail "the stats did not show the job within 5 s: $stats"
 echo "e2e: job $job_id SUCCEEDED; submit→SUCCEEDED ${elapsed_ms} ms (polled every 50 ms); counted ${lag_ms} ms later; stats $(jq -c '{submitted,succeeded,failed,retries,inFlight}' <<<"$stats")"
 
+# The stage's route rates apply locally too: GET /openapi.json takes 5 a second in bursts
+# of 10 (settings/throttles.json), so 30 at once see 429s with API Gateway's body.
+codes=""
+throttled=""
+for _ in $(seq 1 30); do
+  answer=$(curl -s -w '\n%{http_code}' "http://$api/openapi.json")
+  code=${answer##*$'\n'}
+  codes+="$code "
+  if [[ $code == 429 ]]; then throttled=${answer%$'\n'*}; fi
+done
+[[ $codes == *"200 "* && -n $throttled ]] || fail "30 requests at once to GET /openapi.json answered: $codes(expected 200s, then 429s)"
+[[ $(jq -r .message <<<"$throttled") == "Too Many Requests" ]] || fail "a throttled request answered $throttled"
+codes=$(tr ' ' '\n' <<<"$codes" | grep . | sort | uniq -c | awk '{printf "%s%s × %s", sep, $1, $2; sep=", "}')
+echo "e2e: 30 requests at once to GET /openapi.json answered $codes (its rate is 5/s, bursts of 10)"
+
 # Ctrl-C: the terminal sends SIGINT to the foreground process group.
 kill -INT -- "-$run_pid"
 set +e

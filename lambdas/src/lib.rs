@@ -19,6 +19,7 @@ pub mod reconciler;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod throttle;
 
 pub use serve::{BoxError, serve, serve_with_schedules};
 pub use state::AppState;

@@ -50,10 +50,45 @@ pub async fn document(State(state): State<AppState>) -> Json<Value> {
     Json(document_for(&state.tasks))
 }
 
+/// Every operation may answer 429: the stage's per-route rate (`settings/throttles.json`),
+/// with API Gateway's body.
+fn throttled_everywhere(doc: &mut Value) {
+    if let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
+        schemas.insert(
+            "Throttled".to_owned(),
+            serde_json::json!({
+                "type": "object",
+                "description": "API Gateway's answer to a request past its route's rate",
+                "required": ["message"],
+                "properties": { "message": { "type": "string", "example": crate::throttle::THROTTLED_MESSAGE } }
+            }),
+        );
+    }
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+    {
+        if let Some(Value::Object(responses)) = operation.get_mut("responses") {
+            responses.insert(
+                "429".to_owned(),
+                serde_json::json!({
+                    "description": "past the route's request rate (settings/throttles.json); retry later",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Throttled" } } }
+                }),
+            );
+        }
+    }
+}
+
 /// The document for a server running `tasks`: [`ApiDoc`] with each `task` field limited to
 /// the registered task names (or `null`, the default task), each name described.
 pub fn document_for(tasks: &TaskCatalog) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the generated document is plain data");
+    throttled_everywhere(&mut doc);
     let names: Vec<Value> = tasks
         .names()
         .into_iter()
@@ -180,9 +215,12 @@ mod tests {
         let doc = document_for(&catalog());
         for (path, method, op) in operations(&doc) {
             for (status, response) in op["responses"].as_object().unwrap() {
+                // A throttled request never reaches the API: API Gateway's body.
+                let body = if status == "429" { "Throttled" } else { "ErrorBody" };
                 if status.as_str() >= "400" {
                     assert_eq!(
-                        response["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        format!("#/components/schemas/{body}"),
                         "{method} {path} {status}"
                     );
                 }

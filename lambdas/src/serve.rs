@@ -5,6 +5,10 @@
 //! connection, and the body extractor gives a body 10 s (`extract::BODY_READ_TIMEOUT`), so a
 //! client that stops sending mid-request never holds a connection for good. (On AWS, API
 //! Gateway buffers whole requests before the Lambda sees them.)
+//!
+//! The local server also limits each route's request rate as API Gateway's stage does
+//! ([`crate::throttle`], `settings/throttles.json`); `JOBS_API_THROTTLE=off` turns that off
+//! (for load tests that measure the system behind the API).
 
 use std::future::Future;
 use std::time::Duration;
@@ -41,6 +45,11 @@ async fn run(routes: fn(AppState) -> Router, needs_schedules: bool) -> Result<()
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_http::run(app).await;
     }
+    let app = match std::env::var("JOBS_API_THROTTLE").as_deref() {
+        Err(_) | Ok("on") => crate::throttle::limited(app, &crate::throttle::Throttles::from_settings()),
+        Ok("off") => app,
+        Ok(other) => return Err(format!("JOBS_API_THROTTLE is {other:?}; expected on or off").into()),
+    };
     let addr = std::env::var("JOBS_API_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
