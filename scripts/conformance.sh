@@ -59,6 +59,16 @@ done
 [[ $status == CANCELLED ]] || fail "job $job to re-run is $status, not CANCELLED, 60 s after its cancel"
 export CONFORMANCE_RERUNNABLE_JOB=$job
 
+# A cursor of GET /jobs/schedules (see scripts/schemathesis.toml): Scheduler's page tokens
+# are opaque, so no schema can tell a cursor this API gave out from any other string; two
+# schedules, a page of one, and its cursor.
+for name in conformance-a conformance-b; do
+  curl -sSf -o /dev/null -X POST "http://$api/jobs/schedule" -d "{\"cron\":\"0 7 * * MON\",\"name\":\"$name\"}" ||
+    fail "creating schedule $name failed"
+done
+cursor=$(curl -sSf "http://$api/jobs/schedules?limit=1" | jq -er .nextCursor) || fail "a page of one schedule had no cursor"
+export CONFORMANCE_SCHEDULES_CURSOR=$cursor
+
 seed=${CONFORMANCE_SEED:-20261201}
 seed_args=(--seed "$seed")
 if [[ $seed == random ]]; then
@@ -73,7 +83,8 @@ echo "conformance: schemathesis against http://$api (all checks, all phases)"
 start=$SECONDS
 status=0
 # The timeout only guards against a hang; a normal run takes a fraction of it.
-timeout 900 "$CONFORMANCE_VENV/bin/schemathesis" --no-color --config-file "$ROOT/scripts/schemathesis.toml" \
+# The formats JSON Schema cannot spell (a schedule's cron) come from scripts/schemathesis_hooks.py.
+SCHEMATHESIS_HOOKS="$ROOT/scripts/schemathesis_hooks.py" timeout 900 "$CONFORMANCE_VENV/bin/schemathesis" --no-color --config-file "$ROOT/scripts/schemathesis.toml" \
   run "http://$api/openapi.json" --checks all --phases examples,coverage,fuzzing,stateful \
   "${seed_args[@]}" "${max_examples[@]}" \
   --report junit --report-dir "$out" | tee "$out/schemathesis.log" || status=$?

@@ -220,8 +220,8 @@ impl fmt::Display for ScheduleExpression {
 /// Parses an IANA time zone name such as `Europe/Berlin` (for Scheduler's
 /// `ScheduleExpressionTimezone`).
 pub fn parse_timezone(name: &str) -> Result<Tz, CronError> {
-    name.trim()
-        .parse()
+    // Exactly an IANA name, as the OpenAPI document lists them.
+    name.parse()
         .map_err(|_| CronError::UnknownTimezone { name: name.to_string() })
 }
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use job_core::tasks::TaskCatalog;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use crate::state::AppState;
@@ -40,6 +40,107 @@ pub struct ApiDoc;
 
 /// Request bodies whose `task` field names a task of the registry.
 const TASK_FIELDS: [&str; 3] = ["SubmitJob", "CreateSchedule", "UpdateSchedule"];
+
+/// The format the document gives a schedule's `cron`: a Unix 5-field cron, or EventBridge's
+/// `cron(6 fields)` or `rate(value unit)` (`job_core::cron` says which it takes).
+pub const SCHEDULE_EXPRESSION_FORMAT: &str = "schedule-expression";
+
+/// A body with `task` and `input` as one schema per task (`oneOf`, told apart by `task`):
+/// each task's `input` is that task's input schema. Creating (`SubmitJob`,
+/// `CreateSchedule`), the default task's variant also takes no `task` or `null`, and an
+/// input whose fields are all optional may be absent or `null`. Changing
+/// (`UpdateSchedule`), `task` and `input` come together or not at all (the input must fit
+/// the task), so one more variant has neither.
+fn by_task(doc: &mut Value, name: &str, tasks: &TaskCatalog) {
+    let pointer = format!("/components/schemas/{name}");
+    let Some(base) = doc.pointer(&pointer).cloned() else {
+        return;
+    };
+    let change = name == "UpdateSchedule";
+    let described: std::collections::BTreeMap<_, _> = tasks.describe().into_iter().collect();
+    let required: Vec<Value> = base["required"].as_array().cloned().unwrap_or_default();
+    let mut variants = Vec::new();
+    for (task, input) in tasks.input_schemas() {
+        let needs_input = input["required"].as_array().is_some_and(|r| !r.is_empty());
+        let input = if needs_input {
+            input
+        } else {
+            json!({ "oneOf": [{ "type": "null" }, input] })
+        };
+        let default = !change && task == job_core::tasks::DEFAULT_TASK;
+        let mut variant = base.clone();
+        let Some(object) = variant.as_object_mut() else { return };
+        object.remove("description");
+        object.insert("title".to_owned(), json!(task));
+        let task_schema = if default {
+            json!({ "enum": [task, null], "description": format!("`{task}` (the default): {}", described[task]) })
+        } else {
+            json!({ "const": task, "description": format!("`{task}`: {}", described[task]) })
+        };
+        variant["properties"]["task"] = task_schema;
+        let mut input = input;
+        input["description"] = json!(format!("the input of `{task}`"));
+        variant["properties"]["input"] = input;
+        let mut needed = required.clone();
+        if !default {
+            needed.push(json!("task"));
+        }
+        if change || needs_input {
+            needed.push(json!("input"));
+        }
+        variant["required"] = Value::Array(needed);
+        variants.push(variant);
+    }
+    if change {
+        let mut unchanged = base.clone();
+        if let Some(object) = unchanged.as_object_mut() {
+            object.remove("description");
+            object.insert("title".to_owned(), json!("task and input unchanged"));
+        }
+        unchanged["properties"]["task"] = json!({ "type": "null", "description": "the task stays" });
+        if let Some(Value::Object(properties)) = unchanged.get_mut("properties") {
+            properties.remove("input");
+        }
+        variants.push(unchanged);
+    }
+    let description = base.get("description").cloned().unwrap_or(Value::Null);
+    let mut split = json!({ "oneOf": variants });
+    if !description.is_null() {
+        split["description"] = description;
+    }
+    if let Some(schema) = doc.pointer_mut(&pointer) {
+        *schema = split;
+    }
+}
+
+/// A schedule's `cron` as a [`SCHEDULE_EXPRESSION_FORMAT`] of at most
+/// `job_core::application::schedules::MAX_CRON_LEN` characters, and its `timezone` as one
+/// of the IANA names the server knows, in every variant of the body.
+fn schedule_fields(doc: &mut Value, name: &str) {
+    let zones: Vec<Value> = chrono_tz::TZ_VARIANTS.iter().map(|tz| json!(tz.name())).collect();
+    let Some(Value::Array(variants)) = doc.pointer_mut(&format!("/components/schemas/{name}/oneOf")) else {
+        return;
+    };
+    for variant in variants {
+        if let Some(Value::Object(cron)) = variant.pointer_mut("/properties/cron") {
+            cron.insert("format".to_owned(), json!(SCHEDULE_EXPRESSION_FORMAT));
+            cron.insert("minLength".to_owned(), json!(1));
+            cron.insert(
+                "maxLength".to_owned(),
+                json!(job_core::application::schedules::MAX_CRON_LEN),
+            );
+        }
+        if let Some(Value::Object(timezone)) = variant.pointer_mut("/properties/timezone") {
+            let nullable = timezone.get("type").is_some_and(|t| t.is_array());
+            let mut names = zones.clone();
+            if nullable {
+                names.push(Value::Null);
+            }
+            timezone.remove("type");
+            timezone.insert("enum".to_owned(), Value::Array(names));
+        }
+    }
+}
 
 /// This document.
 #[utoipa::path(
@@ -95,11 +196,6 @@ pub fn document_for(tasks: &TaskCatalog) -> Value {
         .map(Value::from)
         .chain([Value::Null])
         .collect();
-    let listed: Vec<String> = tasks
-        .describe()
-        .into_iter()
-        .map(|(name, description)| format!("`{name}`: {description}"))
-        .collect();
     // GET /jobs?task= takes only a registered task's name (anything else is a 400).
     if let Some(Value::Array(parameters)) = doc.pointer_mut("/paths/~1jobs/get/parameters") {
         for parameter in parameters.iter_mut().filter(|p| p["name"] == "task") {
@@ -108,12 +204,10 @@ pub fn document_for(tasks: &TaskCatalog) -> Value {
         }
     }
     for schema in TASK_FIELDS {
-        if let Some(Value::Object(task)) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/task")) {
-            task.insert("enum".to_owned(), Value::Array(names.clone()));
-            let description = task.get("description").and_then(Value::as_str).unwrap_or_default();
-            let description = format!("{description} One of: {}.", listed.join("; "));
-            task.insert("description".to_owned(), Value::String(description));
-        }
+        by_task(&mut doc, schema, tasks);
+    }
+    for schema in ["CreateSchedule", "UpdateSchedule"] {
+        schedule_fields(&mut doc, schema);
     }
     doc
 }
@@ -246,16 +340,76 @@ mod tests {
     fn task_fields_list_the_registered_tasks() {
         let doc = document_for(&catalog());
         for schema in TASK_FIELDS {
-            let task = &doc["components"]["schemas"][schema]["properties"]["task"];
+            let variants = doc["components"]["schemas"][schema]["oneOf"].as_array().unwrap();
+            let tasks: Vec<&str> = variants.iter().filter_map(|v| v["title"].as_str()).collect();
+            assert!(
+                tasks.starts_with(&["fail", "flaky", "process-data", "sleep"]),
+                "{schema}: {tasks:?}"
+            );
+            let sleep = &variants[3];
+            assert_eq!(sleep["properties"]["task"]["const"], "sleep", "{schema}");
+            assert!(
+                sleep["properties"]["task"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("waits"),
+                "{schema}"
+            );
+            assert_eq!(sleep["properties"]["input"]["required"], json!(["ms"]), "{schema}");
+            let required = sleep["required"].as_array().unwrap();
+            assert!(
+                required.contains(&json!("task")) && required.contains(&json!("input")),
+                "{schema}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_default_task_may_be_left_out_and_only_when_creating() {
+        let doc = document_for(&catalog());
+        let schemas = &doc["components"]["schemas"];
+        for schema in ["SubmitJob", "CreateSchedule"] {
+            let data = &schemas[schema]["oneOf"][2];
             assert_eq!(
-                task["enum"],
-                json!(["fail", "flaky", "process-data", "sleep", null]),
+                data["properties"]["task"]["enum"],
+                json!(["process-data", null]),
                 "{schema}"
             );
             assert!(
-                task["description"].as_str().unwrap().contains("`sleep`: waits"),
+                !data["required"].as_array().unwrap().contains(&json!("task")),
                 "{schema}"
             );
+            assert_eq!(
+                data["properties"]["input"]["oneOf"][0],
+                json!({"type": "null"}),
+                "{schema}"
+            );
+        }
+        let unchanged = &schemas["UpdateSchedule"]["oneOf"][4];
+        assert_eq!(unchanged["properties"]["task"]["type"], "null");
+        assert!(unchanged["properties"].get("input").is_none());
+        assert_eq!(
+            unchanged["additionalProperties"],
+            json!(false),
+            "no input without its task"
+        );
+    }
+
+    #[test]
+    fn schedules_document_their_cron_format_and_time_zones() {
+        let doc = document_for(&catalog());
+        for schema in ["CreateSchedule", "UpdateSchedule"] {
+            for variant in doc["components"]["schemas"][schema]["oneOf"].as_array().unwrap() {
+                let cron = &variant["properties"]["cron"];
+                assert_eq!(cron["format"], SCHEDULE_EXPRESSION_FORMAT, "{schema}");
+                assert_eq!(cron["maxLength"], 256, "{schema}");
+                let zones = variant["properties"]["timezone"]["enum"].as_array().unwrap();
+                assert!(
+                    zones.contains(&json!("Europe/Berlin")) && zones.contains(&json!("UTC")),
+                    "{schema}"
+                );
+                assert!(zones.len() > 400, "{schema}: {}", zones.len());
+            }
         }
     }
 
@@ -263,7 +417,7 @@ mod tests {
     fn inputs_are_nullable_objects_where_the_api_may_show_null() {
         let doc = document_for(&catalog());
         let schemas = &doc["components"]["schemas"];
-        for schema in ["SubmitJob", "CreateSchedule", "ScheduleView", "Job"] {
+        for schema in ["ScheduleView", "Job"] {
             assert_eq!(
                 schemas[schema]["properties"]["input"]["type"],
                 json!(["object", "null"]),

@@ -4,7 +4,10 @@
 //! periods none), and what became of each (its job, or `missed`).
 //!
 //! Kept in the job table next to the run pointer (`SCHEDULE#<name>#<generation>#CHANGES`,
-//! one item, appended to), because Scheduler keeps only the current definition.
+//! one item), because Scheduler keeps only the current definition. The item keeps the last
+//! [`MAX_KEPT_CHANGES`] changes ([`keep_last`]), so a schedule changed without end stays
+//! within DynamoDB's 400 KB item limit; runs older than the oldest change kept are read
+//! by the definition that change started from.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,6 +80,18 @@ impl ScheduleChange {
     pub fn resumed(&self) -> bool {
         !self.before.enabled && self.after.enabled
     }
+}
+
+/// Changes a schedule's log keeps: at most about 150 KB (an entry is under 800 bytes with
+/// the longest expressions and time zones), and far more than any history shows.
+pub const MAX_KEPT_CHANGES: usize = 200;
+
+/// `changes` with `change` appended, the oldest dropped past [`MAX_KEPT_CHANGES`].
+pub fn keep_last(mut changes: Vec<ScheduleChange>, change: ScheduleChange) -> Vec<ScheduleChange> {
+    changes.push(change);
+    let over = changes.len().saturating_sub(MAX_KEPT_CHANGES);
+    changes.drain(..over);
+    changes
 }
 
 /// The default grace period (`JOBS_MISSED_RUN_GRACE_SECS`): a run registered this long
@@ -269,6 +284,31 @@ pub fn records(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_change_log_keeps_its_last_changes_only() {
+        let change = |minute: i64| ScheduleChange {
+            at: DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap(),
+            fields: vec!["enabled".into()],
+            before: Timing {
+                expression: "rate(1 hour)".into(),
+                timezone: "UTC".into(),
+                enabled: true,
+            },
+            after: Timing {
+                expression: "rate(1 hour)".into(),
+                timezone: "UTC".into(),
+                enabled: false,
+            },
+        };
+        let mut log = Vec::new();
+        for minute in 0..(MAX_KEPT_CHANGES as i64 + 5) {
+            log = keep_last(log, change(minute));
+        }
+        assert_eq!(log.len(), MAX_KEPT_CHANGES);
+        assert_eq!(log[0], change(5), "the oldest five dropped");
+        assert_eq!(log.last(), Some(&change(MAX_KEPT_CHANGES as i64 + 4)));
+    }
     use super::*;
     use crate::cron::ScheduleExpression;
     use crate::job::{Job, JobSource};

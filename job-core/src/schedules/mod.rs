@@ -18,7 +18,10 @@ mod overlap;
 
 pub use copy::{CopyGuard, EntryPage, ScheduleCopy, ScheduleEntry};
 pub use eventbridge::{EventBridgeScheduleStore, QueueArn, SchedulerTarget};
-pub use history::{MISSED_AFTER, RunRecord, RunState, ScheduleChange, Timing, expected_runs, records, run_job_id};
+pub use history::{
+    MAX_KEPT_CHANGES, MISSED_AFTER, RunRecord, RunState, ScheduleChange, Timing, expected_runs, keep_last, records,
+    run_job_id,
+};
 pub use lease::{CHANGE_LEASE, CHANGE_WRITE_MARGIN, ChangeLease};
 pub use memory::MemoryScheduleStore;
 pub use overlap::{Overlap, PointerMove, RunPointer};

@@ -307,6 +307,21 @@ fn copy_from_item(item: &HashMap<String, AttributeValue>) -> Result<ScheduleCopy
     })
 }
 
+/// The changes of a change log item, oldest first.
+fn changes_from_item(item: &HashMap<String, AttributeValue>) -> Result<Vec<ScheduleChange>, StoreError> {
+    let Some(entries) = item.get("changes") else {
+        return Ok(Vec::new());
+    };
+    let entries = entries.as_l().map_err(|_| corrupt("changes"))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let text = entry.as_s().map_err(|_| corrupt("changes"))?;
+            serde_json::from_str(text).map_err(|_| corrupt("changes"))
+        })
+        .collect()
+}
+
 /// The key of a schedule generation's run pointer.
 fn pointer_key(schedule: &str, generation: &str) -> String {
     format!("SCHEDULE#{schedule}#{generation}")
@@ -927,24 +942,73 @@ impl JobStore for DynamoDbStore {
         }
     }
 
+    /// Read, appended to, trimmed to the last [`crate::schedules::MAX_KEPT_CHANGES`] and
+    /// put back on the condition that no other change was appended meanwhile (`appended`
+    /// counts every append; a change runs under the schedule's change lease, so a conflict
+    /// is a lease that ran out, and the append is read again).
     async fn append_schedule_change(
         &self,
         schedule: &str,
         generation: &str,
         change: &ScheduleChange,
     ) -> Result<(), StoreError> {
-        let entry = serde_json::to_string(change).map_err(|e| StoreError::Other(e.to_string()))?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("{}#CHANGES", pointer_key(schedule, generation))))
-            .update_expression("SET changes = list_append(if_not_exists(changes, :none), :entry)")
-            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":entry", AttributeValue::L(vec![s(entry)]))
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let key = format!("{}#CHANGES", pointer_key(schedule, generation));
+        for _ in 0..3 {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(&key))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(map_err)?;
+            let appended: Option<u64> = out
+                .item
+                .as_ref()
+                .and_then(|item| item.get("appended"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok());
+            let kept = match &out.item {
+                Some(item) => changes_from_item(item)?,
+                None => Vec::new(),
+            };
+            let changes = crate::schedules::keep_last(kept, change.clone());
+            let entries = changes
+                .iter()
+                .map(|c| serde_json::to_string(c).map(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(&key))
+                .item("changes", AttributeValue::L(entries))
+                .item("appended", n(appended.unwrap_or(0) + 1));
+            let put = match appended {
+                None => put.condition_expression("attribute_not_exists(pk) OR attribute_not_exists(appended)"),
+                Some(seen) => put
+                    .condition_expression("appended = :seen")
+                    .expression_attribute_values(":seen", n(seen)),
+            };
+            match self
+                .retrying("PutItem", || async {
+                    put.clone()
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(classify_single::<PutItemError>)
+                })
+                .await
+            {
+                Err(StoreError::Conflict) => continue,
+                done => return done,
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the change log of schedule {schedule:?} kept changing; try again"
+        )))
     }
 
     async fn schedule_changes(&self, schedule: &str, generation: &str) -> Result<Vec<ScheduleChange>, StoreError> {
@@ -957,17 +1021,10 @@ impl JobStore for DynamoDbStore {
             .send()
             .await
             .map_err(map_err)?;
-        let Some(entries) = out.item.and_then(|mut item| item.remove("changes")) else {
-            return Ok(Vec::new());
-        };
-        let entries = entries.as_l().map_err(|_| corrupt("changes"))?;
-        entries
-            .iter()
-            .map(|entry| {
-                let text = entry.as_s().map_err(|_| corrupt("changes"))?;
-                serde_json::from_str(text).map_err(|_| corrupt("changes"))
-            })
-            .collect()
+        match out.item {
+            Some(item) => changes_from_item(&item),
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn schedule_copies(&self, names: &[String]) -> Result<Vec<ScheduleCopy>, StoreError> {

@@ -172,7 +172,8 @@ impl JobStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().unwrap();
         let key = (schedule.to_owned(), generation.to_owned());
-        state.changes.entry(key).or_default().push(change.clone());
+        let log = state.changes.entry(key).or_default();
+        *log = crate::schedules::keep_last(std::mem::take(log), change.clone());
         Ok(())
     }
 

@@ -57,7 +57,8 @@ pub struct CreateSchedule {
 }
 
 /// The body of `PATCH /jobs/schedules/{name}`: each field given replaces the schedule's;
-/// the result is checked by the same rules as a new schedule.
+/// the result is checked by the same rules as a new schedule. `task` and `input` come
+/// together (the input must fit the task) or not at all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateSchedule {
@@ -476,6 +477,13 @@ pub async fn update(
             r#"the body must be a JSON object with the fields to change, e.g. {"enabled":false}"#,
         )
     })?;
+    // The input must fit the task: a change names both or neither (as the document says).
+    if body.task.is_some() != body.input.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            r#"task and input change together: send both (input null for none), e.g. {"task":"sleep","input":{"ms":5}}, or neither"#,
+        ));
+    }
     let request = UpdateScheduleRequest {
         cron: body.cron,
         timezone: body.timezone,
