@@ -307,16 +307,6 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     assert!(changes[0].paused() && changes[1].resumed());
     assert_eq!(changes[0].before.expression, "cron(0 7 ? * MON *)");
 
-    // A schedule changed without end keeps its last changes, within the item size limit.
-    for _ in 0..job_core::schedules::MAX_KEPT_CHANGES {
-        jobs.append_schedule_change("weekly", &generation, &changes[1])
-            .await
-            .expect("append");
-    }
-    let kept = jobs.schedule_changes("weekly", &generation).await.expect("change log");
-    assert_eq!(kept.len(), job_core::schedules::MAX_KEPT_CHANGES);
-    assert!(kept.iter().all(|c| c == &changes[1]), "the oldest two dropped");
-
     // An absent schedule is NotFound and logs nothing.
     let err = update_schedule(
         &store,
@@ -388,6 +378,15 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
     let changes = jobs.schedule_changes("weekly", &generation).await.expect("change log");
     assert_eq!(changes.len(), 4, "{changes:?}");
     store.delete("weekly").await.expect("delete");
+    // A schedule changed without end keeps its last changes, within the item size limit.
+    for _ in 0..job_core::schedules::MAX_KEPT_CHANGES {
+        jobs.append_schedule_change("weekly", &generation, &changes[1])
+            .await
+            .expect("append");
+    }
+    let kept = jobs.schedule_changes("weekly", &generation).await.expect("change log");
+    assert_eq!(kept.len(), job_core::schedules::MAX_KEPT_CHANGES);
+    assert!(kept.iter().all(|c| c == &changes[1]), "the oldest two dropped");
 }
 
 /// `GET /jobs/schedules`' use case against the emulator: pages from `ListSchedules` and the
