@@ -23,7 +23,7 @@
 # Settings: BENCH_COUNTERS (stream, the default of make run and the CDK app, or inline),
 #           WORKER_CONCURRENCY (default 10), BENCH_ONCE_JOBS (default 20),
 #           BENCH_RETRY_JOBS (default 50), BENCH_IDLE_SECS (default 60),
-#           BENCH_WCU_JOBS (default 20).
+#           BENCH_WCU_JOBS (default 20), BENCH_SCHEDULES (default 120).
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../localstack/lib.sh"
@@ -277,6 +277,35 @@ if [[ -n $aggregator_pid ]]; then
   echo "idle counter aggregator (polling the stream every ${JOBS_AGGREGATOR_POLL_MS:-200} ms when idle): $(jq '[.requests[]] | add // 0' <<<"$idle") requests in $idle_secs s," \
     "$(($(jq '[.requests[]] | add // 0' <<<"$idle") * 3600 / idle_secs)) per hour ($(jq -r '.requests | to_entries | map("\(.key) \(.value)") | join(", ")' <<<"$idle"))"
 fi
+
+# 4a. Reads a caller controls: a page of the job listing, and a page of schedules, counted
+#     at the API's proxy (a listing page queries every shard of its index; a schedules page
+#     is one ListSchedules and one BatchGetItem of the schedules' copies, whatever the count).
+op_counts() { jq -r '[.requests | to_entries[] | "\(.key) \(.value)"] | join(", ")' <<<"$1"; }
+op_total() { jq '[.requests[]] | add // 0' <<<"$1"; }
+reset_counts "$api_proxy_control"
+curl -sf -o /dev/null "http://$api/jobs?limit=50" || { echo "bench: GET /jobs failed" >&2; exit 1; }
+listing=$(counts "$api_proxy_control")
+reset_counts "$api_proxy_control"
+curl -sf -o /dev/null "http://$api/jobs?limit=50&status=FAILED" || { echo "bench: GET /jobs?status= failed" >&2; exit 1; }
+filtered=$(counts "$api_proxy_control")
+echo "listing: a page of 50 jobs $(op_total "$listing") requests ($(op_counts "$listing")); of FAILED jobs $(op_total "$filtered") ($(op_counts "$filtered"))"
+bench_schedules=${BENCH_SCHEDULES:-120}
+for i in $(seq 1 "$bench_schedules"); do
+  curl -sf -o /dev/null -X POST "http://$api/jobs/schedule" -H 'content-type: application/json' \
+    -d "{\"cron\":\"0 7 * * MON\",\"name\":\"bench-$i\"}" || { echo "bench: creating schedule bench-$i failed" >&2; exit 1; }
+done
+reset_counts "$api_proxy_control"
+page=$(curl -sf "http://$api/jobs/schedules?limit=50") || { echo "bench: GET /jobs/schedules failed" >&2; exit 1; }
+first=$(counts "$api_proxy_control")
+reset_counts "$api_proxy_control"
+curl -sf -o /dev/null "http://$api/jobs/schedules?limit=50&cursor=$(jq -r .nextCursor <<<"$page")"
+second=$(counts "$api_proxy_control")
+echo "schedules: with $bench_schedules schedules, a page of $(jq '.schedules | length' <<<"$page") $(op_total "$first") requests ($(op_counts "$first")); the next page $(op_total "$second") ($(op_counts "$second"))"
+reset_counts "$api_proxy_control"
+curl -sf -o /dev/null -X POST "http://$api/jobs/schedule" -H 'content-type: application/json' -d '{"cron":"0 7 * * MON","name":"bench-last"}'
+created=$(counts "$api_proxy_control")
+echo "schedules: creating one beside $bench_schedules (the limit counted from Scheduler's pages of 100) $(op_total "$created") requests ($(op_counts "$created"))"
 
 # 5. --once: one process per job, as a KEDA ScaledJob pod runs it.
 kill -TERM "$worker_pid"

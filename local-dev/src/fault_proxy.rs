@@ -152,9 +152,15 @@ impl Operations {
 }
 
 /// The operation a request calls: the part of `X-Amz-Target` after its last dot
-/// (`DynamoDB_20120810.GetItem`, `AmazonSQS.ReceiveMessage`), else the `Action` parameter
-/// of its query string or form body (the query protocol), else `unknown`.
-fn operation_of(target: &str, query: Option<&str>, body: &[u8]) -> String {
+/// (`DynamoDB_20120810.GetItem`, `AmazonSQS.ReceiveMessage`), else the one a REST request's
+/// method and path name (Scheduler's), else the `Action` parameter of its query string or
+/// form body (the query protocol), else `unknown`.
+fn operation_of(target: &str, method: &str, path: &str, query: Option<&str>, body: &[u8]) -> String {
+    if target.is_empty()
+        && let Some(op) = crate::wire_actions::scheduler_operation(method, path)
+    {
+        return op.to_owned();
+    }
     if !target.is_empty() {
         return target.rsplit('.').next().unwrap_or(target).to_owned();
     }
@@ -399,7 +405,13 @@ async fn handle(
         .await
         .map_err(|e| Dropped::Upstream(e.to_string()))?
         .to_bytes();
-    let operation = operation_of(&target, parts.uri.query(), &body);
+    let operation = operation_of(
+        &target,
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &body,
+    );
     if shared.record_actions.load(Ordering::Relaxed) {
         let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
         let needed = wire_actions::actions_of(
@@ -719,17 +731,31 @@ mod tests {
 
     #[test]
     fn requests_are_counted_by_the_operation_they_call() {
-        assert_eq!(operation_of("DynamoDB_20120810.UpdateItem", None, b""), "UpdateItem");
-        assert_eq!(operation_of("AmazonSQS.ReceiveMessage", None, b"{}"), "ReceiveMessage");
         assert_eq!(
-            operation_of("", Some("Action=SendMessage&Version=2012-11-05"), b""),
+            operation_of("DynamoDB_20120810.UpdateItem", "POST", "/", None, b""),
+            "UpdateItem"
+        );
+        assert_eq!(
+            operation_of("AmazonSQS.ReceiveMessage", "POST", "/", None, b"{}"),
+            "ReceiveMessage"
+        );
+        assert_eq!(
+            operation_of("", "POST", "/", Some("Action=SendMessage&Version=2012-11-05"), b""),
             "SendMessage"
         );
         assert_eq!(
-            operation_of("", None, b"Version=2012-11-05&Action=DeleteMessageBatch"),
+            operation_of("", "POST", "/", None, b"Version=2012-11-05&Action=DeleteMessageBatch"),
             "DeleteMessageBatch"
         );
-        assert_eq!(operation_of("", None, b"{}"), "unknown");
+        assert_eq!(operation_of("", "POST", "/", None, b"{}"), "unknown");
+        assert_eq!(
+            operation_of("", "GET", "/schedules", Some("ScheduleGroup=g"), b""),
+            "ListSchedules"
+        );
+        assert_eq!(
+            operation_of("", "PUT", "/schedules/nightly", None, b"{}"),
+            "UpdateSchedule"
+        );
         assert_eq!(messages_in(br#"{"Messages":[{"MessageId":"a"},{"MessageId":"b"}]}"#), 2);
         assert_eq!(messages_in(b"{}"), 0);
         assert_eq!(messages_in(br#"{"Messages":[]}"#), 0);

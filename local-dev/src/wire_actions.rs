@@ -198,6 +198,19 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     })
 }
 
+/// The Scheduler operation a REST request calls (`POST /schedules/{name}`: `CreateSchedule`).
+pub fn scheduler_operation(method: &str, path: &str) -> Option<&'static str> {
+    let one = path.strip_prefix("/schedules/").is_some_and(|rest| !rest.is_empty());
+    match (method, one) {
+        ("POST", true) => Some("CreateSchedule"),
+        ("PUT", true) => Some("UpdateSchedule"),
+        ("GET", true) => Some("GetSchedule"),
+        ("DELETE", true) => Some("DeleteSchedule"),
+        ("GET", false) if path == "/schedules" => Some("ListSchedules"),
+        _ => None,
+    }
+}
+
 fn scheduler(method: &str, path: &str, query: Option<&str>, body: &Value) -> Found {
     let group = |from_body: bool| {
         let named = if from_body {
@@ -207,17 +220,11 @@ fn scheduler(method: &str, path: &str, query: Option<&str>, body: &Value) -> Fou
         };
         Resource::Schedules(named.unwrap_or_else(|| "default".to_owned()))
     };
-    let one = path.strip_prefix("/schedules/").filter(|rest| !rest.is_empty());
-    let mut found = match (method, one) {
-        ("POST", Some(_)) => vec![("scheduler:CreateSchedule".to_owned(), group(true), None)],
-        ("PUT", Some(_)) => vec![("scheduler:UpdateSchedule".to_owned(), group(true), None)],
-        ("GET", Some(_)) => vec![("scheduler:GetSchedule".to_owned(), group(false), None)],
-        ("DELETE", Some(_)) => vec![("scheduler:DeleteSchedule".to_owned(), group(false), None)],
-        ("GET", None) if path == "/schedules" => vec![("scheduler:ListSchedules".to_owned(), Resource::Any, None)],
-        _ if path.starts_with("/schedule-groups") => {
-            vec![(format!("scheduler:{method} {path}"), Resource::Any, None)]
-        }
-        _ => vec![(format!("scheduler:{method} {path}"), Resource::Any, None)],
+    let mut found = match scheduler_operation(method, path) {
+        Some(op @ ("CreateSchedule" | "UpdateSchedule")) => vec![(format!("scheduler:{op}"), group(true), None)],
+        Some("ListSchedules") => vec![("scheduler:ListSchedules".to_owned(), Resource::Any, None)],
+        Some(op) => vec![(format!("scheduler:{op}"), group(false), None)],
+        None => vec![(format!("scheduler:{method} {path}"), Resource::Any, None)],
     };
     if let Some(role) = body.pointer("/Target/RoleArn").and_then(Value::as_str) {
         found.push(("iam:PassRole".to_owned(), Resource::Role(role.to_owned()), None));
