@@ -24,6 +24,7 @@ import { JobDashboard } from './observability/job-dashboard';
 import { JobMetrics } from './observability/job-metrics';
 import { MissedRunsAlarm } from './observability/missed-runs';
 import { loadQueueSettings } from './queue-settings';
+import { loadThrottleSettings } from './throttle-settings';
 import { JobReconciler } from './reconcile/job-reconciler';
 import { JobScheduler } from './scheduling/job-scheduler';
 import { CounterAggregator } from './stats/counter-aggregator';
@@ -37,7 +38,10 @@ export interface JobsStackProps extends StackProps {
   readonly imageTag: string;
   /** API authorization. @default IAM */
   readonly apiAuthorization?: ApiAuthorization;
-  /** @default 50 requests/s, burst 100 */
+  /**
+   * The API stage's default rate and burst, for routes without their own; each route's
+   * own comes from `settings/throttles.json`. @default that file's `stage` values
+   */
   readonly apiThrottleRateLimit?: number;
   readonly apiThrottleBurstLimit?: number;
   /** Table deletion protection. @default true */
@@ -172,10 +176,12 @@ export class JobsStack extends Stack {
         : undefined;
 
     const { GET, POST, PATCH, DELETE } = apigwv2.HttpMethod;
+    const throttles = loadThrottleSettings();
     const api = new JobApi(this, 'Api', {
       authorization: props.apiAuthorization,
-      throttleRateLimit: props.apiThrottleRateLimit,
-      throttleBurstLimit: props.apiThrottleBurstLimit,
+      throttleRateLimit: props.apiThrottleRateLimit ?? throttles.stage.rateLimit,
+      throttleBurstLimit: props.apiThrottleBurstLimit ?? throttles.stage.burstLimit,
+      routeThrottles: throttles.routes,
       logRetention,
       routes: [
         { method: POST, path: '/jobs', handler: jobsApi.function },
