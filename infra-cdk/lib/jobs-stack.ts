@@ -58,6 +58,13 @@ export interface JobsStackProps extends StackProps {
   readonly clusterEndpointPrivate?: boolean;
   /** NAT gateways. @default 1 */
   readonly natGateways?: number;
+  /**
+   * Interface VPC endpoints in the cluster's VPC (SQS, ECR, STS, EKS Auth, EC2, SSM,
+   * CloudWatch Logs, EKS): the cluster's AWS traffic stays in the VPC, for an hourly fee
+   * per endpoint and AZ (see `VpcEndpointsProps.interfaceEndpoints`); off, it goes
+   * through the NAT gateway. @default true
+   */
+  readonly vpcInterfaceEndpoints?: boolean;
   /** Most job pods at once (KEDA maxReplicaCount). @default 20 */
   readonly maxWorkers?: number;
   /** Karpenter job pool limits. @default '32' CPUs, '64Gi' */
@@ -207,6 +214,7 @@ export class JobsStack extends Stack {
     const cluster = new JobCluster(this, 'Cluster', {
       clusterName,
       natGateways: props.natGateways,
+      interfaceEndpoints: props.vpcInterfaceEndpoints,
       adminRoleArn: props.clusterAdminRoleArn,
       publicEndpointCidrs: props.clusterPublicEndpointCidrs,
       privateEndpoint: props.clusterEndpointPrivate,
