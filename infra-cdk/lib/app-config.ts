@@ -102,6 +102,7 @@ export function readAppConfig(node: Node): AppConfig {
       clusterPublicEndpointCidrs: list('clusterPublicEndpointCidrs'),
       clusterEndpointPrivate: bool('clusterEndpointPrivate'),
       natGateways: int('natGateways', 1, 2),
+      vpcInterfaceEndpoints: bool('vpcInterfaceEndpoints'),
       maxWorkers: int('maxWorkers', 1, 1000),
       workerNodeCpuLimit: str('workerNodeCpuLimit'),
       workerNodeMemoryLimit: str('workerNodeMemoryLimit'),

@@ -24,6 +24,7 @@ import { JobDashboard } from './observability/job-dashboard';
 import { JobMetrics } from './observability/job-metrics';
 import { MissedRunsAlarm } from './observability/missed-runs';
 import { loadQueueSettings } from './queue-settings';
+import { loadThrottleSettings } from './throttle-settings';
 import { JobReconciler } from './reconcile/job-reconciler';
 import { JobScheduler } from './scheduling/job-scheduler';
 import { CounterAggregator } from './stats/counter-aggregator';
@@ -37,7 +38,10 @@ export interface JobsStackProps extends StackProps {
   readonly imageTag: string;
   /** API authorization. @default IAM */
   readonly apiAuthorization?: ApiAuthorization;
-  /** @default 50 requests/s, burst 100 */
+  /**
+   * The API stage's default rate and burst, for routes without their own; each route's
+   * own comes from `settings/throttles.json`. @default that file's `stage` values
+   */
   readonly apiThrottleRateLimit?: number;
   readonly apiThrottleBurstLimit?: number;
   /** Table deletion protection. @default true */
@@ -54,6 +58,13 @@ export interface JobsStackProps extends StackProps {
   readonly clusterEndpointPrivate?: boolean;
   /** NAT gateways. @default 1 */
   readonly natGateways?: number;
+  /**
+   * Interface VPC endpoints in the cluster's VPC (SQS, ECR, STS, EKS Auth, EC2, SSM,
+   * CloudWatch Logs, EKS): the cluster's AWS traffic stays in the VPC, for an hourly fee
+   * per endpoint and AZ (see `VpcEndpointsProps.interfaceEndpoints`); off, it goes
+   * through the NAT gateway. @default true
+   */
+  readonly vpcInterfaceEndpoints?: boolean;
   /** Most job pods at once (KEDA maxReplicaCount). @default 20 */
   readonly maxWorkers?: number;
   /** Karpenter job pool limits. @default '32' CPUs, '64Gi' */
@@ -172,10 +183,12 @@ export class JobsStack extends Stack {
         : undefined;
 
     const { GET, POST, PATCH, DELETE } = apigwv2.HttpMethod;
+    const throttles = loadThrottleSettings();
     const api = new JobApi(this, 'Api', {
       authorization: props.apiAuthorization,
-      throttleRateLimit: props.apiThrottleRateLimit,
-      throttleBurstLimit: props.apiThrottleBurstLimit,
+      throttleRateLimit: props.apiThrottleRateLimit ?? throttles.stage.rateLimit,
+      throttleBurstLimit: props.apiThrottleBurstLimit ?? throttles.stage.burstLimit,
+      routeThrottles: throttles.routes,
       logRetention,
       routes: [
         { method: POST, path: '/jobs', handler: jobsApi.function },
@@ -201,6 +214,7 @@ export class JobsStack extends Stack {
     const cluster = new JobCluster(this, 'Cluster', {
       clusterName,
       natGateways: props.natGateways,
+      interfaceEndpoints: props.vpcInterfaceEndpoints,
       adminRoleArn: props.clusterAdminRoleArn,
       publicEndpointCidrs: props.clusterPublicEndpointCidrs,
       privateEndpoint: props.clusterEndpointPrivate,

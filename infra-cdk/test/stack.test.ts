@@ -7,6 +7,7 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { loadQueueSettings } from '../lib/queue-settings';
+import { loadThrottleSettings } from '../lib/throttle-settings';
 import { REPO_DIR } from './support/paths';
 import { grantsOfRole, joinedText, Json, one, refOf, resourcesOf, statementsOfRole, template } from './support/template';
 
@@ -61,7 +62,9 @@ describe('API', () => {
   test('the stage throttles and writes JSON access logs', () => {
     const [, stage] = one('AWS::ApiGatewayV2::Stage', 'ApiStage');
     expect(stage.Properties.StageName).toBe('$default');
-    expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 });
+    // The stage default from settings/throttles.json (test/throttles.test.ts checks the routes').
+    const { stage: defaults } = loadThrottleSettings();
+    expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingBurstLimit: defaults.burstLimit, ThrottlingRateLimit: defaults.rateLimit });
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format);
     expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', routeKey: '$context.routeKey' });
     expect(refOf(stage.Properties.AccessLogSettings.DestinationArn)).toMatch(/^ApiAccessLogs/);

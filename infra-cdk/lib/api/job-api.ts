@@ -1,7 +1,7 @@
 /**
  * The HTTP API (API Gateway v2): every route of the local router, each sent to
  * the Lambda of its route group; IAM (SigV4) authorization by default or a JWT
- * authorizer; stage throttling and JSON access logs.
+ * authorizer; stage throttling with per-route rates, and JSON access logs.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -11,6 +11,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { Throttle } from '../throttle-settings';
 
 /** One route: method, path (API Gateway syntax) and the function that serves it. */
 export interface ApiRoute {
@@ -40,6 +41,13 @@ export interface JobApiProps {
   readonly throttleRateLimit?: number;
   /** Burst for the stage. @default 100 */
   readonly throttleBurstLimit?: number;
+  /**
+   * Rate and burst per route key (`METHOD /path`), in the stage's route settings;
+   * routes not named here get the stage's. Every key must be a route of `routes`
+   * (a stale or misspelt key is an error, not a silently unthrottled route).
+   * @default none: every route gets the stage's
+   */
+  readonly routeThrottles?: Readonly<Record<string, Throttle>>;
   /** Access log retention. @default one month */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -94,6 +102,7 @@ export class JobApi extends Construct {
       },
     });
     const integrations = new Map<lambda.IFunction, HttpLambdaIntegration>();
+    const routes = new Map<string, apigwv2.HttpRoute>();
     for (const route of props.routes) {
       let integration = integrations.get(route.handler);
       if (!integration) {
@@ -103,13 +112,35 @@ export class JobApi extends Construct {
         integrations.set(route.handler, integration);
       }
       const open = route.page === true && auth.type === 'jwt';
-      this.httpApi.addRoutes({
+      const [added] = this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method],
         integration,
         ...(open ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
       });
+      routes.set(`${route.method} ${route.path}`, added);
     }
+    this.applyRouteThrottles(routes, props.routeThrottles ?? {});
+  }
+
+  /**
+   * Per-route throttling through the L1 stage (the L2 HttpStage has only the stage
+   * default). A stage's route settings must name existing routes: CloudFormation fails
+   * with "Unable to find Route by key" otherwise, so the stage waits for them.
+   */
+  private applyRouteThrottles(routes: Map<string, apigwv2.HttpRoute>, throttles: Readonly<Record<string, Throttle>>): void {
+    const unknown = Object.keys(throttles).filter((key) => !routes.has(key));
+    if (unknown.length) {
+      throw new Error(`route throttles name routes the API does not have: ${unknown.join(', ')}`);
+    }
+    const entries = Object.entries(throttles);
+    if (!entries.length) return;
+    const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
+    // RouteSettings is a JSON map in CloudFormation's schema: written as-is, so in its own spelling.
+    cfnStage.routeSettings = Object.fromEntries(
+      entries.map(([key, t]) => [key, { ThrottlingRateLimit: t.rateLimit, ThrottlingBurstLimit: t.burstLimit }]),
+    );
+    for (const [key] of entries) this.stage.node.addDependency(routes.get(key)!);
   }
 
   /** The stage's invoke URL. */

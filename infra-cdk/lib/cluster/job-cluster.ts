@@ -4,7 +4,8 @@
  * the EKS Pod Identity agent, the VPC CNI with network policy enforcement (the
  * chart's NetworkPolicy), and the CloudWatch observability add-on that ships
  * container logs. Subnets and a node security group carry the
- * `karpenter.sh/discovery` tag the chart's EC2NodeClass selects by.
+ * `karpenter.sh/discovery` tag the chart's EC2NodeClass selects by; the VPC's
+ * endpoints keep the cluster's AWS calls inside it (`VpcEndpoints`).
  */
 import { Duration, RemovalPolicy, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -16,16 +17,29 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
 import { Construct } from 'constructs';
 import { PodIdentityRole } from './pod-identity-role';
+import { VpcEndpoints } from './vpc-endpoints';
 
 /** The tag key Karpenter's EC2NodeClass selects subnets and security groups by. */
 export const DISCOVERY_TAG = 'karpenter.sh/discovery';
+
+/** The VPC's address range (aws-cdk-lib's default, spelled out so rules can name it as a literal). */
+export const VPC_CIDR = '10.0.0.0/16';
 
 /** Props of {@link JobCluster}. */
 export interface JobClusterProps {
   /** Cluster name: a literal, since IAM conditions and discovery tags carry it. */
   readonly clusterName: string;
-  /** NAT gateways for the private subnets (0 is not enough: nodes pull images and call AWS). @default 1 */
+  /**
+   * NAT gateways for the private subnets (0 is not enough: public images, Helm charts
+   * and a few AWS APIs have no endpoint in the VPC; see `SERVICES_THROUGH_NAT`). @default 1
+   */
   readonly natGateways?: number;
+  /**
+   * Interface VPC endpoints for the AWS services the workers, nodes, KEDA and Karpenter
+   * call (`VpcEndpointsProps.interfaceEndpoints`, where the hourly cost is): off, that
+   * traffic goes through the NAT gateway instead. @default true
+   */
+  readonly interfaceEndpoints?: boolean;
   /** Instance type of the system nodes (Graviton). @default t4g.medium */
   readonly systemInstanceType?: string;
   /** How many system nodes. @default 2 */
@@ -45,6 +59,8 @@ export interface JobClusterProps {
 
 export class JobCluster extends Construct {
   public readonly vpc: ec2.Vpc;
+  /** The VPC's gateway and interface endpoints. */
+  public readonly endpoints: VpcEndpoints;
   public readonly cluster: eks.Cluster;
   public readonly clusterName: string;
   /** Security group of the Karpenter-launched job nodes (tagged for discovery). */
@@ -63,22 +79,23 @@ export class JobCluster extends Construct {
 
     const flowLogs = new logs.LogGroup(this, 'FlowLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
     this.vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(VPC_CIDR),
       maxAzs: 2,
       natGateways: props.natGateways ?? 1,
       subnetConfiguration: [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
         { name: 'nodes', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 19 },
       ],
-      // Free gateway endpoints keep queue-free traffic to DynamoDB and ECR layers (S3) off the NAT.
-      gatewayEndpoints: {
-        s3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
-        dynamodb: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
-      },
       flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs) } },
     });
     for (const subnet of this.vpc.privateSubnets) {
       Tags.of(subnet).add(DISCOVERY_TAG, props.clusterName);
     }
+    this.endpoints = new VpcEndpoints(this, 'Endpoints', {
+      vpc: this.vpc,
+      clientCidr: VPC_CIDR,
+      interfaceEndpoints: props.interfaceEndpoints,
+    });
 
     const secretsKey = new kms.Key(this, 'SecretsKey', {
       description: `Envelope encryption of Kubernetes secrets in ${props.clusterName}`,
