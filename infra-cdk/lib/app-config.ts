@@ -108,6 +108,7 @@ export function readAppConfig(node: Node): AppConfig {
       workerNodeMemoryLimit: str('workerNodeMemoryLimit'),
       alarmTopicArn: str('alarmTopicArn'),
       missedRunGraceSecs: int('missedRunGraceSecs', 60, 86_400),
+      maxSchedules: int('maxSchedules', 1, 1_000_000),
       counting,
     },
   };

@@ -87,6 +87,11 @@ export interface JobsStackProps extends StackProps {
    * 86400). @default 900 (the code's default)
    */
   readonly missedRunGraceSecs?: number;
+  /**
+   * Most schedules the deployment holds (`JOBS_MAX_SCHEDULES` of `schedules-api`, 1 to
+   * 1000000); creating one more answers 409 `schedule_limit_reached`. @default 1000 (the code's default)
+   */
+  readonly maxSchedules?: number;
 }
 
 export class JobsStack extends Stack {
@@ -146,6 +151,13 @@ export class JobsStack extends Stack {
       'schedules-api',
       'POST /jobs/schedule, GET /jobs/schedules, GET, PATCH and DELETE /jobs/schedules/{name}',
     );
+    if (props.maxSchedules !== undefined) {
+      const most = props.maxSchedules;
+      if (!Number.isInteger(most) || most < 1 || most > 1_000_000) {
+        throw new Error(`maxSchedules must be a whole number from 1 to 1000000, got ${most}`);
+      }
+      schedulesApi.function.addEnvironment('JOBS_MAX_SCHEDULES', String(most));
+    }
 
     // Each binary's grants: its rows of settings/grants.json, proven against its calls at the wire.
     const listing = settings.table.listingIndexes;

@@ -17,6 +17,8 @@ test('defaults: IAM auth, stack JobsApi, the workspace version as image tag, ret
   expect(props.tableRemovalPolicy).toBe(RemovalPolicy.RETAIN);
   expect(props.missedRunGraceSecs).toBeUndefined();
   expect(config({ missedRunGraceSecs: '1800' }).props.missedRunGraceSecs).toBe(1800);
+  expect(props.maxSchedules).toBeUndefined();
+  expect(config({ maxSchedules: '250' }).props.maxSchedules).toBe(250);
 });
 
 test('apiAuth=jwt needs an https issuer and an audience', () => {
@@ -39,6 +41,7 @@ test.each([
   [{ imageTag: 'has space' }, /imageTag/],
   [{ missedRunGraceSecs: '59' }, /missedRunGraceSecs: expected a whole number in \[60, 86400\]/],
   [{ missedRunGraceSecs: '15m' }, /missedRunGraceSecs/],
+  [{ maxSchedules: '0' }, /maxSchedules: expected a whole number in \[1, 1000000\]/],
 ])('rejects %j', (context, message) => {
   expect(() => config(context)).toThrow(message);
 });
