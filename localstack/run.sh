@@ -17,6 +17,9 @@
 #                        and the counter aggregator books the counters from it (the stats
 #                        trail the jobs by its lag, well under a second here); inline:
 #                        counters in each job change's transaction, no aggregator
+#   JOBS_DEV_PRINCIPAL   who a request is from when it names no one (default local)
+#   JOBS_DEV_PRINCIPAL_HEADER  the header that names a request's caller (default
+#                        x-jobs-principal; try two callers with -H 'x-jobs-principal: bob')
 #   JOBS_*               any worker/API setting (see job-core/src/config.rs)
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -27,6 +30,8 @@ EMULATOR_PORT=${EMULATOR_PORT:-4566}
 export JOBS_API_ADDR=${JOBS_API_ADDR:-127.0.0.1:3000}
 WORKER_CONCURRENCY=${WORKER_CONCURRENCY:-10}
 export JOBS_COUNTERS=${JOBS_COUNTERS:-stream}
+export JOBS_DEV_PRINCIPAL=${JOBS_DEV_PRINCIPAL:-local}
+export JOBS_DEV_PRINCIPAL_HEADER=${JOBS_DEV_PRINCIPAL_HEADER:-x-jobs-principal}
 LOGS="$ROOT/.local/logs"
 mkdir -p "$LOGS"
 
@@ -111,11 +116,12 @@ cat <<MSG
   Queue:     $JOBS_QUEUE_URL
   Table:     $JOBS_TABLE_NAME
   Counters:  $JOBS_COUNTERS
+  Callers:   $JOBS_DEV_PRINCIPAL, or whoever the $JOBS_DEV_PRINCIPAL_HEADER header names
   Logs:      .local/logs/{api,worker,schedule-runner,reconciler,counter-aggregator,emulator}.log (JSON lines)
 
   Try:  curl -s -X POST http://$JOBS_API_ADDR/jobs
         curl -s http://$JOBS_API_ADDR/jobs/stats
-        curl -s -X POST http://$JOBS_API_ADDR/jobs/schedule -d '{"cron":"* * * * *"}'
+        curl -s http://$JOBS_API_ADDR/jobs/schedule --json '{"cron":"* * * * *"}'
 
   Ctrl-C stops everything.
 MSG

@@ -298,10 +298,14 @@ done
 reset_counts "$api_proxy_control"
 page=$(curl -sf "http://$api/jobs/schedules?limit=50") || { echo "bench: GET /jobs/schedules failed" >&2; exit 1; }
 first=$(counts "$api_proxy_control")
-reset_counts "$api_proxy_control"
-curl -sf -o /dev/null "http://$api/jobs/schedules?limit=50&cursor=$(jq -r .nextCursor <<<"$page")"
-second=$(counts "$api_proxy_control")
-echo "schedules: with $bench_schedules schedules, a page of $(jq '.schedules | length' <<<"$page") $(op_total "$first") requests ($(op_counts "$first")); the next page $(op_total "$second") ($(op_counts "$second"))"
+next_page=""
+if [[ $(jq -r .nextCursor <<<"$page") != null ]]; then
+  reset_counts "$api_proxy_control"
+  curl -sf -o /dev/null "http://$api/jobs/schedules?limit=50&cursor=$(jq -r .nextCursor <<<"$page")"
+  second=$(counts "$api_proxy_control")
+  next_page="; the next page $(op_total "$second") ($(op_counts "$second"))"
+fi
+echo "schedules: with $bench_schedules schedules, a page of $(jq '.schedules | length' <<<"$page") $(op_total "$first") requests ($(op_counts "$first"))$next_page"
 reset_counts "$api_proxy_control"
 curl -sf -o /dev/null -X POST "http://$api/jobs/schedule" -H 'content-type: application/json' -d '{"cron":"0 7 * * MON","name":"bench-last"}'
 created=$(counts "$api_proxy_control")

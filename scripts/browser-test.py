@@ -19,10 +19,13 @@ from pathlib import Path
 from playwright.sync_api import expect, sync_playwright
 
 
-def api(base, path, method="GET", body=None):
+def api(base, path, method="GET", body=None, by=None):
+    """Calls the API; `by` names the caller (make run takes it from x-jobs-principal)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    if by:
+        headers["x-jobs-principal"] = by
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
 
@@ -146,6 +149,23 @@ def main():
         expect(page.get_by_role("button", name="Re-run job")).to_be_enabled()
         print("browser test: the running sleep job was cancelled from the page")
 
+        # Who did what: the detail names the submitter and who cancelled; another caller's
+        # job shows its submitter in the list, and "Submitted by: me" leaves it out.
+        expect(page.locator('#detail-fields dd[data-field="Submitted by"]')).to_have_text("local")
+        expect(page.locator('#detail-fields dd[data-field="Cancelled by"]')).to_have_text("local")
+        bobs = api(base, "jobs", "POST", {"task": "process-data"}, by="bob")["jobId"]
+        page.select_option("#status-filter", "")
+        bob_row = page.locator(f'#jobs tr[data-job-id="{bobs}"]')
+        expect(bob_row).to_have_count(1, timeout=15000)
+        expect(bob_row.locator("td.principal")).to_have_text("bob")
+        page.select_option("#submitter-filter", "me")
+        expect(page.locator("#jobs")).to_have_attribute("data-query", re.compile(r"(^|&)submittedBy=me(&|$)"))
+        expect(bob_row).to_have_count(0)
+        principals = page.locator("#jobs tbody td.principal").all_inner_texts()
+        assert principals and set(principals) == {"local"}, principals
+        page.select_option("#submitter-filter", "")
+        print(f"browser test: submitters shown; 'Submitted by: me' lists {len(principals)} job(s), all local's")
+
         # A schedule's history opens from its row: a rate schedule runs when it is created
         # (as on AWS), so its history has a run with its job; then it is paused and resumed,
         # so its change log has two entries.
@@ -163,19 +183,21 @@ def main():
         expect(page.locator("#history-runs tbody tr")).to_have_count(1)
         expect(page.locator("#history-changes li")).to_have_count(2)
         expect(page.locator("#history-changes li").first).to_contain_text("paused")
+        expect(page.locator("#history-changes li").first).to_contain_text("by local")
+        expect(page.locator("#schedules tbody tr", has_text=name).locator("td.principal")).to_have_text("local")
         print("browser test: a schedule's history (its run and job, its pause and resume) opens from its row")
 
         # Every control has a name and is reachable with Tab.
         page.select_option("#status-filter", "")
         page.locator("#detail").scroll_into_view_if_needed()
-        for label in ("Status", "Per page"):
+        for label in ("Status", "Submitted by", "Per page"):
             expect(page.get_by_label(label, exact=True)).to_be_visible()
         reached = set()
         page.locator("body").focus()
         for _ in range(60):
             page.keyboard.press("Tab")
             reached.add(page.evaluate("document.activeElement && (document.activeElement.id || document.activeElement.textContent.trim())"))
-        for control in ("status-filter", "limit", "refresh", "auto-refresh", "cancel-job", "rerun-job"):
+        for control in ("status-filter", "submitter-filter", "limit", "refresh", "auto-refresh", "cancel-job", "rerun-job"):
             if control == "cancel-job":
                 continue  # disabled now that the job is cancelled
             assert control in reached, f"{control} is not reachable with Tab: {sorted(reached)}"

@@ -49,7 +49,7 @@ curl -sSf "http://$api/openapi.json" -o "$out/openapi.json"
 
 # A job to re-run (see scripts/schemathesis.toml): a long sleep, cancelled, CANCELLED at once
 # if still queued, or within a heartbeat if its worker already runs it.
-job=$(curl -sSf -X POST "http://$api/jobs" -d '{"task":"sleep","input":{"ms":600000}}' | jq -r .jobId)
+job=$(curl -sSf -X POST "http://$api/jobs" --json '{"task":"sleep","input":{"ms":600000}}' | jq -r .jobId)
 curl -sSf -o /dev/null -X POST "http://$api/jobs/$job/cancel" || fail "cancelling job $job failed"
 for _ in $(seq 1 120); do
   status=$(curl -sSf "http://$api/jobs/$job" | jq -r .status)
@@ -63,7 +63,7 @@ export CONFORMANCE_RERUNNABLE_JOB=$job
 # are opaque, so no schema can tell a cursor this API gave out from any other string; two
 # schedules, a page of one, and its cursor.
 for name in conformance-a conformance-b; do
-  curl -sSf -o /dev/null -X POST "http://$api/jobs/schedule" -d "{\"cron\":\"0 7 * * MON\",\"name\":\"$name\"}" ||
+  curl -sSf -o /dev/null -X POST "http://$api/jobs/schedule" --json "{\"cron\":\"0 7 * * MON\",\"name\":\"$name\"}" ||
     fail "creating schedule $name failed"
 done
 cursor=$(curl -sSf "http://$api/jobs/schedules?limit=1" | jq -er .nextCursor) || fail "a page of one schedule had no cursor"

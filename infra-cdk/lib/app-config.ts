@@ -7,9 +7,10 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { Node } from 'constructs';
 import { readFileSync } from 'fs';
 import { join, resolve } from 'path';
-import { ApiAuthorization } from './api/job-api';
+import { ApiAuthorization, LOGGABLE_CLAIM } from './api/job-api';
 import { DEFAULT_LAMBDA_DIR } from './api/lambda-bundles';
 import { JobsStackProps } from './jobs-stack';
+import { isPermission, Permission, PERMISSIONS, SCOPE_NAME } from './permission-settings';
 
 /** A context value that cannot be used; the message names it. */
 export class ContextError extends Error {
@@ -72,9 +73,50 @@ export function readAppConfig(node: Node): AppConfig {
     const audience = list('jwtAudience');
     if (!issuer?.startsWith('https://')) throw new ContextError('jwtIssuer', 'apiAuth=jwt needs an https:// issuer URL');
     if (!audience?.length) throw new ContextError('jwtAudience', 'apiAuth=jwt needs at least one audience');
-    apiAuthorization = { type: 'jwt', issuer, audience };
-  } else if (auth !== 'iam') {
+    // Claims the access log names go into $context.authorizer.claims.<name>.
+    const loggedClaim = (key: string): string | undefined => {
+      const name = str(key);
+      if (name !== undefined && !LOGGABLE_CLAIM.test(name)) {
+        throw new ContextError(
+          key,
+          `${name} cannot be logged: the access log reads it as $context.authorizer.claims.<name>, which takes only letters, digits and underscores`,
+        );
+      }
+      return name;
+    };
+    const groupsClaim = str('jwtGroupsClaim');
+    if (groupsClaim !== undefined && !/^\S+$/.test(groupsClaim)) {
+      throw new ContextError('jwtGroupsClaim', `a claim name has no spaces, got ${JSON.stringify(groupsClaim)}`);
+    }
+    const adminScope = str('adminScope');
+    if (adminScope !== undefined && !SCOPE_NAME.test(adminScope)) {
+      throw new ContextError('adminScope', `not a scope name (printable ASCII, no spaces, quotes or backslashes): ${adminScope}`);
+    }
+    apiAuthorization = {
+      type: 'jwt',
+      issuer,
+      audience,
+      scopes: scopeRenames(node),
+      principalClaim: loggedClaim('jwtPrincipalClaim'),
+      tenantClaim: loggedClaim('jwtTenantClaim'),
+      groupsClaim,
+      adminScope,
+      adminGroups: list('adminGroups'),
+    };
+  } else if (auth === 'iam') {
+    for (const key of JWT_ONLY_KEYS) {
+      const value = node.tryGetContext(key);
+      if (value !== undefined && value !== null && value !== '') {
+        throw new ContextError(key, 'only for apiAuth=jwt (under IAM the caller is the request signer, with no token claims or scopes)');
+      }
+    }
+  } else {
     throw new ContextError('apiAuth', `expected iam or jwt, got ${auth}`);
+  }
+  const adminPrincipals = list('adminPrincipals');
+  for (const pattern of adminPrincipals ?? []) {
+    if (/\s/.test(pattern)) throw new ContextError('adminPrincipals', `a principal pattern has no spaces, got ${JSON.stringify(pattern)}`);
+    if (/^\*+$/.test(pattern)) throw new ContextError('adminPrincipals', `${pattern} matches every caller: name the admins' principals`);
   }
 
   const counting = str('counting') ?? 'stream';
@@ -93,6 +135,7 @@ export function readAppConfig(node: Node): AppConfig {
       lambdaDir: resolve(str('lambdaDir') ?? DEFAULT_LAMBDA_DIR),
       imageTag,
       apiAuthorization,
+      adminPrincipals,
       apiThrottleRateLimit: int('apiThrottleRateLimit', 1, 10_000),
       apiThrottleBurstLimit: int('apiThrottleBurstLimit', 1, 5_000),
       tableDeletionProtection: bool('tableDeletionProtection'),
@@ -112,6 +155,43 @@ export function readAppConfig(node: Node): AppConfig {
       counting,
     },
   };
+}
+
+/** Context values that mean something only under the JWT authorizer: given with apiAuth=iam, an error. */
+const JWT_ONLY_KEYS = ['jwtScopes', 'jwtPrincipalClaim', 'jwtTenantClaim', 'jwtGroupsClaim', 'adminScope', 'adminGroups'];
+
+/**
+ * `jwtScopes`: scope names replacing those of `settings/permissions.json`, an object of
+ * permission to scope name, in cdk.json or as a JSON string (`-c 'jwtScopes={...}'`).
+ */
+function scopeRenames(node: Node): Partial<Record<Permission, string>> | undefined {
+  const key = 'jwtScopes';
+  let value: unknown = node.tryGetContext(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      throw new ContextError(key, `expected a JSON object of permission to scope name, got ${value}`);
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ContextError(key, `expected an object of permission to scope name, got ${JSON.stringify(value)}`);
+  }
+  const renames: Partial<Record<Permission, string>> = {};
+  for (const [permission, scope] of Object.entries(value)) {
+    if (!isPermission(permission)) {
+      throw new ContextError(key, `${JSON.stringify(permission)} is no permission; expected ${PERMISSIONS.join(', ')}`);
+    }
+    if (typeof scope !== 'string' || scope === '') {
+      throw new ContextError(key, `${JSON.stringify(permission)} needs a non-empty scope name, got ${JSON.stringify(scope)}`);
+    }
+    if (!SCOPE_NAME.test(scope)) {
+      throw new ContextError(key, `${JSON.stringify(permission)}: ${JSON.stringify(scope)} is not a scope name (printable ASCII, no spaces, quotes or backslashes)`);
+    }
+    renames[permission] = scope;
+  }
+  return renames;
 }
 
 /** The optional deploy role's settings (its own stack, made only when `githubRepository` is set). */

@@ -10,6 +10,7 @@ import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { resolveWorkerSettings } from 'jobs-cdk8s';
+import { callerEnvironment } from './api/caller-environment';
 import { ApiAuthorization, JobApi } from './api/job-api';
 import { RustFunction } from './api/rust-function';
 import { JobCluster } from './cluster/job-cluster';
@@ -19,11 +20,12 @@ import { Keda } from './cluster/keda';
 import { JobQueues } from './data/job-queues';
 import { JobTable } from './data/job-table';
 import { WorkerRepository } from './images/worker-repository';
-import { acknowledgeFindings } from './nag-acknowledgments';
+import { acknowledgeFindings, acknowledgePublicRoutes } from './nag-acknowledgments';
 import { JobDashboard } from './observability/job-dashboard';
 import { JobMetrics } from './observability/job-metrics';
 import { MissedRunsAlarm } from './observability/missed-runs';
-import { loadQueueSettings } from './queue-settings';
+import { allListingIndexes, loadQueueSettings } from './queue-settings';
+import { loadPermissionSettings } from './permission-settings';
 import { loadThrottleSettings } from './throttle-settings';
 import { JobReconciler } from './reconcile/job-reconciler';
 import { JobScheduler } from './scheduling/job-scheduler';
@@ -36,8 +38,17 @@ export interface JobsStackProps extends StackProps {
   readonly lambdaDir: string;
   /** Tag of the data-processor image in the stack's repository. */
   readonly imageTag: string;
-  /** API authorization. @default IAM */
+  /**
+   * API authorization; under JWT also the claims the API Lambdas read the caller from,
+   * the scope renames and the admin scope and groups. @default IAM
+   */
   readonly apiAuthorization?: ApiAuthorization;
+  /**
+   * Principal patterns of admins, under either authorization (`JOBS_ADMINS` of the API
+   * Lambdas; `*` matches any run of characters, e.g. `arn:aws:sts::*:assumed-role/JobsAdmin/*`):
+   * an admin may cancel, re-run and change what other callers own. @default none
+   */
+  readonly adminPrincipals?: string[];
   /**
    * The API stage's default rate and burst, for routes without their own; each route's
    * own comes from `settings/throttles.json`. @default that file's `stage` values
@@ -142,8 +153,18 @@ export class JobsStack extends Stack {
       }
       environment.JOBS_MISSED_RUN_GRACE_SECS = String(grace);
     }
+    // The API Lambdas also learn how to find a request's caller and who is an admin.
+    const permissions = loadPermissionSettings();
+    const apiEnvironment: Record<string, string> = {
+      ...environment,
+      ...callerEnvironment({
+        authorization: props.apiAuthorization ?? { type: 'iam' },
+        scopes: permissions.scopes,
+        adminPrincipals: props.adminPrincipals,
+      }),
+    };
     const fn = (fnId: string, binary: string, description: string) =>
-      new RustFunction(this, fnId, { binary, bundleDir: props.lambdaDir, environment, description, logRetention });
+      new RustFunction(this, fnId, { binary, bundleDir: props.lambdaDir, environment: apiEnvironment, description, logRetention });
     const jobsApi = fn('JobsApi', 'jobs-api', 'POST and GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel and /rerun, GET /openapi.json');
     const statsApi = fn('StatsApi', 'stats-api', 'GET /jobs/stats');
     const schedulesApi = fn(
@@ -160,8 +181,8 @@ export class JobsStack extends Stack {
     }
 
     // Each binary's grants: its rows of settings/grants.json, proven against its calls at the wire.
-    const listing = settings.table.listingIndexes;
-    const tableArns = tableResources(table.tableArn, [listing.byTime.name, listing.byStatus.name]);
+    const listingIndexNames = allListingIndexes(settings.table.listingIndexes).map((index) => index.name);
+    const tableArns = tableResources(table.tableArn, listingIndexNames);
     grantFromTable(jobsApi.role, 'jobs-api', { ...tableArns, queue: queues.queue.queueArn });
     grantFromTable(statsApi.role, 'stats-api', tableArns);
     grantFromTable(schedulesApi.role, 'schedules-api', {
@@ -198,6 +219,7 @@ export class JobsStack extends Stack {
     const throttles = loadThrottleSettings();
     const api = new JobApi(this, 'Api', {
       authorization: props.apiAuthorization,
+      permissions,
       throttleRateLimit: props.apiThrottleRateLimit ?? throttles.stage.rateLimit,
       throttleBurstLimit: props.apiThrottleBurstLimit ?? throttles.stage.burstLimit,
       routeThrottles: throttles.routes,
@@ -209,9 +231,9 @@ export class JobsStack extends Stack {
         { method: POST, path: '/jobs/{id}/cancel', handler: jobsApi.function },
         { method: POST, path: '/jobs/{id}/rerun', handler: jobsApi.function },
         { method: GET, path: '/openapi.json', handler: jobsApi.function },
-        { method: GET, path: '/', handler: jobsApi.function, page: true },
-        { method: GET, path: '/console.css', handler: jobsApi.function, page: true },
-        { method: GET, path: '/console.js', handler: jobsApi.function, page: true },
+        { method: GET, path: '/', handler: jobsApi.function },
+        { method: GET, path: '/console.css', handler: jobsApi.function },
+        { method: GET, path: '/console.js', handler: jobsApi.function },
         { method: GET, path: '/jobs/stats', handler: statsApi.function },
         { method: POST, path: '/jobs/schedule', handler: schedulesApi.function },
         { method: GET, path: '/jobs/schedules', handler: schedulesApi.function },
@@ -291,5 +313,6 @@ export class JobsStack extends Stack {
     });
 
     acknowledgeFindings(this);
+    acknowledgePublicRoutes(api.openRoutes);
   }
 }

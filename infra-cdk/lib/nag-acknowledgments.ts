@@ -133,6 +133,21 @@ export const NAG_ACKNOWLEDGMENTS: NagAcknowledgment[] = [
   },
 ];
 
+/**
+ * Why the API's public routes need no authorizer (they exist only under the JWT
+ * authorizer; under IAM every route is signed).
+ */
+export const PUBLIC_ROUTE_REASON =
+  'the status page and its assets (public in settings/permissions.json): a browser loads them before it has a token, they hold no ' +
+  'data, and every API route they call still needs a token with its scope';
+
+/** Acknowledges AwsSolutions-APIG4 (no authorization) on each of `routes`: the API's public routes. */
+export function acknowledgePublicRoutes(routes: IConstruct[]): void {
+  for (const route of routes) {
+    Validations.of(route.node.defaultChild ?? route).acknowledge({ id: 'AwsSolutions-APIG4', reason: PUBLIC_ROUTE_REASON });
+  }
+}
+
 /** Records every acknowledgment on its construct; fails if a path no longer exists. */
 export function acknowledgeFindings(stack: Stack, acknowledgments: NagAcknowledgment[] = NAG_ACKNOWLEDGMENTS): void {
   for (const ack of acknowledgments) {

@@ -29,12 +29,19 @@ export interface ListingIndex {
   readonly partitionKey: string;
 }
 
-/** The listing indexes: by time and by status, with the attributes a listed row shows. */
+/** The listing indexes: by time, by status and by submitter, with the attributes a listed row shows. */
 export interface ListingIndexes {
   readonly sortKey: string;
   readonly byTime: ListingIndex;
   readonly byStatus: ListingIndex;
+  /** One caller's jobs (`GET /jobs?submittedBy=`), partitioned by the submitting principal. */
+  readonly bySubmitter: ListingIndex;
   readonly projected: string[];
+}
+
+/** Every listing index, in the file's order: what the table creates and the grants name. */
+export function allListingIndexes(indexes: ListingIndexes): ListingIndex[] {
+  return [indexes.byTime, indexes.byStatus, indexes.bySubmitter];
 }
 
 /** Where the file is. */
@@ -81,6 +88,7 @@ function listingIndexes(raw: any, text: (name: string, value: unknown) => string
     sortKey: text('table.listingIndexes.sortKey', raw?.sortKey),
     byTime: index('byTime'),
     byStatus: index('byStatus'),
+    bySubmitter: index('bySubmitter'),
     projected: projected.map((name, i) => text(`table.listingIndexes.projected[${i}]`, name)),
   };
 }

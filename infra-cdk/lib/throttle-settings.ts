@@ -28,7 +28,7 @@ export const MAX_RATE_LIMIT = 10_000;
 export const MAX_BURST_LIMIT = 5_000;
 
 /** A route key of an HTTP API: `$default`, or a method (or ANY) and a path. */
-const ROUTE_KEY = /^(\$default|(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \/\S*)$/;
+export const ROUTE_KEY = /^(\$default|(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \/\S*)$/;
 
 /** Reads and checks the file. */
 export function loadThrottleSettings(path: string = THROTTLE_SETTINGS_PATH): ThrottleSettings {

@@ -7,7 +7,8 @@
  * here with its reason.
  */
 import { loadGrants, GrantRole, GrantRow } from '../lib/grants';
-import { loadQueueSettings } from '../lib/queue-settings';
+import { allListingIndexes, loadQueueSettings } from '../lib/queue-settings';
+import { OPEN_JOBS_INDEX } from '../lib/reconcile/job-reconciler';
 import { joinedText, Json, one, refOf, resourcesOf, Statement, statementsOfRole } from './support/template';
 
 const settings = loadQueueSettings();
@@ -51,7 +52,7 @@ function symbolic(resource: Json): string {
     [`<<GetAtt:${schedulerRoleId}.Arn>>`]: 'scheduler-role',
     'arn:<<Ref:AWS::Partition>>:scheduler:<<Ref:AWS::Region>>:<<Ref:AWS::AccountId>>:schedule/JobsApi/*': 'schedules',
   };
-  for (const index of [listing.byTime.name, listing.byStatus.name, 'open-jobs']) {
+  for (const index of [...allListingIndexes(listing).map((i) => i.name), OPEN_JOBS_INDEX]) {
     names[`<<GetAtt:${tableId}.Arn>>/index/${index}`] = `index/${index}`;
   }
   return names[text] ?? `other: ${text}`;
@@ -125,10 +126,12 @@ describe.each(Object.keys(ROLES) as GrantRole[])('%s', (role) => {
 
 test('the table names every role and only resources the stack has', () => {
   expect(Object.keys(table.roles).sort()).toEqual(Object.keys(ROLES).sort());
-  const known = ['table', 'stream', 'queue', 'dead-letter-queue', 'schedule-dead-letter-queue', 'scheduler-role', 'schedules', '*'];
+  // Indexes only the table has: the listing indexes of queue.json and the reconciler's.
+  const indexes = [...allListingIndexes(settings.table.listingIndexes).map((i) => i.name), OPEN_JOBS_INDEX].map((name) => `index/${name}`);
+  const known = ['table', 'stream', 'queue', 'dead-letter-queue', 'schedule-dead-letter-queue', 'scheduler-role', 'schedules', '*', ...indexes];
   for (const [role, { grants }] of Object.entries(table.roles)) {
     for (const row of grants) {
-      expect({ role, resource: row.resource, known: known.includes(row.resource) || row.resource.startsWith('index/') }).toEqual({
+      expect({ role, resource: row.resource, known: known.includes(row.resource) }).toEqual({
         role,
         resource: row.resource,
         known: true,

@@ -2,15 +2,20 @@
  * cdk-nag: the whole app passed AwsSolutionsChecks in the shared synth (a
  * finding fails it). Here: the checks really run (an unacknowledged finding
  * fails a synth), and every acknowledgment is on a construct that exists and
- * says why.
+ * says why; under the JWT authorizer the app passes too, its public routes (and only
+ * they) acknowledged as open.
  */
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { acknowledgeFindings, NAG_ACKNOWLEDGMENTS } from '../lib/nag-acknowledgments';
+import { readAppConfig } from '../lib/app-config';
+import { JobsStack } from '../lib/jobs-stack';
+import { acknowledgeFindings, NAG_ACKNOWLEDGMENTS, PUBLIC_ROUTE_REASON } from '../lib/nag-acknowledgments';
+import { loadPermissionSettings } from '../lib/permission-settings';
 import { CDK_OUT, SYNTH_DIR } from './support/paths';
+import { BASE_CONTEXT } from './support/stack';
 
 test('an unacknowledged finding fails synth', () => {
   const app = new App({ outdir: join(SYNTH_DIR, 'nag-probe') });
@@ -45,4 +50,30 @@ test('an acknowledgment for a construct that is gone fails loudly', () => {
   expect(() => acknowledgeFindings(stack, [{ path: 'Nope/Resource', id: 'AwsSolutions-SQS3', reason: 'x'.repeat(50) }])).toThrow(
     /Nope\/Resource, which is not in the stack/,
   );
+});
+
+test('under the JWT authorizer the app passes the checks: the public routes, and only they, acknowledged as open', () => {
+  const context = { ...BASE_CONTEXT, apiAuth: 'jwt', jwtIssuer: 'https://id.example.com', jwtAudience: 'jobs' };
+  const outdir = join(SYNTH_DIR, 'nag-jwt');
+  const app = new App({ outdir, context });
+  // The stack name the acknowledgments' schedule group ARNs name.
+  new JobsStack(app, 'JobsApi', readAppConfig(app.node).props);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+  const metadata: Record<string, { type: string; data: Record<string, string> }[]> = JSON.parse(
+    readFileSync(join(outdir, 'JobsApi.metadata.json'), 'utf8'),
+  );
+  const open = Object.entries(metadata)
+    .filter(([, entries]) =>
+      entries.some((e) => e.type === 'aws:cdk:acknowledged-rules' && e.data['Annotation::AwsSolutions-APIG4'] === PUBLIC_ROUTE_REASON),
+    )
+    .map(([path]) => path)
+    .sort();
+  // A route's construct id is its method and path with each "/" as "--" (GET /a/b: GET--a--b).
+  const publicRoutes = Object.entries(loadPermissionSettings().routes)
+    .filter(([, access]) => access === 'public')
+    .map(([key]) => `/JobsApi/Api/HttpApi/${key.replace(' ', '').replace(/\//g, '--')}/Resource`)
+    .sort();
+  expect(publicRoutes.length).toBeGreaterThan(0);
+  expect(open).toEqual(publicRoutes);
 });

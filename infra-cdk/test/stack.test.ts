@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'fs';
 import { join } from 'path';
-import { loadQueueSettings } from '../lib/queue-settings';
+import { allListingIndexes, loadQueueSettings } from '../lib/queue-settings';
 import { loadThrottleSettings } from '../lib/throttle-settings';
 import { REPO_DIR } from './support/paths';
 import { grantsOfRole, joinedText, Json, one, refOf, resourcesOf, statementsOfRole, template } from './support/template';
@@ -159,7 +159,7 @@ describe('table', () => {
     const listing = settings.table.listingIndexes;
     expect(p.AttributeDefinitions).toEqual(
       expect.arrayContaining(
-        [settings.table.partitionKey, listing.byTime.partitionKey, listing.sortKey, listing.byStatus.partitionKey].map(
+        [settings.table.partitionKey, listing.sortKey, ...allListingIndexes(listing).map((index) => index.partitionKey)].map(
           (name) => ({ AttributeName: name, AttributeType: 'S' }),
         ),
       ),
@@ -167,11 +167,18 @@ describe('table', () => {
     expect(p.TimeToLiveSpecification).toEqual({ AttributeName: settings.table.timeToLiveAttribute, Enabled: true });
   });
 
-  test('GET /jobs has its two listing indexes, sorted by listSk, holding only what a row shows', () => {
+  test('the table has exactly the open-jobs index and the listing indexes of queue.json', () => {
+    const listing = settings.table.listingIndexes;
+    expect(table.Properties.GlobalSecondaryIndexes.map((index: Json) => index.IndexName).sort()).toEqual(
+      ['open-jobs', listing.byTime.name, listing.byStatus.name, listing.bySubmitter.name].sort(),
+    );
+  });
+
+  test('GET /jobs has its three listing indexes (by time, status, submitter), sorted by listSk, holding only what a row shows', () => {
     const listing = settings.table.listingIndexes;
     expect(table.Properties.GlobalSecondaryIndexes).toEqual(
       expect.arrayContaining(
-        [listing.byTime, listing.byStatus].map((index) => ({
+        allListingIndexes(listing).map((index) => ({
           IndexName: index.name,
           KeySchema: [
             { AttributeName: index.partitionKey, KeyType: 'HASH' },
@@ -183,6 +190,8 @@ describe('table', () => {
     );
     // Heartbeats change only the lease: no index holds it, so they write no index.
     expect(listing.projected).not.toContain('leaseExpiresAt');
+    // A listed row shows who submitted the job.
+    expect(listing.projected).toContain('submittedBy');
   });
 });
 

@@ -14,10 +14,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { JobApi } from '../lib/api/job-api';
-import { readAppConfig } from '../lib/app-config';
-import { JobsStack } from '../lib/jobs-stack';
+import { loadPermissionSettings } from '../lib/permission-settings';
 import { loadThrottleSettings, THROTTLE_SETTINGS_PATH } from '../lib/throttle-settings';
-import { FIXTURE_LAMBDA_DIR } from './support/paths';
+import { resourcesIn, templateFromContext } from './support/stack';
 import { Json, one, resourcesOf, template } from './support/template';
 
 const file = JSON.parse(readFileSync(THROTTLE_SETTINGS_PATH, 'utf8'));
@@ -72,12 +71,9 @@ test('context apiThrottleRateLimit/apiThrottleBurstLimit override the stage defa
   const rate = file.stage.rateLimit + 7;
   const burst = file.stage.burstLimit + 3;
   const stageOf = (context: Record<string, string>) => {
-    const app = new App({ context: { lambdaDir: FIXTURE_LAMBDA_DIR, clusterEndpointPrivate: 'true', imageTag: 'throttle-test', ...context } });
-    const config = readAppConfig(app.node);
-    const stack = new JobsStack(app, 'Throttles', config.props);
-    const stages = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Stage'));
+    const stages = resourcesIn(templateFromContext('Throttles', context), 'AWS::ApiGatewayV2::Stage');
     expect(stages).toHaveLength(1);
-    return stages[0].Properties;
+    return stages[0][1].Properties;
   };
   const both = stageOf({ apiThrottleRateLimit: String(rate), apiThrottleBurstLimit: String(burst) });
   expect(both.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: rate, ThrottlingBurstLimit: burst });
@@ -131,6 +127,7 @@ describe('JobApi route throttles', () => {
         { method: GET, path: '/jobs/{id}', handler },
         { method: POST, path: '/jobs', handler },
       ],
+      permissions: { scopes: loadPermissionSettings().scopes, routes: { 'GET /jobs/{id}': 'jobs:read', 'POST /jobs': 'jobs:write' } },
       routeThrottles,
     });
     return Template.fromStack(stack);

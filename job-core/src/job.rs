@@ -140,6 +140,14 @@ pub struct Job {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub rerun_by: Option<Uuid>,
+    /// Who submitted the job: the API caller (of `POST /jobs`, or of the re-run that made
+    /// it) or, for a scheduled run, the schedule's creator. Absent on jobs submitted before
+    /// callers were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+    /// Who asked for the cancel (set with the cancel, also while a running attempt stops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
     /// Optimistic-concurrency version, bumped by every change.
     #[serde(skip)]
     pub version: u64,
@@ -308,9 +316,17 @@ impl Job {
             cancel_requested_at: None,
             rerun_of: None,
             rerun_by: None,
+            submitted_by: None,
+            cancelled_by: None,
             version: 0,
             lease: None,
         }
+    }
+
+    /// This job, submitted by `principal`.
+    pub fn submitted_by(mut self, principal: impl Into<String>) -> Self {
+        self.submitted_by = Some(principal.into());
+        self
     }
 
     /// Attempts after the first.
@@ -565,8 +581,19 @@ impl Job {
         self.change(job, expect, counters, now)
     }
 
-    /// A cancel request at `now`: what it does depends on the state (see [`CancelOutcome`]).
-    pub fn cancel(&self, now: DateTime<Utc>) -> CancelOutcome {
+    /// A cancel request by `by` at `now`: what it does depends on the state (see
+    /// [`CancelOutcome`]); the change records `cancelledBy`.
+    pub fn cancel(&self, by: &str, now: DateTime<Utc>) -> CancelOutcome {
+        match self.cancel_unrecorded(now) {
+            CancelOutcome::Apply(mut change) => {
+                change.job.cancelled_by = Some(by.to_owned());
+                CancelOutcome::Apply(change)
+            }
+            other => other,
+        }
+    }
+
+    fn cancel_unrecorded(&self, now: DateTime<Utc>) -> CancelOutcome {
         let expect = Expect::Version { version: self.version };
         match self.status {
             s if s.is_terminal() => CancelOutcome::Finished(s),
@@ -600,10 +627,10 @@ impl Job {
         self.cancelled(expect, &format!("cancelled during attempt {}", self.attempts), now)
     }
 
-    /// A new QUEUED job that runs this FAILED or CANCELLED job's task and input again;
-    /// `None` for any other state. Its id is derived from this job's, so one job is re-run
+    /// A new QUEUED job, submitted by `by`, that runs this FAILED or CANCELLED job's task
+    /// and input again; `None` for any other state. Its id is derived from this job's, so one job is re-run
     /// at most once however often it is asked.
-    pub fn rerun(&self, max_attempts: u32, now: DateTime<Utc>) -> Option<Job> {
+    pub fn rerun(&self, max_attempts: u32, by: &str, now: DateTime<Utc>) -> Option<Job> {
         if !matches!(self.status, JobStatus::Failed | JobStatus::Cancelled) {
             return None;
         }
@@ -617,6 +644,7 @@ impl Job {
             now,
         );
         job.rerun_of = Some(self.job_id);
+        job.submitted_by = Some(by.to_owned());
         Some(job)
     }
 
@@ -693,9 +721,15 @@ pub fn bounded_error(text: &str) -> String {
     format!("{}… ({} more bytes cut)", &text[..end], text.len() - end)
 }
 
-/// The job id for a request with an idempotency key: the same key gives the same id.
-pub fn id_for_idempotency_key(key: &str) -> Uuid {
-    Uuid::new_v5(&NAMESPACE, format!("idempotency:{key}").as_bytes())
+/// The job id for a request with an idempotency key from `principal`: the same key from
+/// the same caller gives the same id; another caller's same key, another id (keys are
+/// per caller, so no caller can take or learn of another's job by guessing its key).
+pub fn id_for_idempotency_key(principal: &str, key: &str) -> Uuid {
+    // The principal's length first: no two (principal, key) pairs give the same text.
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("idempotency:{}:{principal}:{key}", principal.len()).as_bytes(),
+    )
 }
 
 /// The job id of the re-run of job `source`: asking again gives the same id.
@@ -1011,8 +1045,14 @@ mod tests {
         assert!(change.job.status.is_terminal() && change.job.finished_at.is_some());
         assert_eq!(change.job.attempts, 0);
         assert_eq!(change.job.claim("w1", t(1), LEASE), Claim::Finished);
-        assert_eq!(change.job.cancel(t(1)), CancelOutcome::Finished(JobStatus::Skipped));
-        assert!(change.job.rerun(3, t(1)).is_none(), "a skipped run is not re-run");
+        assert_eq!(
+            change.job.cancel("alice", t(1)),
+            CancelOutcome::Finished(JobStatus::Skipped)
+        );
+        assert!(
+            change.job.rerun(3, "alice", t(1)).is_none(),
+            "a skipped run is not re-run"
+        );
         assert!(!FirstClaim::new(job.job_id, "w1", t(1), LEASE).applies_to(&change.job));
     }
 
@@ -1026,8 +1066,14 @@ mod tests {
 
     #[test]
     fn ids_are_stable_for_keys_and_scheduled_runs() {
-        assert_eq!(id_for_idempotency_key("a"), id_for_idempotency_key("a"));
-        assert_ne!(id_for_idempotency_key("a"), id_for_idempotency_key("b"));
+        assert_eq!(id_for_idempotency_key("p", "a"), id_for_idempotency_key("p", "a"));
+        assert_ne!(id_for_idempotency_key("p", "a"), id_for_idempotency_key("p", "b"));
+        assert_ne!(
+            id_for_idempotency_key("alice", "order-1"),
+            id_for_idempotency_key("bob", "order-1"),
+            "keys are per caller"
+        );
+        assert_ne!(id_for_idempotency_key("a:b", "c"), id_for_idempotency_key("a", "b:c"));
         let run = |g, t| id_for_scheduled_run("s", Some(g), t);
         assert_eq!(run("g1", "2026-01-05T06:00:00Z"), run("g1", "2026-01-05T06:00:00Z"));
         assert_eq!(
@@ -1070,19 +1116,22 @@ mod tests {
     #[test]
     fn queued_and_retrying_jobs_cancel_at_once_and_count_once() {
         let job = queued(3);
-        let CancelOutcome::Apply(change) = job.cancel(t(1)) else {
+        let CancelOutcome::Apply(change) = job.cancel("alice", t(1)) else {
             panic!("expected a change")
         };
         assert_eq!(change.job.status, JobStatus::Cancelled);
         assert_eq!(change.counters.cancelled, 1);
         assert_eq!(change.expect, Expect::Version { version: 1 });
-        assert_eq!(change.job.cancel(t(2)), CancelOutcome::Finished(JobStatus::Cancelled));
+        assert_eq!(
+            change.job.cancel("alice", t(2)),
+            CancelOutcome::Finished(JobStatus::Cancelled)
+        );
 
         let running = start(&queued(3), "w1", t(1)).job;
         let retrying = running
             .attempt_failed("w1", "x", decide(&running, false, Duration::from_secs(5)), t(2))
             .job;
-        let CancelOutcome::Apply(change) = retrying.cancel(t(3)) else {
+        let CancelOutcome::Apply(change) = retrying.cancel("alice", t(3)) else {
             panic!("expected a change")
         };
         assert_eq!(change.job.status, JobStatus::Cancelled);
@@ -1092,15 +1141,20 @@ mod tests {
     #[test]
     fn running_job_is_marked_and_its_worker_records_cancelled() {
         let running = start(&queued(3), "w1", t(1)).job;
-        let CancelOutcome::Apply(mark) = running.cancel(t(2)) else {
+        let CancelOutcome::Apply(mark) = running.cancel("alice", t(2)) else {
             panic!("expected a change")
         };
         assert_eq!(mark.job.status, JobStatus::Running);
         assert_eq!(mark.job.cancel_requested_at, Some(t(2)));
         assert!(mark.counters.is_zero());
-        assert_eq!(mark.job.cancel(t(3)), CancelOutcome::AlreadyRequested);
+        assert_eq!(mark.job.cancel("alice", t(3)), CancelOutcome::AlreadyRequested);
         let done = mark.job.cancel_attempt("w1", t(4));
         assert_eq!(done.job.status, JobStatus::Cancelled);
+        assert_eq!(
+            done.job.cancelled_by.as_deref(),
+            Some("alice"),
+            "who asked stays on record"
+        );
         assert_eq!(done.counters.cancelled, 1);
         assert!(matches!(done.expect, Expect::HeldBy { version: 3, .. }));
     }
@@ -1108,7 +1162,7 @@ mod tests {
     #[test]
     fn a_requested_cancel_wins_over_the_next_claim_and_a_lost_worker() {
         let running = start(&queued(3), "w1", t(1)).job;
-        let CancelOutcome::Apply(mark) = running.cancel(t(2)) else {
+        let CancelOutcome::Apply(mark) = running.cancel("alice", t(2)) else {
             panic!("expected a change")
         };
         // w1 is lost; the next worker cancels instead of starting attempt 2.
@@ -1121,7 +1175,7 @@ mod tests {
             other => panic!("expected Cancel, got {other:?}"),
         }
         // Without a live lease a cancel does not wait for anyone.
-        let CancelOutcome::Apply(change) = running.cancel(t(100)) else {
+        let CancelOutcome::Apply(change) = running.cancel("alice", t(100)) else {
             panic!("expected a change")
         };
         assert_eq!(change.job.status, JobStatus::Cancelled);
@@ -1130,11 +1184,11 @@ mod tests {
     #[test]
     fn only_failed_or_cancelled_jobs_rerun_under_a_stable_linked_id() {
         let job = queued(3);
-        assert!(job.rerun(3, t(1)).is_none());
-        let CancelOutcome::Apply(cancelled) = job.cancel(t(1)) else {
+        assert!(job.rerun(3, "alice", t(1)).is_none());
+        let CancelOutcome::Apply(cancelled) = job.cancel("alice", t(1)) else {
             panic!("expected a change")
         };
-        let rerun = cancelled.job.rerun(3, t(2)).unwrap();
+        let rerun = cancelled.job.rerun(3, "alice", t(2)).unwrap();
         assert_eq!(rerun.job_id, id_for_rerun(job.job_id));
         assert_eq!(rerun.rerun_of, Some(job.job_id));
         assert_eq!((rerun.task.as_str(), &rerun.input), (job.task.as_str(), &job.input));

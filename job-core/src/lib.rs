@@ -17,6 +17,7 @@
 pub mod adapters;
 pub mod application;
 pub mod aws;
+pub mod caller;
 pub mod config;
 pub mod counting;
 pub mod cron;
@@ -32,5 +33,6 @@ pub mod store;
 pub mod tasks;
 pub mod telemetry;
 
+pub use caller::Caller;
 pub use config::Config;
 pub use job::{Job, JobSource, JobStatus};

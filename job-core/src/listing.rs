@@ -27,14 +27,18 @@ pub const SHARDS: u32 = 8;
 pub const TIME_INDEX: &str = "jobs-by-time";
 /// The index of every job by status and time: partition [`STATUS_PARTITION_ATTR`], sort [`SORT_KEY_ATTR`].
 pub const STATUS_INDEX: &str = "jobs-by-status";
+/// The index of every job by submitter and time: partition [`SUBMITTER_PARTITION_ATTR`],
+/// sort [`SORT_KEY_ATTR`]. Jobs submitted before callers were recorded are not in it.
+pub const SUBMITTER_INDEX: &str = "jobs-by-submitter";
 pub const TIME_PARTITION_ATTR: &str = "listPk";
 pub const STATUS_PARTITION_ATTR: &str = "statusPk";
+pub const SUBMITTER_PARTITION_ATTR: &str = "submitterPk";
 pub const SORT_KEY_ATTR: &str = "listSk";
 /// The job attributes both indexes hold besides their keys: what a row shows. Attributes
 /// that change on every heartbeat (the lease) are left out, so a heartbeat writes no index,
 /// and the error is projected as its first [`ERROR_SUMMARY_CHARS`] characters
 /// ([`ERROR_SUMMARY_ATTR`]), so a page of failed jobs reads a few KiB, not 8 KiB a row.
-pub const PROJECTED: [&str; 11] = [
+pub const PROJECTED: [&str; 12] = [
     "jobId",
     "task",
     "status",
@@ -46,6 +50,7 @@ pub const PROJECTED: [&str; 11] = [
     ERROR_SUMMARY_ATTR,
     "cancelRequestedAt",
     "rerunOf",
+    "submittedBy",
 ];
 
 /// The item attribute holding the start of the job's last error, for the listing.
@@ -107,6 +112,8 @@ pub struct ListQuery {
     pub status: Option<JobStatus>,
     pub task: Option<String>,
     pub source: Option<SourceKind>,
+    /// Only jobs this principal submitted (read from the submitter index).
+    pub submitted_by: Option<String>,
     pub limit: u32,
     /// Rows strictly older than this sort key (from the cursor); `None` = from the newest.
     pub before: Option<String>,
@@ -118,6 +125,10 @@ impl ListQuery {
         self.status.is_none_or(|s| s == row.status)
             && self.task.as_ref().is_none_or(|t| t == &row.task)
             && self.source.is_none_or(|s| s == row.source)
+            && self
+                .submitted_by
+                .as_ref()
+                .is_none_or(|p| Some(p) == row.submitted_by.as_ref())
     }
 }
 
@@ -144,6 +155,9 @@ pub struct JobSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub rerun_of: Option<Uuid>,
+    /// Who submitted the job (see `Job::submitted_by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
     /// The index position; not shown.
     #[serde(skip)]
     pub sort_key: String,
@@ -163,6 +177,7 @@ impl From<&Job> for JobSummary {
             last_error: job.last_error.as_deref().map(error_summary),
             cancel_requested: job.cancel_requested_at.is_some(),
             rerun_of: job.rerun_of,
+            submitted_by: job.submitted_by.clone(),
             sort_key: sort_key(job),
         }
     }
@@ -193,6 +208,11 @@ pub fn shard_of(job_id: Uuid) -> u32 {
 /// The time index's partition for shard `shard`.
 pub fn time_partition(shard: u32) -> String {
     format!("JOBS#{shard}")
+}
+
+/// The submitter index's partition for `principal` and shard `shard`.
+pub fn submitter_partition(principal: &str, shard: u32) -> String {
+    format!("{shard}#{principal}")
 }
 
 /// The status index's partition for `status` and shard `shard`.
@@ -403,10 +423,23 @@ mod tests {
             status: Some(JobStatus::Failed),
             task: Some("sleep".into()),
             source: Some(SourceKind::Api),
+            submitted_by: None,
             limit: 10,
             before: None,
         };
         assert!(query.admits(&failed));
+        let mine = JobSummary {
+            submitted_by: Some("alice".into()),
+            ..failed.clone()
+        };
+        let alice = ListQuery {
+            submitted_by: Some("alice".into()),
+            ..query.clone()
+        };
+        assert!(
+            alice.admits(&mine) && !alice.admits(&failed),
+            "another's (or nobody's) job is not alice's"
+        );
         assert!(!query.admits(&row(1, JobStatus::Queued)));
         assert!(
             !ListQuery {

@@ -47,6 +47,10 @@ pub struct ScheduleRef {
     /// The schedule's overlap policy; absent: `allow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<Overlap>,
+    /// Who created the schedule: its runs are submitted on their behalf (`submittedBy`).
+    /// Absent in messages of schedules created before creators were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
     /// Scheduler's id of this invocation attempt: a Scheduler retry of the same run
     /// carries a new one, so it does not identify the run.
     pub execution_id: String,

@@ -191,7 +191,7 @@ impl World {
                 self.apply(job.attempt_failed(&holder, "boom", next, now)).await
             }
             (Step::Cancel, Some(job)) => {
-                if let CancelOutcome::Apply(change) = job.cancel(now) {
+                if let CancelOutcome::Apply(change) = job.cancel("caller", now) {
                     self.apply(*change).await
                 }
             }
@@ -204,7 +204,7 @@ impl World {
                 }
             }
             (Step::Rerun, Some(job)) => {
-                if let Some(rerun) = job.rerun(MAX_ATTEMPTS, now) {
+                if let Some(rerun) = job.rerun(MAX_ATTEMPTS, "caller", now) {
                     let rerun_id = rerun.job_id;
                     self.apply(rerun.register()).await;
                     self.apply(job.link_rerun(rerun_id, now)).await;

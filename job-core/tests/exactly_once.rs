@@ -226,7 +226,7 @@ impl World {
             }
             Step::Cancel(k) => {
                 if let Some(job) = self.store.get(self.ids[k]).await.unwrap()
-                    && let CancelOutcome::Apply(change) = job.cancel(self.now)
+                    && let CancelOutcome::Apply(change) = job.cancel("caller", self.now)
                 {
                     self.apply(&change).await;
                 }

@@ -9,6 +9,7 @@ use job_core::application::jobs::SubmitError;
 use job_core::application::list::ListError;
 use job_core::application::rerun::RerunError;
 use job_core::application::schedules::{CreateScheduleError, HistoryError};
+use job_core::caller::NotOwner;
 use job_core::queue::QueueError;
 use job_core::schedules::ScheduleError;
 use job_core::store::StoreError;
@@ -97,6 +98,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<NotOwner> for ApiError {
+    fn from(err: NotOwner) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", err.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -137,6 +144,7 @@ impl From<ScheduleError> for ApiError {
                 "invalid_cursor",
                 "cursor is not one this API gave out, or has expired; list from the first page again",
             ),
+            ScheduleError::NotOwner(e) => e.into(),
             ScheduleError::Other(_) => Self::internal(&err),
         }
     }
@@ -159,6 +167,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::Task(e) => e.into(),
             SubmitError::InvalidIdempotencyKey => Self::bad_request("invalid_idempotency_key", err.to_string()),
             SubmitError::IdempotencyKeyReused { .. } => Self::conflict("idempotency_key_reused", err.to_string()),
+            SubmitError::IdempotencyKeyTaken { .. } => Self::conflict("idempotency_key_taken", err.to_string()),
             SubmitError::Store(e) => e.into(),
             SubmitError::Queue(e) => e.into(),
         }
@@ -209,6 +218,7 @@ impl From<ListError> for ApiError {
             ListError::InvalidLimit(_) => Self::bad_request("invalid_limit", message),
             ListError::InvalidTask => Self::bad_request("invalid_request", message),
             ListError::InvalidCursor(_) => Self::bad_request("invalid_cursor", message),
+            ListError::InvalidSubmitter => Self::bad_request("invalid_submitter", message),
             ListError::Store(e) => e.into(),
         }
     }
@@ -220,6 +230,7 @@ impl From<CancelError> for ApiError {
         match err {
             CancelError::NotFound(_) => Self::not_found(message),
             CancelError::Finished { .. } => Self::conflict("job_finished", message),
+            CancelError::NotOwner(e) => e.into(),
             CancelError::Store(e) => e.into(),
         }
     }
@@ -231,6 +242,7 @@ impl From<RerunError> for ApiError {
         match err {
             RerunError::NotFound(_) => Self::not_found(message),
             RerunError::NotRerunnable { .. } => Self::conflict("not_rerunnable", message),
+            RerunError::NotOwner(e) => e.into(),
             RerunError::Submit(e) => e.into(),
         }
     }

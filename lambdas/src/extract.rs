@@ -53,16 +53,20 @@ async fn read_body(mut body: Body) -> Result<Vec<u8>, BodyFailure> {
 
 /// An optional JSON body: `None` when the body is empty.
 ///
-/// Accepted content types: `application/json`, `application/*+json`, none, and
-/// `application/x-www-form-urlencoded` (what `curl -d` sends) when the body is JSON.
+/// A body must say it is JSON (`application/json` or `application/*+json`); any other
+/// content type, or none, is a 415. That is also what keeps a web page out: the types a
+/// page may send cross-origin without a CORS preflight (a form's, `text/plain`, or none
+/// from a `Blob`) are all refused, so a `no-cors` fetch cannot submit or change anything.
+/// `curl -d` sends a form's type: `curl --json` (curl 7.82+) sends JSON's.
 pub struct JsonBody<T>(pub Option<T>);
 
+/// How to send JSON, in every 415's message.
+pub const HOW_TO_SEND_JSON: &str = "send the body as JSON with the header Content-Type: application/json (curl --json '{...}', or -H 'content-type: application/json')";
+
 fn content_type_ok(content_type: Option<&str>) -> bool {
-    let Some(value) = content_type else { return true };
+    let Some(value) = content_type else { return false };
     let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    mime == "application/json"
-        || (mime.starts_with("application/") && mime.ends_with("+json"))
-        || mime == "application/x-www-form-urlencoded"
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -116,10 +120,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                format!(
-                    "content type {:?} is not supported; send JSON with Content-Type: application/json",
-                    content_type.unwrap_or_default()
-                ),
+                match content_type {
+                    Some(ct) => format!("content type {ct:?} is not JSON; {HOW_TO_SEND_JSON}"),
+                    None => format!("the request body has no content type; {HOW_TO_SEND_JSON}"),
+                },
             ));
         }
         let value: Value = serde_json::from_slice(&bytes)

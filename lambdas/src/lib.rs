@@ -4,6 +4,8 @@
 //! - [`routes`]: the handlers, grouped the way they are deployed; each parses a request,
 //!   calls a use case of `job_core::application` and maps the result.
 //! - [`state`]: what handlers share (store, queue, schedules, task contract), built from the environment.
+//! - [`caller`]: who is calling (from the request's authentication) and whether the
+//!   route lets them (`settings/permissions.json`).
 //! - [`extract`] and [`error`]: JSON bodies in; domain errors out as `{"error": {"code", "message"}}`.
 //! - [`serve`]: runs a router on Lambda or on a local socket.
 //! - [`reconciler`]: runs the reconciler on Lambda (one pass per scheduled invocation) or
@@ -11,6 +13,7 @@
 //! - [`counter_aggregator`]: books the counters from the table's stream, on Lambda (a
 //!   DynamoDB event source mapping) or as a local process polling the stream.
 
+pub mod caller;
 pub mod counter_aggregator;
 pub mod error;
 pub mod extract;

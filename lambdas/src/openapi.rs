@@ -185,11 +185,60 @@ fn throttled_everywhere(doc: &mut Value) {
     }
 }
 
+/// Every operation but the public ones may answer 401 (no authenticated caller), and every
+/// one that needs a permission 403 under JWT without its scope (`settings/permissions.json`,
+/// [`crate::caller`]). Deployed, API Gateway refuses such requests first, with its own
+/// `{"message": ...}` body; the API's own check answers with the error body.
+fn callers_everywhere(doc: &mut Value) {
+    use crate::caller::{Need, PERMISSIONS};
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for (path, operations) in paths.iter_mut() {
+        let Some(operations) = operations.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in operations.iter_mut() {
+            let key = format!("{} {path}", method.to_uppercase());
+            let need = PERMISSIONS.routes.get(&key).cloned().unwrap_or(Need::Authenticated);
+            let Some(Value::Object(responses)) = operation.get_mut("responses") else {
+                continue;
+            };
+            if need == Need::Public {
+                continue;
+            }
+            let body =
+                serde_json::json!({ "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } });
+            responses.insert(
+                "401".to_owned(),
+                serde_json::json!({
+                    "description": "no authenticated caller (`unauthenticated`): the request did not pass the authorizer, or the token names no principal (deployed, API Gateway answers first, with `{\"message\":\"Unauthorized\"}`)",
+                    "content": body,
+                }),
+            );
+            if let Need::Permission(permission) = need {
+                let scope = format!(
+                    "under JWT, a token without the scope of `{permission}` (`insufficient_scope`; deployed, API Gateway answers first, with `{{\"message\":\"Forbidden\"}}`)"
+                );
+                let description = match responses.get("403").and_then(|r| r["description"].as_str()) {
+                    Some(owner) => format!("{owner}; or {scope}"),
+                    None => scope,
+                };
+                responses.insert(
+                    "403".to_owned(),
+                    serde_json::json!({ "description": description, "content": body }),
+                );
+            }
+        }
+    }
+}
+
 /// The document for a server running `tasks`: [`ApiDoc`] with each `task` field limited to
 /// the registered task names (or `null`, the default task), each name described.
 pub fn document_for(tasks: &TaskCatalog) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the generated document is plain data");
     throttled_everywhere(&mut doc);
+    callers_everywhere(&mut doc);
     let names: Vec<Value> = tasks
         .names()
         .into_iter()
@@ -323,6 +372,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_route_but_the_page_may_be_401_and_every_permission_route_403() {
+        let doc = document_for(&catalog());
+        for (path, method, op) in operations(&doc) {
+            let key = format!("{} {path}", method.to_uppercase());
+            let need = crate::caller::PERMISSIONS.routes[&key].clone();
+            let responses = &op["responses"];
+            assert_eq!(
+                responses.get("401").is_some(),
+                need != crate::caller::Need::Public,
+                "{key}"
+            );
+            if let crate::caller::Need::Permission(permission) = need {
+                let forbidden = responses["403"]["description"].as_str().unwrap_or_default();
+                assert!(forbidden.contains(&permission), "{key}: {forbidden}");
+            }
+        }
+        let cancel = &doc["paths"]["/jobs/{id}/cancel"]["post"]["responses"]["403"]["description"];
+        assert!(
+            cancel
+                .as_str()
+                .unwrap()
+                .starts_with("the job belongs to another caller"),
+            "{cancel}"
+        );
     }
 
     #[test]

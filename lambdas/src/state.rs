@@ -14,6 +14,8 @@ use job_core::schedules::{MISSED_AFTER, ScheduleStore};
 use job_core::store::JobStore;
 use job_core::tasks::{TaskCatalog, catalog};
 
+use crate::caller::CallerSettings;
+
 /// Shared handler state: the ports and the task contract the use cases take.
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +29,8 @@ pub struct AppState {
     pub missed_run_grace: TimeDelta,
     /// Most schedules that may exist (`JOBS_MAX_SCHEDULES`).
     pub max_schedules: usize,
+    /// How each request's caller is found and who is an admin.
+    pub callers: Arc<CallerSettings>,
 }
 
 /// The variable without which schedules cannot be created.
@@ -35,7 +39,7 @@ pub const SCHEDULER_ROLE_VAR: &str = "JOBS_SCHEDULER_ROLE_ARN";
 impl AppState {
     /// State over `store` and `queue` with what an unset environment gives: the task
     /// catalog, the default retry policy's attempts, the default missed-run grace and schedule
-    /// limit, and no schedule store.
+    /// limit, no schedule store, and every caller `local` ([`CallerSettings::local`]).
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>) -> Self {
         Self {
             store,
@@ -45,15 +49,20 @@ impl AppState {
             max_attempts: RetryPolicy::default().max_attempts,
             missed_run_grace: MISSED_AFTER,
             max_schedules: DEFAULT_MAX_SCHEDULES,
+            callers: Arc::new(CallerSettings::local()),
         }
     }
 
     /// State over the AWS adapters, configured from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self::from_adapters(&AwsAdapters::load(Config::from_env()?).await?))
+        let callers = CallerSettings::from_env()?;
+        Ok(Self {
+            callers: Arc::new(callers),
+            ..Self::from_adapters(&AwsAdapters::load(Config::from_env()?).await?)
+        })
     }
 
-    /// State over the given AWS adapters.
+    /// State over the given AWS adapters, every caller `local`.
     pub fn from_adapters(aws: &AwsAdapters) -> Self {
         Self {
             store: Arc::new(aws.store()),
@@ -63,6 +72,7 @@ impl AppState {
             max_attempts: aws.config.retry.max_attempts,
             missed_run_grace: aws.config.missed_run_grace,
             max_schedules: aws.config.max_schedules,
+            callers: Arc::new(CallerSettings::local()),
         }
     }
 

@@ -67,7 +67,7 @@ pub async fn replay(
                     input: json!({"ms": 0}),
                     idempotency_key: None,
                 };
-                submit(&*store, &*queue, &tasks, 3, request)
+                submit(&*store, &*queue, &tasks, 3, &job_core::Caller::new("ceiling"), request)
                     .await
                     .map_err(|e| ReplayError(e.to_string()))?;
             }

@@ -3,8 +3,16 @@
 //! A browser cannot sign requests with SigV4, so this server serves the page (the same
 //! compiled-in files as `GET /` of the API) and forwards every other request to the
 //! deployed API, signed for `execute-api` with the user's AWS credentials (the SDK's
-//! default chain: environment, profile, SSO, …) by the `aws-sigv4` crate. It listens on
-//! loopback only: whoever reaches it acts with those credentials.
+//! default chain: environment, profile, SSO, …) by the `aws-sigv4` crate.
+//!
+//! Whoever drives it acts with those credentials, so it obeys only its user ([`Guard`]):
+//! it listens on loopback only; it answers only requests whose `Host` is its own loopback
+//! address (a page on another site that rebinds its name to 127.0.0.1 is refused); it
+//! refuses a state-changing request unless its `Origin` is its own (or, without one,
+//! `Sec-Fetch-Site` is `same-origin`); every request needs this run's random secret,
+//! printed once in the URL it shows and then held in an `HttpOnly; SameSite=Strict`
+//! cookie; it forwards only the routes of the API's OpenAPI document; and it refuses an
+//! upstream that is not HTTPS, except on loopback.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -19,6 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+pub use guard::Guard;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -49,6 +58,12 @@ pub enum ConsoleError {
     NoCredentials(String),
     #[error("could not sign the request: {0}")]
     Signing(String),
+    #[error("API URL {0:?} is not HTTPS: signed requests go over HTTPS only (plain http only to a loopback address)")]
+    NotHttps(String),
+    #[error(
+        "the console listens on loopback only; {0} is not a loopback address (set JOBS_CONSOLE_ADDR=127.0.0.1:<port>)"
+    )]
+    NotLoopback(String),
 }
 
 /// Where requests go and how they are signed.
@@ -71,6 +86,9 @@ impl Upstream {
         let base: Uri = api.parse().map_err(|_| ConsoleError::BadUrl(api.to_owned()))?;
         if !matches!(base.scheme_str(), Some("https" | "http")) || base.authority().is_none() {
             return Err(ConsoleError::BadUrl(api.to_owned()));
+        }
+        if base.scheme_str() == Some("http") && !is_loopback_host(base.host().unwrap_or_default()) {
+            return Err(ConsoleError::NotHttps(api.to_owned()));
         }
         let region = region
             .filter(|r| !r.is_empty())
@@ -141,6 +159,12 @@ impl Upstream {
     }
 }
 
+/// Whether `host` (a URL's host: a name, an IPv4 address or a bracketed IPv6 one) is this machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The region of an `<id>.execute-api.<region>.amazonaws.com[.cn]` host.
 pub fn region_of_host(host: &str) -> Option<String> {
     let mut labels = host.split('.');
@@ -151,10 +175,12 @@ pub fn region_of_host(host: &str) -> Option<String> {
 struct Proxy {
     upstream: Upstream,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    routes: ApiRoutes,
 }
 
-/// The console's router: the page's three files, and everything else forwarded signed.
-pub fn router(upstream: Upstream) -> Router {
+/// The console's router: the page's three files and the API's routes forwarded signed,
+/// everything behind `guard`.
+pub fn router(upstream: Upstream, guard: Guard) -> Router {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .expect("the system's CA certificates load")
@@ -164,6 +190,7 @@ pub fn router(upstream: Upstream) -> Router {
     let proxy = Arc::new(Proxy {
         upstream,
         client: Client::builder(TokioExecutor::new()).build(https),
+        routes: ApiRoutes::from_document(),
     });
     Router::new()
         .route("/", get(lambdas::routes::console::page))
@@ -171,6 +198,7 @@ pub fn router(upstream: Upstream) -> Router {
         .route("/console.js", get(lambdas::routes::console::script))
         .fallback(forward)
         .with_state(proxy)
+        .layer(axum::middleware::from_fn_with_state(Arc::new(guard), guard::check))
 }
 
 fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
@@ -179,6 +207,17 @@ fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Res
 }
 
 async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+    if !proxy.routes.contains(request.method(), request.uri().path()) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "{} {} is not a route of the API's OpenAPI document; the console forwards those only",
+                request.method(),
+                request.uri().path()
+            ),
+        );
+    }
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -257,5 +296,44 @@ fn aws_sdk_display(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The method and path templates of the API's OpenAPI document (`lambdas::openapi`).
+struct ApiRoutes(Vec<(String, Vec<String>)>);
+
+impl ApiRoutes {
+    fn from_document() -> Self {
+        let doc = serde_json::to_value(<lambdas::openapi::ApiDoc as utoipa::OpenApi>::openapi()).unwrap_or_default();
+        let mut routes = Vec::new();
+        for (path, operations) in doc["paths"].as_object().into_iter().flatten() {
+            let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+            for method in operations
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(m, _)| m.to_uppercase())
+            {
+                routes.push((method, segments.clone()));
+            }
+        }
+        Self(routes)
+    }
+
+    /// Whether `method path` is one of them (a `{param}` segment matches any one non-empty segment).
+    fn contains(&self, method: &axum::http::Method, path: &str) -> bool {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0.iter().any(|(m, template)| {
+            m == method.as_str()
+                && template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    if t.starts_with('{') && t.ends_with('}') {
+                        !s.is_empty()
+                    } else {
+                        t == s
+                    }
+                })
+        })
+    }
+}
+
+mod guard;
 #[cfg(test)]
 mod tests;

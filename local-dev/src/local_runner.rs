@@ -183,6 +183,7 @@ mod tests {
 
     fn schedule(name: &str, cron: &str, created: &str) -> Schedule {
         Schedule {
+            created_by: None,
             name: name.into(),
             cron: cron.into(),
             expression: ScheduleExpression::parse(cron).unwrap().expression().into(),

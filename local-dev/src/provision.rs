@@ -147,11 +147,12 @@ async fn ensure_queue(
     Ok((url, arn))
 }
 
-/// The listing indexes of `GET /jobs` (`job_core::listing`): by time and by status, both
-/// sorted by `listSk`, holding the attributes a row shows.
+/// The listing indexes of `GET /jobs` (`job_core::listing`): by time, by status and by
+/// submitter, each sorted by `listSk`, holding the attributes a row shows.
 fn listing_indexes() -> Result<(Vec<AttributeDefinition>, Vec<GlobalSecondaryIndex>), String> {
     use job_core::listing::{
-        PROJECTED, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, TIME_INDEX, TIME_PARTITION_ATTR,
+        PROJECTED, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, SUBMITTER_INDEX, SUBMITTER_PARTITION_ATTR,
+        TIME_INDEX, TIME_PARTITION_ATTR,
     };
     let string = |name: &str| {
         AttributeDefinition::builder()
@@ -185,11 +186,13 @@ fn listing_indexes() -> Result<(Vec<AttributeDefinition>, Vec<GlobalSecondaryInd
         vec![
             string(TIME_PARTITION_ATTR)?,
             string(STATUS_PARTITION_ATTR)?,
+            string(SUBMITTER_PARTITION_ATTR)?,
             string(SORT_KEY_ATTR)?,
         ],
         vec![
             index(TIME_INDEX, TIME_PARTITION_ATTR)?,
             index(STATUS_INDEX, STATUS_PARTITION_ATTR)?,
+            index(SUBMITTER_INDEX, SUBMITTER_PARTITION_ATTR)?,
         ],
     ))
 }

@@ -72,7 +72,8 @@ fn provisioning_uses_the_shared_table_settings() {
 #[test]
 fn the_listing_indexes_are_the_shared_ones() {
     use job_core::listing::{
-        PROJECTED, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, TIME_INDEX, TIME_PARTITION_ATTR,
+        PROJECTED, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, SUBMITTER_INDEX, SUBMITTER_PARTITION_ATTR,
+        TIME_INDEX, TIME_PARTITION_ATTR,
     };
     let settings = settings();
     let text = |pointer: &str| {
@@ -88,6 +89,11 @@ fn the_listing_indexes_are_the_shared_ones() {
     assert_eq!(text(&format!("{base}/byTime/partitionKey")), TIME_PARTITION_ATTR);
     assert_eq!(text(&format!("{base}/byStatus/name")), STATUS_INDEX);
     assert_eq!(text(&format!("{base}/byStatus/partitionKey")), STATUS_PARTITION_ATTR);
+    assert_eq!(text(&format!("{base}/bySubmitter/name")), SUBMITTER_INDEX);
+    assert_eq!(
+        text(&format!("{base}/bySubmitter/partitionKey")),
+        SUBMITTER_PARTITION_ATTR
+    );
     assert_eq!(
         settings.pointer(&format!("{base}/projected")),
         Some(&serde_json::json!(PROJECTED))

@@ -1,7 +1,9 @@
 /**
  * The HTTP API (API Gateway v2): every route of the local router, each sent to
  * the Lambda of its route group; IAM (SigV4) authorization by default or a JWT
- * authorizer; stage throttling with per-route rates, and JSON access logs.
+ * authorizer that asks each route for the scope of its permission
+ * (`settings/permissions.json`); stage throttling with per-route rates, and JSON
+ * access logs that name the caller.
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -11,30 +13,71 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { Permission, PermissionSettings, renameScopes, RouteAccess } from '../permission-settings';
 import { Throttle } from '../throttle-settings';
 
-/** One route: method, path (API Gateway syntax) and the function that serves it. */
+/**
+ * One route: method, path (API Gateway syntax) and the function that serves it. What
+ * it needs (a permission, `authenticated` or `public`) is its route key's entry in
+ * {@link JobApiProps.permissions}.
+ */
 export interface ApiRoute {
   readonly method: apigwv2.HttpMethod;
   readonly path: string;
   readonly handler: lambda.IFunction;
+}
+
+/** The JWT authorizer's issuer and audience, and the token claims the API reads. */
+export interface JwtAuthorization {
+  readonly type: 'jwt';
+  /** The issuer URL (https). */
+  readonly issuer: string;
+  /** Accepted audiences (`aud`, or `client_id` of an access token). */
+  readonly audience: string[];
   /**
-   * The status page and its assets: open to anyone under the JWT authorizer, since a
-   * browser must load the page before it can send a token (its API calls still need
-   * one). Under IAM authorization they stay signed like every route (a browser cannot
-   * sign: `make console` serves the page then). @default false
+   * Scope names replacing those of `settings/permissions.json`, per permission
+   * (context value `jwtScopes`). @default the file's
    */
-  readonly page?: boolean;
+  readonly scopes?: Readonly<Partial<Record<Permission, string>>>;
+  /**
+   * The claim naming the caller (`JOBS_PRINCIPAL_CLAIM`; the access log's `principal`):
+   * letters, digits and underscores only, since it appears in a `$context` variable.
+   * @default {@link DEFAULT_PRINCIPAL_CLAIM}
+   */
+  readonly principalClaim?: string;
+  /**
+   * A claim naming the caller's tenant (`JOBS_TENANT_CLAIM`; the access log's `tenant`):
+   * the principal is recorded as `<tenant>/<principal>`. Same characters as
+   * {@link principalClaim}. @default none: the principal alone
+   */
+  readonly tenantClaim?: string;
+  /** The claim listing the caller's groups (`JOBS_GROUPS_CLAIM`). @default {@link DEFAULT_GROUPS_CLAIM} */
+  readonly groupsClaim?: string;
+  /** A scope that makes its token's caller an admin (`JOBS_ADMIN_SCOPE`). @default none */
+  readonly adminScope?: string;
+  /** Groups (in {@link groupsClaim}) whose members are admins (`JOBS_ADMIN_GROUPS`). @default none */
+  readonly adminGroups?: string[];
 }
 
 /** How callers authenticate. */
-export type ApiAuthorization =
-  | { readonly type: 'iam' }
-  | { readonly type: 'jwt'; readonly issuer: string; readonly audience: string[] };
+export type ApiAuthorization = { readonly type: 'iam' } | JwtAuthorization;
+
+/** The principal claim when none is named: the token's subject. */
+export const DEFAULT_PRINCIPAL_CLAIM = 'sub';
+/** The groups claim when none is named: Amazon Cognito's. */
+export const DEFAULT_GROUPS_CLAIM = 'cognito:groups';
+/** A claim name `$context.authorizer.claims.<name>` can carry: API Gateway reads no other characters in it. */
+export const LOGGABLE_CLAIM = /^[A-Za-z0-9_]+$/;
 
 /** Props of {@link JobApi}. */
 export interface JobApiProps {
   readonly routes: ApiRoute[];
+  /**
+   * What each route needs, by route key (`settings/permissions.json`), and the scope
+   * granting each permission. Every route must be named and every name must be a route
+   * (a route without a decided permission, or a stale key, is an error at synth).
+   */
+  readonly permissions: PermissionSettings;
   /** @default IAM (SigV4) */
   readonly authorization?: ApiAuthorization;
   /** Steady-state requests per second for the stage. @default 50 */
@@ -57,10 +100,16 @@ export class JobApi extends Construct {
   public readonly httpApi: apigwv2.HttpApi;
   public readonly stage: apigwv2.HttpStage;
   public readonly accessLogs: logs.LogGroup;
+  /** The routes open to anyone: the `public` ones under the JWT authorizer; none under IAM. */
+  public readonly openRoutes: apigwv2.HttpRoute[] = [];
 
   constructor(scope: Construct, id: string, props: JobApiProps) {
     super(scope, id);
     const auth = props.authorization ?? { type: 'iam' };
+    checkEveryRouteNamed(
+      props.routes.map((route) => `${route.method} ${route.path}`),
+      props.permissions,
+    );
     const authorizer =
       auth.type === 'iam'
         ? new HttpIamAuthorizer()
@@ -88,6 +137,7 @@ export class JobApi extends Construct {
             ip: '$context.identity.sourceIp',
             caller: '$context.identity.caller',
             userArn: '$context.identity.userArn',
+            ...(auth.type === 'jwt' ? jwtCallerFields(auth) : {}),
             method: '$context.httpMethod',
             path: '$context.path',
             routeKey: '$context.routeKey',
@@ -101,6 +151,7 @@ export class JobApi extends Construct {
         ),
       },
     });
+    const scopes = renameScopes(props.permissions.scopes, auth.type === 'jwt' ? auth.scopes : undefined);
     const integrations = new Map<lambda.IFunction, HttpLambdaIntegration>();
     const routes = new Map<string, apigwv2.HttpRoute>();
     for (const route of props.routes) {
@@ -111,14 +162,16 @@ export class JobApi extends Construct {
         });
         integrations.set(route.handler, integration);
       }
-      const open = route.page === true && auth.type === 'jwt';
+      const key = `${route.method} ${route.path}`;
+      const access = props.permissions.routes[key];
       const [added] = this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method],
         integration,
-        ...(open ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
+        ...(auth.type === 'jwt' ? jwtRouteAuthorization(access, scopes) : {}),
       });
-      routes.set(`${route.method} ${route.path}`, added);
+      routes.set(key, added);
+      if (auth.type === 'jwt' && access === 'public') this.openRoutes.push(added);
     }
     this.applyRouteThrottles(routes, props.routeThrottles ?? {});
   }
@@ -147,4 +200,50 @@ export class JobApi extends Construct {
   get url(): string {
     return this.stage.url;
   }
+}
+
+/**
+ * The permissions and the routes name the same route keys: a route without a decided
+ * permission, or a permission of no route (stale, misspelt), fails the synth.
+ */
+function checkEveryRouteNamed(keys: string[], permissions: PermissionSettings): void {
+  const unnamed = keys.filter((key) => !Object.hasOwn(permissions.routes, key));
+  if (unnamed.length) {
+    throw new Error(`routes of the API that the permissions do not name: ${unnamed.join(', ')}`);
+  }
+  const unknown = Object.keys(permissions.routes).filter((key) => !keys.includes(key));
+  if (unknown.length) {
+    throw new Error(`the permissions name routes the API does not have: ${unknown.join(', ')}`);
+  }
+}
+
+/**
+ * A route's authorization under the JWT authorizer (the API's default): a permission's
+ * route asks for its scope; an `authenticated` one for a valid token only; a `public` one
+ * (the status page and its assets: a browser loads them before it has a token, they hold
+ * no data) for nothing. Under IAM every route is signed and no scope applies.
+ */
+function jwtRouteAuthorization(
+  access: RouteAccess,
+  scopes: Readonly<Record<Permission, string>>,
+): Pick<apigwv2.AddRoutesOptions, 'authorizer' | 'authorizationScopes'> {
+  if (access === 'public') return { authorizer: new apigwv2.HttpNoneAuthorizer() };
+  if (access === 'authenticated') return {};
+  return { authorizationScopes: [scopes[access]] };
+}
+
+/** The access log's fields naming a token's caller: its principal (and tenant) claim and the client it was issued to. */
+function jwtCallerFields(auth: JwtAuthorization): Record<string, string> {
+  const claim = (name: string, prop: string): string => {
+    if (!LOGGABLE_CLAIM.test(name)) {
+      throw new Error(`${prop} ${JSON.stringify(name)}: a $context variable can carry only letters, digits and underscores`);
+    }
+    return `$context.authorizer.claims.${name}`;
+  };
+  return {
+    principal: claim(auth.principalClaim ?? DEFAULT_PRINCIPAL_CLAIM, 'principalClaim'),
+    ...(auth.tenantClaim !== undefined ? { tenant: claim(auth.tenantClaim, 'tenantClaim') } : {}),
+    clientId: '$context.authorizer.claims.client_id',
+    authorizedParty: '$context.authorizer.claims.azp',
+  };
 }

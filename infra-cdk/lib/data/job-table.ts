@@ -2,7 +2,7 @@
 import { RemovalPolicy, Tags } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { QueueSettings } from '../queue-settings';
+import { allListingIndexes, QueueSettings } from '../queue-settings';
 
 /** Props of {@link JobTable}. */
 export interface JobTableProps {
@@ -27,8 +27,8 @@ export const COUNTING_TAG = 'jobs:counting';
 
 /**
  * On-demand table with one string partition key; jobs and counter shards are
- * items of it. Day counters expire through the TTL attribute. Two global
- * secondary indexes list jobs newest first (all, or of one status).
+ * items of it. Day counters expire through the TTL attribute. Three global
+ * secondary indexes list jobs newest first (all, of one status, or of one submitter).
  */
 export class JobTable extends Construct {
   public readonly table: dynamodb.Table;
@@ -57,10 +57,11 @@ export class JobTable extends Construct {
       sortKey: { name: 'openUpdatedAt', type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
-    // The listing indexes of GET /jobs: write-sharded partitions (JOBS#<n>, <STATUS>#<n>)
-    // sorted newest first by listSk; INCLUDE keeps heartbeats (lease attributes) off them.
+    // The listing indexes of GET /jobs: write-sharded partitions (JOBS#<n>, <STATUS>#<n>,
+    // the submitter's) sorted newest first by listSk; INCLUDE keeps heartbeats (lease
+    // attributes) off them.
     const listing = props.settings.table.listingIndexes;
-    for (const index of [listing.byTime, listing.byStatus]) {
+    for (const index of allListingIndexes(listing)) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },

@@ -6,6 +6,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 pub use super::scheduled_run::register_scheduled_run;
+use crate::caller::Caller;
 use crate::job::{Job, JobSource, JobStatus, id_for_idempotency_key};
 use crate::message::JobMessage;
 use crate::queue::{JobQueue, QueueError};
@@ -42,25 +43,32 @@ pub enum SubmitError {
     InvalidIdempotencyKey,
     #[error("idempotencyKey {key:?} was already used for a different request (job {job_id})")]
     IdempotencyKeyReused { key: String, job_id: Uuid },
+    #[error("idempotencyKey {key:?} cannot be used; choose another")]
+    IdempotencyKeyTaken { key: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
 
-/// Submits a job: checks task and input against the contract, derives the job id from the
-/// idempotency key (if any), then [`queue_job`].
+/// Submits a job for `caller`: checks task and input against the contract, derives the job
+/// id from the caller and the idempotency key (if any; keys are per caller), then
+/// [`queue_job`].
 pub async fn submit(
     store: &dyn JobStore,
     queue: &dyn JobQueue,
     tasks: &TaskCatalog,
     max_attempts: u32,
+    caller: &Caller,
     request: SubmitRequest,
 ) -> Result<Accepted, SubmitError> {
     let task = request.task.unwrap_or_else(|| DEFAULT_TASK.to_owned());
     tasks.validate(&task, &request.input)?;
     let key = request.idempotency_key.map(check_idempotency_key).transpose()?;
-    let job_id = key.as_deref().map(id_for_idempotency_key).unwrap_or_else(Uuid::now_v7);
+    let job_id = key
+        .as_deref()
+        .map(|key| id_for_idempotency_key(caller.principal(), key))
+        .unwrap_or_else(Uuid::now_v7);
     let job = Job::new(
         job_id,
         task,
@@ -69,7 +77,8 @@ pub async fn submit(
         JobSource::Api,
         key,
         Utc::now(),
-    );
+    )
+    .submitted_by(caller.principal());
     queue_job(store, queue, &job).await
 }
 
@@ -167,6 +176,13 @@ async fn send_registered(
 /// messages are safe: workers skip messages for jobs already taken or finished.
 async fn replay(store: &dyn JobStore, queue: &dyn JobQueue, job: &Job, message: &str) -> Result<Accepted, SubmitError> {
     let existing = store.get(job.job_id).await?.ok_or(StoreError::Conflict)?;
+    // Ids are derived per caller, so another caller's job here would take a hash
+    // collision; it is refused all the same, and the answer names no job.
+    if existing.submitted_by != job.submitted_by {
+        return Err(SubmitError::IdempotencyKeyTaken {
+            key: job.idempotency_key.clone().unwrap_or_default(),
+        });
+    }
     if existing.task != job.task || existing.input != job.input {
         return Err(SubmitError::IdempotencyKeyReused {
             key: job.idempotency_key.clone().unwrap_or_default(),
@@ -216,6 +232,10 @@ mod tests {
     use crate::store::MemoryStore;
     use crate::store::faulty::{Fault, FaultyStore};
     use crate::tasks::catalog;
+
+    fn alice() -> Caller {
+        Caller::new("alice")
+    }
 
     /// How the wrapped queue's sends fail.
     #[derive(Clone, Copy, PartialEq)]
@@ -285,7 +305,9 @@ mod tests {
         let store = FaultyStore::new(MemoryStore::default());
         store.on_apply(|_| true, Fault::LoseResponse, 1);
         let queue = FaultyQueue::new(SendFault::None);
-        let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap();
+        let accepted = submit(&store, &queue, &catalog(), 3, &alice(), request(None))
+            .await
+            .unwrap();
         assert_eq!(accepted.status, JobStatus::Queued);
         assert_eq!(queue.messages(), 1, "the message was sent");
         let job = store.get(accepted.job_id).await.unwrap().unwrap();
@@ -298,13 +320,15 @@ mod tests {
         let store = FaultyStore::new(MemoryStore::default());
         store.on_apply(|_| true, Fault::Refuse, 1);
         let queue = FaultyQueue::new(SendFault::None);
-        let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await;
+        let accepted = submit(&store, &queue, &catalog(), 3, &alice(), request(None)).await;
         assert!(accepted.is_ok(), "a second try registers it");
         assert_eq!(queue.messages(), 1);
 
         let store = FaultyStore::new(MemoryStore::default());
         store.on_apply(|_| true, Fault::Refuse, 2);
-        let err = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap_err();
+        let err = submit(&store, &queue, &catalog(), 3, &alice(), request(None))
+            .await
+            .unwrap_err();
         assert!(matches!(err, SubmitError::Store(StoreError::Unavailable(_))), "{err:?}");
         assert!(store.inner().jobs().is_empty());
         assert_eq!(submitted(&store).await, 0);
@@ -314,7 +338,9 @@ mod tests {
     async fn a_send_that_may_have_happened_keeps_the_job() {
         let store = FaultyStore::new(MemoryStore::default());
         let queue = FaultyQueue::new(SendFault::SendThenLose);
-        let accepted = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap();
+        let accepted = submit(&store, &queue, &catalog(), 3, &alice(), request(None))
+            .await
+            .unwrap();
         assert!(store.get(accepted.job_id).await.unwrap().is_some(), "never withdrawn");
         assert_eq!(queue.messages(), 1);
         assert_eq!(submitted(&store).await, 1);
@@ -324,7 +350,9 @@ mod tests {
     async fn a_send_that_certainly_failed_withdraws_the_job_and_is_503() {
         let store = FaultyStore::new(MemoryStore::default());
         let queue = FaultyQueue::new(SendFault::Refuse);
-        let err = submit(&store, &queue, &catalog(), 3, request(None)).await.unwrap_err();
+        let err = submit(&store, &queue, &catalog(), 3, &alice(), request(None))
+            .await
+            .unwrap_err();
         assert!(matches!(err, SubmitError::Queue(QueueError::NotSent(_))), "{err:?}");
         assert!(store.inner().jobs().is_empty());
         assert_eq!(submitted(&store).await, 0);
@@ -336,7 +364,7 @@ mod tests {
         let queue = FaultyQueue::new(SendFault::Refuse);
         // The first request registers; its send is refused. Before it withdraws, a replay
         // of the same key comes in while the queue is back, marks the job and sends it.
-        let job_id = id_for_idempotency_key("k");
+        let job_id = id_for_idempotency_key("alice", "k");
         let job = Job::new(
             job_id,
             "sleep",
@@ -345,10 +373,13 @@ mod tests {
             JobSource::Api,
             Some("k".into()),
             Utc::now(),
-        );
+        )
+        .submitted_by("alice");
         store.apply(&job.register()).await.unwrap();
         *queue.fault.lock().unwrap() = SendFault::None;
-        let replayed = submit(&store, &queue, &catalog(), 3, request(Some("k"))).await.unwrap();
+        let replayed = submit(&store, &queue, &catalog(), 3, &alice(), request(Some("k")))
+            .await
+            .unwrap();
         assert_eq!(replayed.job_id, job_id);
         assert_eq!(queue.messages(), 1);
         // The first request's withdraw expects the registered version: it cannot apply.
@@ -364,7 +395,7 @@ mod tests {
         let store = FaultyStore::new(MemoryStore::default());
         let queue = FaultyQueue::new(SendFault::None);
         for _ in 0..6 {
-            submit(&store, &queue, &catalog(), 3, request(Some("same")))
+            submit(&store, &queue, &catalog(), 3, &alice(), request(Some("same")))
                 .await
                 .unwrap();
         }
@@ -374,5 +405,48 @@ mod tests {
             queue.messages()
         );
         assert_eq!(submitted(&store).await, 1);
+    }
+
+    #[tokio::test]
+    async fn one_key_from_two_callers_makes_two_jobs_and_names_none_of_the_other() {
+        let store = FaultyStore::new(MemoryStore::default());
+        let queue = FaultyQueue::new(SendFault::None);
+        let bob = Caller::new("bob");
+        let first = submit(&store, &queue, &catalog(), 3, &alice(), request(Some("order-123")))
+            .await
+            .unwrap();
+        let other = submit(&store, &queue, &catalog(), 3, &bob, request(Some("order-123")))
+            .await
+            .unwrap();
+        assert_ne!(first.job_id, other.job_id, "keys are per caller");
+        let again = submit(&store, &queue, &catalog(), 3, &alice(), request(Some("order-123")))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.job_id, first.job_id,
+            "a replay by the same caller returns its own job"
+        );
+        // The same key with another request: the 409 names the caller's own job only.
+        let changed = SubmitRequest {
+            input: json!({"ms": 2}),
+            ..request(Some("order-123"))
+        };
+        let err = submit(&store, &queue, &catalog(), 3, &bob, changed).await.unwrap_err();
+        let SubmitError::IdempotencyKeyReused { job_id, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(job_id, other.job_id);
+        let by = |id| {
+            store
+                .inner()
+                .jobs()
+                .into_iter()
+                .find(|j| j.job_id == id)
+                .unwrap()
+                .submitted_by
+        };
+        assert_eq!(by(first.job_id).as_deref(), Some("alice"));
+        assert_eq!(by(other.job_id).as_deref(), Some("bob"));
+        assert_eq!(submitted(&store).await, 2);
     }
 }

@@ -1,5 +1,6 @@
 //! Listing jobs: the request as the API takes it, checked, then one page from the store.
 
+use crate::caller::Caller;
 use crate::job::JobStatus;
 use crate::listing::{BadCursor, DEFAULT_LIMIT, JobPage, ListQuery, MAX_LIMIT, SourceKind, decode_cursor};
 use crate::store::{JobStore, StoreError};
@@ -10,6 +11,8 @@ pub struct ListRequest {
     pub status: Option<String>,
     pub task: Option<String>,
     pub source: Option<String>,
+    /// A principal, or `me` for the caller's own jobs.
+    pub submitted_by: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
@@ -25,15 +28,23 @@ pub enum ListError {
     InvalidLimit(String),
     #[error("task must not be empty")]
     InvalidTask,
+    #[error("submittedBy must be a principal or me, not empty")]
+    InvalidSubmitter,
     #[error(transparent)]
     InvalidCursor(#[from] BadCursor),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Checks the request and reads one page, newest first.
-pub async fn list_jobs(store: &dyn JobStore, request: ListRequest) -> Result<JobPage, ListError> {
-    let query = parse(request)?;
+/// The `submittedBy` value that names the caller itself.
+pub const ME: &str = "me";
+
+/// Checks the request and reads one page, newest first; `submittedBy=me` is `caller`'s jobs.
+pub async fn list_jobs(store: &dyn JobStore, caller: &Caller, request: ListRequest) -> Result<JobPage, ListError> {
+    let mut query = parse(request)?;
+    if query.submitted_by.as_deref() == Some(ME) {
+        query.submitted_by = Some(caller.principal().to_owned());
+    }
     Ok(store.list(&query).await?)
 }
 
@@ -56,11 +67,15 @@ fn parse(request: ListRequest) -> Result<ListQuery, ListError> {
     if request.task.as_deref().is_some_and(str::is_empty) {
         return Err(ListError::InvalidTask);
     }
+    if request.submitted_by.as_deref().is_some_and(str::is_empty) {
+        return Err(ListError::InvalidSubmitter);
+    }
     let before = request.cursor.map(|c| decode_cursor(&c)).transpose()?;
     Ok(ListQuery {
         status,
         task: request.task,
         source,
+        submitted_by: request.submitted_by,
         limit,
         before,
     })
@@ -105,6 +120,10 @@ mod tests {
         assert!(matches!(
             parse(req(|r| r.source = Some("cron".into()))),
             Err(ListError::InvalidSource(_))
+        ));
+        assert!(matches!(
+            parse(req(|r| r.submitted_by = Some(String::new()))),
+            Err(ListError::InvalidSubmitter)
         ));
         for cursor in ["abc", ""] {
             assert!(matches!(

@@ -3,6 +3,7 @@
 use chrono::Utc;
 
 use crate::application::jobs::{Accepted, SubmitError, queue_job};
+use crate::caller::{Caller, NotOwner};
 use crate::job::JobStatus;
 use crate::queue::JobQueue;
 use crate::store::{JobStore, StoreError};
@@ -15,6 +16,8 @@ pub enum RerunError {
     #[error("job {job_id} is {}; only FAILED or CANCELLED jobs can be re-run", status.as_str())]
     NotRerunnable { job_id: String, status: JobStatus },
     #[error(transparent)]
+    NotOwner(#[from] NotOwner),
+    #[error(transparent)]
     Submit(#[from] SubmitError),
 }
 
@@ -26,7 +29,8 @@ impl From<StoreError> for RerunError {
 
 const MAX_CONFLICTS: u32 = 8;
 
-/// Queues the re-run of job `id` (same task and input, `rerunOf` set) and records
+/// Queues the re-run of job `id` for `caller` (same task and input, `rerunOf` set,
+/// submitted by `caller`, who must have submitted the source or be an admin) and records
 /// `rerunBy` on the source. The re-run's id is derived from the source's, so asking again
 /// (after a lost response, or a failure between the two writes) returns the same job and
 /// completes the link.
@@ -34,13 +38,21 @@ pub async fn rerun_job(
     store: &dyn JobStore,
     queue: &dyn JobQueue,
     max_attempts: u32,
+    caller: &Caller,
     id: &str,
 ) -> Result<Accepted, RerunError> {
     let not_found = || RerunError::NotFound(id.to_owned());
     let job_id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
     let source = store.get(job_id).await?.ok_or_else(not_found)?;
+    if !caller.may_change(source.submitted_by.as_deref()) {
+        return Err(NotOwner {
+            what: format!("job {job_id}"),
+            action: "re-run",
+        }
+        .into());
+    }
     let rerun = source
-        .rerun(max_attempts, Utc::now())
+        .rerun(max_attempts, caller.principal(), Utc::now())
         .ok_or_else(|| RerunError::NotRerunnable {
             job_id: id.to_owned(),
             status: source.status,

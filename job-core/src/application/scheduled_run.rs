@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::cancel::{CancelError, cancel_job};
+use crate::caller::{Caller, UNKNOWN_CREATOR};
 use crate::job::{Job, JobSource, id_for_scheduled_run};
 use crate::message::{JobMessage, ScheduleRef};
 use crate::schedules::{Overlap, PointerMove, RunPointer};
@@ -81,7 +82,8 @@ pub async fn register_run(
         source,
         None,
         Utc::now(),
-    );
+    )
+    .submitted_by(schedule.created_by.as_deref().unwrap_or(UNKNOWN_CREATOR));
     let policy = schedule.overlap.unwrap_or_default();
     let scheduled = DateTime::parse_from_rfc3339(&schedule.scheduled_time).map(|t| t.to_utc());
     let registered = match (policy, scheduled) {
@@ -193,8 +195,14 @@ async fn decide(
             previous.status.as_str()
         )));
     }
-    match cancel_job(store, &previous.job_id.to_string()).await {
-        Ok(_) | Err(CancelError::Finished { .. }) | Err(CancelError::NotFound(_)) => {
+    // The schedule's overlap policy cancels, on the schedule's behalf (`cancelledBy`).
+    let schedule = match &job.source {
+        JobSource::Schedule { name, .. } => name.as_str(),
+        JobSource::Api => "",
+    };
+    let policy_caller = Caller::admin(format!("schedule:{schedule}"));
+    match cancel_job(store, &policy_caller, &previous.job_id.to_string()).await {
+        Ok(_) | Err(CancelError::Finished { .. }) | Err(CancelError::NotFound(_)) | Err(CancelError::NotOwner(_)) => {
             info!(job_id = %previous.job_id, replaced_by = %job.job_id, "previous run cancelled (overlap replace)");
             Ok(Decision::Run)
         }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::caller::{Caller, NotOwner};
 use crate::cron::{CronError, ScheduleExpression, parse_timezone};
 use crate::schedules::{
     ChangeLease, CopyGuard, MAX_PAGE, Overlap, RunPointer, RunRecord, Schedule, ScheduleChange, ScheduleCopy,
@@ -126,6 +127,7 @@ struct Draft {
     enabled: bool,
     created: DateTime<Utc>,
     generation: String,
+    created_by: Option<String>,
 }
 
 /// The rules every schedule meets, on create and on update alike: cron length and syntax,
@@ -148,6 +150,7 @@ fn validate(draft: Draft, tasks: &TaskCatalog, now: DateTime<Utc>) -> Result<Sch
         generation: draft.generation,
         enabled: draft.enabled,
         overlap: draft.overlap,
+        created_by: draft.created_by,
     };
     // Whether it ever runs, paused or not: a paused schedule may be resumed.
     if schedule.runs_after(now, 1).map_or(true, |runs| runs.is_empty()) {
@@ -174,6 +177,7 @@ pub async fn create_schedule(
     schedules: &dyn ScheduleStore,
     jobs: &dyn JobStore,
     tasks: &TaskCatalog,
+    caller: &Caller,
     request: CreateScheduleRequest,
     max_schedules: usize,
 ) -> Result<ScheduleRuns, CreateScheduleError> {
@@ -193,6 +197,7 @@ pub async fn create_schedule(
         enabled: true,
         created: now,
         generation: Uuid::new_v4().to_string(),
+        created_by: Some(caller.principal().to_owned()),
     };
     let schedule = validate(draft, tasks, now)?;
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
@@ -202,7 +207,7 @@ pub async fn create_schedule(
     schedules.create(&schedule).await?;
     keep_copy(jobs, &schedule).await;
     info!(schedule = %schedule.name, expression = %schedule.expression, timezone = %schedule.timezone,
-          task = %schedule.task, overlap = %schedule.overlap, "schedule created");
+          task = %schedule.task, overlap = %schedule.overlap, by = %caller, "schedule created");
     Ok(ScheduleRuns { schedule, next_runs })
 }
 
@@ -224,6 +229,9 @@ pub struct UpdateScheduleRequest {
 /// change recorded with its time in the schedule's change log (`jobs`), so its history
 /// can say when it was changed, paused and resumed.
 ///
+/// Only the schedule's creator or an admin may change it ([`ScheduleError::NotOwner`],
+/// before anything is written); the change log records who did (`by`).
+///
 /// All of it under the schedule's change lease ([`ChangeLease`]): a change sent while
 /// another one of the same schedule is under way is [`CreateScheduleError::Busy`] and
 /// changes nothing, so no change silently undoes another.
@@ -231,6 +239,7 @@ pub async fn update_schedule(
     schedules: &dyn ScheduleStore,
     jobs: &dyn JobStore,
     tasks: &TaskCatalog,
+    caller: &Caller,
     name: &str,
     request: UpdateScheduleRequest,
 ) -> Result<ScheduleRuns, CreateScheduleError> {
@@ -243,7 +252,7 @@ pub async fn update_schedule(
         Err(StoreError::Conflict) => return Err(CreateScheduleError::Busy(name.to_owned())),
         Err(err) => return Err(CreateScheduleError::Lease(err)),
     }
-    let updated = update_holding(schedules, jobs, tasks, &lease, request).await;
+    let updated = update_holding(schedules, jobs, tasks, caller, &lease, request).await;
     if let Err(err) = jobs.give_back_change_lease(&lease).await {
         warn!(schedule = %name, error = %err, "could not give the change lease back; it runs out by itself");
     }
@@ -254,12 +263,20 @@ async fn update_holding(
     schedules: &dyn ScheduleStore,
     jobs: &dyn JobStore,
     tasks: &TaskCatalog,
+    caller: &Caller,
     lease: &ChangeLease,
     request: UpdateScheduleRequest,
 ) -> Result<ScheduleRuns, CreateScheduleError> {
     let name = lease.schedule.as_str();
     let not_found = || CreateScheduleError::Schedules(ScheduleError::NotFound(name.to_owned()));
     let existing = schedules.get(name).await?.ok_or_else(not_found)?;
+    if !caller.may_change(existing.created_by.as_deref()) {
+        return Err(ScheduleError::from(NotOwner {
+            what: format!("schedule {name:?}"),
+            action: "change",
+        })
+        .into());
+    }
     let overlap = match request.overlap.as_deref() {
         Some(text) => parse_overlap(Some(text))?,
         None => existing.overlap,
@@ -275,9 +292,13 @@ async fn update_holding(
         enabled: request.enabled.unwrap_or(existing.enabled),
         created: existing.created,
         generation: existing.generation.clone(),
+        created_by: existing.created_by.clone(),
     };
     let schedule = validate(draft, tasks, now)?;
-    let change = ScheduleChange::between(&existing, &schedule, now);
+    let change = ScheduleChange {
+        by: Some(caller.principal().to_owned()),
+        ..ScheduleChange::between(&existing, &schedule, now)
+    };
     if !change.fields.is_empty() {
         if existing.overlap == Overlap::Allow && schedule.overlap != Overlap::Allow {
             seed_run_pointer(&existing, jobs, now)
@@ -297,7 +318,7 @@ async fn update_holding(
                 warn!(schedule = %name, error = %err, "schedule updated, but its change could not be logged");
                 CreateScheduleError::ChangeNotLogged(err)
             })?;
-        info!(schedule = %name, fields = ?change.fields, enabled = schedule.enabled, "schedule updated");
+        info!(schedule = %name, fields = ?change.fields, enabled = schedule.enabled, by = %caller, "schedule updated");
     }
     let next_runs = upcoming(&schedule, PREVIEW_RUNS, now);
     Ok(ScheduleRuns { schedule, next_runs })
@@ -580,15 +601,31 @@ async fn keep_copy(jobs: &dyn JobStore, schedule: &Schedule) {
     }
 }
 
-/// Deletes the schedule named `name`; [`ScheduleError::NotFound`] if there is none.
-/// Jobs it already queued still run.
+/// Deletes the schedule named `name` for `caller`, its creator or an admin
+/// ([`ScheduleError::NotOwner`] otherwise, and nothing is deleted);
+/// [`ScheduleError::NotFound`] if there is none. Jobs it already queued still run.
 pub async fn delete_schedule(
     schedules: &dyn ScheduleStore,
     jobs: &dyn JobStore,
+    caller: &Caller,
     name: &str,
 ) -> Result<(), ScheduleError> {
     if !is_valid_name(name) {
         return Err(ScheduleError::NotFound(name.to_owned()));
+    }
+    // Admins skip the read: their delete is one call, as before owners were checked.
+    if !caller.is_admin() {
+        let existing = schedules
+            .get(name)
+            .await?
+            .ok_or_else(|| ScheduleError::NotFound(name.to_owned()))?;
+        if !caller.may_change(existing.created_by.as_deref()) {
+            return Err(NotOwner {
+                what: format!("schedule {name:?}"),
+                action: "delete",
+            }
+            .into());
+        }
     }
     schedules.delete(name).await?;
     // A copy left behind is never read: listings go by Scheduler's names, and a schedule
@@ -596,7 +633,7 @@ pub async fn delete_schedule(
     if let Err(err) = jobs.delete_schedule_copy(name).await {
         warn!(schedule = %name, error = %err, "schedule deleted, but not its copy");
     }
-    info!(schedule = %name, "schedule deleted");
+    info!(schedule = %name, by = %caller, "schedule deleted");
     Ok(())
 }
 
@@ -618,6 +655,7 @@ mod tests {
 
     fn hourly(name: &str) -> Schedule {
         Schedule {
+            created_by: None,
             name: name.into(),
             cron: "0 * * * *".into(),
             expression: "cron(0 * * * ? *)".into(),
@@ -671,6 +709,7 @@ mod tests {
         };
         for (time, before, after) in [("2026-01-05T01:30:00Z", &on, &off), ("2026-01-05T03:30:00Z", &off, &on)] {
             let change = ScheduleChange {
+                by: None,
                 at: at(time),
                 fields: vec!["enabled".into()],
                 before: before.clone(),
@@ -717,6 +756,7 @@ mod tests {
     /// A run of `schedule` at `time` registered as the worker does, under the policy its message carries.
     async fn deliver(jobs: &MemoryStore, schedule: &Schedule, time: DateTime<Utc>, overlap: Overlap) -> Registered {
         let reference = ScheduleRef {
+            created_by: None,
             name: schedule.name.clone(),
             generation: Some(schedule.generation.clone()),
             overlap: (overlap != Overlap::Allow).then_some(overlap),
@@ -760,7 +800,7 @@ mod tests {
             overlap: Some(overlap.as_str().into()),
             ..Default::default()
         };
-        let updated = update_schedule(&schedules, &jobs, &catalog(), "switch", change)
+        let updated = update_schedule(&schedules, &jobs, &catalog(), &Caller::admin("test"), "switch", change)
             .await
             .unwrap()
             .schedule;
@@ -831,7 +871,7 @@ mod tests {
         };
         let other = ChangeLease::new("leased", Utc::now());
         jobs.take_change_lease(&other, Utc::now()).await.unwrap();
-        let err = update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+        let err = update_schedule(&schedules, &jobs, &catalog(), &Caller::admin("test"), "leased", pause())
             .await
             .unwrap_err();
         assert!(
@@ -849,14 +889,14 @@ mod tests {
 
         // Given back, the change goes through, and gives the lease back itself.
         jobs.give_back_change_lease(&other).await.unwrap();
-        update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+        update_schedule(&schedules, &jobs, &catalog(), &Caller::admin("test"), "leased", pause())
             .await
             .unwrap();
         let resume = UpdateScheduleRequest {
             enabled: Some(true),
             ..Default::default()
         };
-        update_schedule(&schedules, &jobs, &catalog(), "leased", resume)
+        update_schedule(&schedules, &jobs, &catalog(), &Caller::admin("test"), "leased", resume)
             .await
             .unwrap();
         assert_eq!(
@@ -872,7 +912,7 @@ mod tests {
         jobs.take_change_lease(&crashed, crashed.until - TimeDelta::seconds(1))
             .await
             .unwrap();
-        update_schedule(&schedules, &jobs, &catalog(), "leased", pause())
+        update_schedule(&schedules, &jobs, &catalog(), &Caller::admin("test"), "leased", pause())
             .await
             .unwrap();
         // The memory store refuses another live holder, and lets a holder renew its own.
@@ -952,7 +992,7 @@ mod tests {
     async fn pages_of_schedules_read_their_copies_not_each_schedule() {
         let (schedules, jobs, tasks) = (CountingGets::default(), MemoryStore::new(), catalog());
         for name in ["a", "b", "c", "d", "e"] {
-            create_schedule(&schedules, &jobs, &tasks, request(name), 10)
+            create_schedule(&schedules, &jobs, &tasks, &Caller::admin("test"), request(name), 10)
                 .await
                 .unwrap();
         }
@@ -972,11 +1012,11 @@ mod tests {
         let jobs = crate::store::faulty::FaultyStore::new(MemoryStore::new());
         let tasks = catalog();
         jobs.refuse_copy_writes(true);
-        create_schedule(&schedules, &jobs, &tasks, request("lost"), 10)
+        create_schedule(&schedules, &jobs, &tasks, &Caller::admin("test"), request("lost"), 10)
             .await
             .unwrap();
         jobs.refuse_copy_writes(false);
-        create_schedule(&schedules, &jobs, &tasks, request("kept"), 10)
+        create_schedule(&schedules, &jobs, &tasks, &Caller::admin("test"), request("kept"), 10)
             .await
             .unwrap();
         // Changed behind the copy's back (as an update whose copy write failed).
@@ -1021,23 +1061,25 @@ mod tests {
     async fn the_schedule_limit_refuses_one_more_and_a_deletion_makes_room() {
         let (schedules, jobs, tasks) = (MemoryScheduleStore::new(), MemoryStore::new(), catalog());
         for name in ["one", "two"] {
-            create_schedule(&schedules, &jobs, &tasks, request(name), 2)
+            create_schedule(&schedules, &jobs, &tasks, &Caller::admin("test"), request(name), 2)
                 .await
                 .unwrap();
         }
-        let refused = create_schedule(&schedules, &jobs, &tasks, request("three"), 2).await;
+        let refused = create_schedule(&schedules, &jobs, &tasks, &Caller::admin("test"), request("three"), 2).await;
         assert!(
             matches!(refused, Err(CreateScheduleError::LimitReached(2))),
             "{refused:?}"
         );
         assert!(refused.unwrap_err().to_string().contains("JOBS_MAX_SCHEDULES"));
         assert_eq!(schedules.get("three").await.unwrap(), None);
-        delete_schedule(&schedules, &jobs, "one").await.unwrap();
+        delete_schedule(&schedules, &jobs, &Caller::admin("test"), "one")
+            .await
+            .unwrap();
         assert!(
             jobs.schedule_copies(&["one".to_owned()]).await.unwrap().is_empty(),
             "copy deleted too"
         );
-        create_schedule(&schedules, &jobs, &tasks, request("three"), 2)
+        create_schedule(&schedules, &jobs, &tasks, &Caller::admin("test"), request("three"), 2)
             .await
             .unwrap();
     }

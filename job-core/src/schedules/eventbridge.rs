@@ -146,6 +146,7 @@ impl EventBridgeScheduleStore {
         };
         let generation = target.generation.clone().unwrap_or_default();
         let overlap = target.overlap.unwrap_or_default();
+        let created_by = target.created_by.clone();
         let cron = out
             .description
             .and_then(|d| serde_json::from_str::<Description>(&d).ok())
@@ -165,6 +166,7 @@ impl EventBridgeScheduleStore {
             generation,
             enabled: out.state.is_none_or(|s| s == ScheduleState::Enabled),
             overlap,
+            created_by,
         })
     }
 

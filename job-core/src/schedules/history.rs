@@ -46,6 +46,9 @@ pub struct ScheduleChange {
     pub fields: Vec<String>,
     pub before: Timing,
     pub after: Timing,
+    /// Who made the change; absent on changes recorded before callers were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl ScheduleChange {
@@ -68,6 +71,7 @@ impl ScheduleChange {
             fields,
             before: Timing::of(old),
             after: Timing::of(new),
+            by: None,
         }
     }
 
@@ -288,6 +292,7 @@ mod tests {
     #[test]
     fn a_change_log_keeps_its_last_changes_only() {
         let change = |minute: i64| ScheduleChange {
+            by: None,
             at: DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap(),
             fields: vec!["enabled".into()],
             before: Timing {
@@ -321,6 +326,7 @@ mod tests {
 
     fn schedule(cron: &str, timezone: &str, created: &str) -> Schedule {
         Schedule {
+            created_by: None,
             name: "s".into(),
             cron: cron.into(),
             expression: ScheduleExpression::parse(cron).unwrap().expression().into(),
@@ -355,6 +361,7 @@ mod tests {
 
     fn change(at_text: &str, before: Timing, after: Timing) -> ScheduleChange {
         ScheduleChange {
+            by: None,
             at: at(at_text),
             fields: vec!["enabled".into()],
             before,
@@ -466,6 +473,7 @@ mod tests {
             ..Timing::of(&s)
         };
         let changes = vec![ScheduleChange {
+            by: None,
             at: at("2026-01-05T03:10:00Z"),
             fields: vec!["cron".into()],
             before,

@@ -60,6 +60,9 @@ pub struct Schedule {
     pub enabled: bool,
     /// What a run does while the previous one is not finished (in the target input).
     pub overlap: Overlap,
+    /// Who created it (in the target input, so each run's job names them); `None` for a
+    /// schedule created before creators were recorded.
+    pub created_by: Option<String>,
 }
 
 /// Why a schedule call failed.
@@ -81,6 +84,10 @@ pub enum ScheduleError {
     /// Anything else (misconfiguration, missing group, a schedule that is not ours).
     #[error("scheduler error: {0}")]
     Other(String),
+    /// Refused by the use case before any call: the caller neither created the schedule
+    /// nor is an admin.
+    #[error(transparent)]
+    NotOwner(#[from] crate::caller::NotOwner),
 }
 
 /// Where schedules are kept (and, on AWS, fired).
@@ -120,6 +127,7 @@ impl Schedule {
                 name: self.name.clone(),
                 generation: Some(self.generation.clone()),
                 overlap: (self.overlap != Overlap::Allow).then_some(self.overlap),
+                created_by: self.created_by.clone(),
                 execution_id: EXECUTION_ID_PLACEHOLDER.to_owned(),
                 scheduled_time: SCHEDULED_TIME_PLACEHOLDER.to_owned(),
             }),
@@ -200,6 +208,7 @@ mod tests {
     fn schedule(cron: &str, timezone: &str, created: &str) -> Schedule {
         let expression = ScheduleExpression::parse(cron).unwrap();
         Schedule {
+            created_by: None,
             name: "nightly".into(),
             cron: cron.into(),
             expression: expression.expression().into(),

@@ -73,8 +73,8 @@ use super::{JobStore, StoreError};
 use crate::aws::{describe, is_transient};
 use crate::job::{Change, Expect, FirstClaim, FirstClaimed, Job, JobSource, JobStatus, Lease, Write};
 use crate::listing::{
-    self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, ShardRead, SourceKind,
-    TIME_INDEX, TIME_PARTITION_ATTR,
+    self, JobPage, JobSummary, ListQuery, SORT_KEY_ATTR, STATUS_INDEX, STATUS_PARTITION_ATTR, SUBMITTER_INDEX,
+    SUBMITTER_PARTITION_ATTR, ShardRead, SourceKind, TIME_INDEX, TIME_PARTITION_ATTR,
 };
 use crate::schedules::{
     ChangeLease, CopyGuard, Overlap, PointerMove, RunPointer, Schedule, ScheduleChange, ScheduleCopy,
@@ -267,7 +267,7 @@ fn copy_key(schedule: &str) -> String {
 fn copy_to_item(copy: &ScheduleCopy) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let c = &copy.schedule;
     let input = serde_json::to_string(&c.input).map_err(|e| StoreError::Other(e.to_string()))?;
-    Ok(HashMap::from([
+    let mut item = HashMap::from([
         ("pk".to_owned(), s(copy_key(&c.name))),
         ("name".to_owned(), s(&c.name)),
         ("cron".to_owned(), s(&c.cron)),
@@ -280,7 +280,11 @@ fn copy_to_item(copy: &ScheduleCopy) -> Result<HashMap<String, AttributeValue>, 
         ("enabled".to_owned(), AttributeValue::Bool(c.enabled)),
         ("overlap".to_owned(), s(c.overlap.as_str())),
         ("writtenAt".to_owned(), n(copy.written_at.timestamp_millis())),
-    ]))
+    ]);
+    if let Some(by) = &c.created_by {
+        item.insert("createdBy".to_owned(), s(by));
+    }
+    Ok(item)
 }
 
 fn copy_from_item(item: &HashMap<String, AttributeValue>) -> Result<ScheduleCopy, StoreError> {
@@ -302,6 +306,7 @@ fn copy_from_item(item: &HashMap<String, AttributeValue>) -> Result<ScheduleCopy
                 .copied()
                 .unwrap_or(true),
             overlap: Overlap::parse(&r.str("overlap")?).ok_or_else(|| corrupt("overlap"))?,
+            created_by: r.opt_str("createdBy"),
         },
         written_at: DateTime::from_timestamp_millis(written_ms).ok_or_else(|| corrupt("writtenAt"))?,
     })
@@ -379,6 +384,14 @@ fn to_item(job: &Job) -> HashMap<String, AttributeValue> {
     optional("cancelRequestedAt", job.cancel_requested_at.map(|t| s(t.to_rfc3339())));
     optional("rerunOf", job.rerun_of.map(|id| s(id.to_string())));
     optional("rerunBy", job.rerun_by.map(|id| s(id.to_string())));
+    optional("submittedBy", job.submitted_by.as_ref().map(s));
+    optional("cancelledBy", job.cancelled_by.as_ref().map(s));
+    optional(
+        SUBMITTER_PARTITION_ATTR,
+        job.submitted_by
+            .as_deref()
+            .map(|by| s(listing::submitter_partition(by, shard))),
+    );
     optional("leaseOwner", job.lease.as_ref().map(|l| s(&l.owner)));
     optional(
         "leaseExpiresAt",
@@ -475,6 +488,8 @@ pub fn job_from_item(item: &HashMap<String, AttributeValue>) -> Result<Job, Stor
         cancel_requested_at: r.opt_time("cancelRequestedAt")?,
         rerun_of: r.opt_id("rerunOf")?,
         rerun_by: r.opt_id("rerunBy")?,
+        submitted_by: r.opt_str("submittedBy"),
+        cancelled_by: r.opt_str("cancelledBy"),
         version: r.num("version")?,
         lease,
     })
@@ -495,6 +510,7 @@ fn summary_from_item(item: &HashMap<String, AttributeValue>) -> Result<JobSummar
         last_error: r.opt_str(listing::ERROR_SUMMARY_ATTR),
         cancel_requested: r.opt_str("cancelRequestedAt").is_some(),
         rerun_of: r.opt_id("rerunOf")?,
+        submitted_by: r.opt_str("submittedBy"),
         sort_key: r.str(SORT_KEY_ATTR)?,
     })
 }
@@ -756,13 +772,19 @@ impl DynamoDbStore {
     /// matches, ran out, or made [`MAX_QUERIES_PER_SHARD`] queries (a filter that matches
     /// rarely then gives a shorter page with a cursor, never an unbounded read).
     async fn read_shard(&self, query: &ListQuery, shard: u32) -> Result<ShardRead, StoreError> {
-        let (index, partition_attr, partition) = match query.status {
-            Some(status) => (
+        // One caller's jobs come from the submitter index (a status is then a filter).
+        let (index, partition_attr, partition) = match (&query.submitted_by, query.status) {
+            (Some(principal), _) => (
+                SUBMITTER_INDEX,
+                SUBMITTER_PARTITION_ATTR,
+                listing::submitter_partition(principal, shard),
+            ),
+            (None, Some(status)) => (
                 STATUS_INDEX,
                 STATUS_PARTITION_ATTR,
                 listing::status_partition(status, shard),
             ),
-            None => (TIME_INDEX, TIME_PARTITION_ATTR, listing::time_partition(shard)),
+            (None, None) => (TIME_INDEX, TIME_PARTITION_ATTR, listing::time_partition(shard)),
         };
         let mut key_condition = "#p = :p".to_owned();
         let mut values = HashMap::from([(":p".to_owned(), s(partition))]);
@@ -773,6 +795,11 @@ impl DynamoDbStore {
             values.insert(":before".to_owned(), s(before));
         }
         let mut filters = Vec::new();
+        if let (Some(_), Some(status)) = (&query.submitted_by, query.status) {
+            filters.push("#status = :status");
+            names.insert("#status".to_owned(), "status".to_owned());
+            values.insert(":status".to_owned(), s(status.as_str()));
+        }
         if let Some(task) = &query.task {
             filters.push("#task = :task");
             names.insert("#task".to_owned(), "task".to_owned());

@@ -105,6 +105,7 @@ function drawChart(days) {
 async function loadJobs() {
   const params = new URLSearchParams({ limit: $('limit').value });
   if ($('status-filter').value) params.set('status', $('status-filter').value);
+  if ($('submitter-filter').value) params.set('submittedBy', $('submitter-filter').value);
   const cursor = state.cursors[state.page];
   if (cursor) params.set('cursor', cursor);
   // A slower, older request (an automatic refresh) must not overwrite a newer one.
@@ -127,6 +128,7 @@ async function loadJobs() {
     open.addEventListener('click', () => showJob(job.jobId, true));
     cell(tr, '').appendChild(open);
     cell(tr, job.task);
+    cell(tr, job.submittedBy || '–', 'principal');
     const stopping = job.cancelRequested && !TERMINAL.includes(job.status);
     cell(tr, job.status + (stopping ? ' (cancelling)' : ''), `status ${job.status}`);
     cell(tr, `${job.attempts}/${job.maxAttempts}`);
@@ -136,7 +138,7 @@ async function loadJobs() {
   if (!rows.length) {
     const tr = document.createElement('tr');
     const td = cell(tr, 'No jobs.');
-    td.colSpan = 6;
+    td.colSpan = 7;
     rows.push(tr);
   }
   body.replaceChildren(...rows);
@@ -156,6 +158,7 @@ async function showJob(id, focus) {
     ['Created', time(job.createdAt)], ['Started', time(job.startedAt)], ['Finished', time(job.finishedAt)],
     ['Last error', job.lastError || '–'], ['Input', JSON.stringify(job.input)],
     ['Re-run of', job.rerunOf || '–'], ['Re-run by', job.rerunBy || '–'],
+    ['Submitted by', job.submittedBy || '–'], ['Cancelled by', job.cancelledBy || '–'],
   ];
   const list = $('detail-fields');
   list.replaceChildren(...fields.flatMap(([k, v]) => {
@@ -179,6 +182,7 @@ async function loadSchedules() {
     body.replaceChildren(...schedules.map((s) => {
       const tr = document.createElement('tr');
       cell(tr, s.name); cell(tr, s.cron); cell(tr, s.timezone); cell(tr, s.task);
+      cell(tr, s.createdBy || '–', 'principal');
       cell(tr, s.enabled ? (s.nextRun ? time(s.nextRun.utc) : '–') : 'paused');
       const history = document.createElement('button');
       history.type = 'button';
@@ -223,7 +227,7 @@ async function showHistory(name) {
   $('history-changes').replaceChildren(...detail.changes.map((change) => {
     const li = document.createElement('li');
     const what = change.fields.includes('enabled') ? (change.after.enabled ? 'resumed' : 'paused') : 'changed';
-    li.textContent = `${time(change.at)}: ${what} (${change.fields.join(', ')})`;
+    li.textContent = `${time(change.at)}: ${what} (${change.fields.join(', ')})${change.by ? ` by ${change.by}` : ''}`;
     return li;
   }));
   $('history').hidden = false;
@@ -274,6 +278,7 @@ document.addEventListener('DOMContentLoaded', () => {
     refresh();
   });
   $('status-filter').addEventListener('change', restartPaging);
+  $('submitter-filter').addEventListener('change', restartPaging);
   $('limit').addEventListener('change', restartPaging);
   $('filters').addEventListener('submit', (e) => e.preventDefault());
   $('refresh').addEventListener('click', refresh);

@@ -1,10 +1,12 @@
 //! `POST /jobs` (submit) and `GET /jobs/{id}` (look up): the HTTP side of
 //! `job_core::application::jobs`.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use job_core::Caller;
 use job_core::application::jobs::{self as use_case, Accepted, SubmitRequest};
 use job_core::job::{Job, JobStatus};
 use serde::{Deserialize, Serialize};
@@ -53,7 +55,7 @@ pub struct Submitted {
                ("cancelJob" = (operation_id = "cancelJob", parameters(("id" = "$response.body#/jobId")),
                                description = "cancel the job just queued")))),
         (status = 400, description = "malformed JSON, unknown field or task, bad idempotency key", body = ErrorBody),
-        (status = 409, description = "idempotency key already used for a different request", body = ErrorBody),
+        (status = 409, description = "idempotency key already used by this caller for a different request", body = ErrorBody),
         (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not JSON", body = ErrorBody),
@@ -64,6 +66,7 @@ pub struct Submitted {
 )]
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<Option<SubmitJob>>,
 ) -> Result<Response, ApiError> {
     // An empty body and `null` both mean "no options".
@@ -73,7 +76,15 @@ pub async fn submit(
         input: body.input,
         idempotency_key: body.idempotency_key,
     };
-    let accepted = use_case::submit(&*state.store, &*state.queue, &state.tasks, state.max_attempts, request).await?;
+    let accepted = use_case::submit(
+        &*state.store,
+        &*state.queue,
+        &state.tasks,
+        state.max_attempts,
+        &caller,
+        request,
+    )
+    .await?;
     Ok(accepted_response(accepted))
 }
 

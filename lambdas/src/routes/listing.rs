@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use job_core::Caller;
 use job_core::application::list::{self as use_case, ListRequest};
 use job_core::listing::JobSummary;
 use serde::Serialize;
@@ -15,7 +17,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// The query parameters `GET /jobs` knows.
-const PARAMETERS: [&str; 5] = ["status", "task", "source", "limit", "cursor"];
+const PARAMETERS: [&str; 6] = ["status", "task", "source", "submittedBy", "limit", "cursor"];
 
 /// The body of `GET /jobs`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,19 +38,22 @@ pub struct JobList {
          example = "FAILED", pattern = "^(QUEUED|RUNNING|RETRYING|SUCCEEDED|FAILED|CANCELLED)$"),
         ("task" = Option<String>, Query, description = "only jobs of this task", min_length = 1),
         ("source" = Option<String>, Query, description = "only jobs registered this way", pattern = "^(api|schedule)$"),
+        ("submittedBy" = Option<String>, Query, description = "only jobs this principal submitted (`me`: the caller's own), read through the submitter index",
+         example = "me", min_length = 1),
         ("limit" = Option<u32>, Query, description = "jobs per page, 1 to 200 (default 50)", minimum = 1, maximum = 200),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page, unchanged",
          pattern = "^[0-8][0-9]{18}-[0-9a-f]{32}$"),
     ),
     responses(
         (status = 200, description = "one page of jobs", body = JobList),
-        (status = 400, description = "unknown parameter, unknown task, bad status, source or limit, or a cursor this API did not return", body = ErrorBody),
+        (status = 400, description = "unknown parameter, unknown task, bad status, source, submittedBy or limit, or a cursor this API did not return", body = ErrorBody),
         (status = 503, description = "store unavailable; retry", body = ErrorBody,
          headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<JobList>, ApiError> {
     let Query(mut params) =
@@ -75,10 +80,11 @@ pub async fn list(
         status: params.remove("status"),
         task: params.remove("task"),
         source: params.remove("source"),
+        submitted_by: params.remove("submittedBy"),
         limit: params.remove("limit"),
         cursor: params.remove("cursor"),
     };
-    let page = use_case::list_jobs(&*state.store, request).await?;
+    let page = use_case::list_jobs(&*state.store, &caller, request).await?;
     Ok(Json(JobList {
         jobs: page.jobs,
         next_cursor: page.next,

@@ -67,6 +67,10 @@ pub fn all(state: AppState) -> Router {
 
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::caller::authorize,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -84,6 +88,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
+#[cfg(test)]
+mod caller_tests;
 #[cfg(test)]
 mod lambda_event_tests;
 #[cfg(test)]

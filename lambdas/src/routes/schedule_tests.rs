@@ -596,6 +596,7 @@ async fn get_shows_the_runs_next_to_their_jobs_with_delays_and_missed_runs() {
     let now = Utc::now();
     let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap();
     let schedule = Schedule {
+        created_by: None,
         name: "hourly".into(),
         cron: "0 * * * *".into(),
         expression: "cron(0 * * * ? *)".into(),

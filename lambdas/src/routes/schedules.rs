@@ -10,15 +10,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
+use job_core::Caller;
 use job_core::application::schedules::{self as use_case, CreateScheduleRequest, ScheduleRuns, UpdateScheduleRequest};
 use job_core::job::JobStatus;
 use job_core::schedules::{MAX_PAGE, Overlap, RunRecord, RunState, Schedule, ScheduleChange, ScheduleStore};
@@ -118,6 +119,10 @@ pub struct ScheduleView {
     pub input: Value,
     pub enabled: bool,
     pub overlap: Overlap,
+    /// Who created the schedule (its owner; its runs are submitted as theirs); absent for
+    /// a schedule made before creators were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 impl From<Schedule> for ScheduleView {
@@ -131,6 +136,7 @@ impl From<Schedule> for ScheduleView {
             input: s.input,
             enabled: s.enabled,
             overlap: s.overlap,
+            created_by: s.created_by,
         }
     }
 }
@@ -235,6 +241,7 @@ fn detail(ScheduleRuns { schedule, next_runs }: ScheduleRuns) -> ScheduleDetail 
 )]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<CreateSchedule>,
 ) -> Result<Response, ApiError> {
     let schedules = store(&state)?;
@@ -252,8 +259,15 @@ pub async fn create(
         name: body.name,
         overlap: body.overlap,
     };
-    let created =
-        use_case::create_schedule(&**schedules, &*state.store, &state.tasks, request, state.max_schedules).await?;
+    let created = use_case::create_schedule(
+        &**schedules,
+        &*state.store,
+        &state.tasks,
+        &caller,
+        request,
+        state.max_schedules,
+    )
+    .await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/jobs/schedules/{}", created.schedule.name)) {
         headers.insert(header::LOCATION, location);
@@ -453,6 +467,7 @@ pub async fn get(
         (status = 200, description = "the schedule as changed, with its next runs", body = ScheduleDetail),
         (status = 400, description = "malformed JSON, unknown field or task, invalid cron or time zone, \
             an expression that never runs, input too large", body = ErrorBody),
+        (status = 403, description = "the schedule belongs to another caller (only its creator or an admin may change it); nothing changed", body = ErrorBody),
         (status = 404, description = "no such schedule", body = ErrorBody),
         (status = 408, description = "the body did not arrive within 10 s", body = ErrorBody),
         (status = 409, description = "another change of this schedule is under way (`schedule_busy`); \
@@ -467,6 +482,7 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<UpdateSchedule>,
 ) -> Result<Json<ScheduleDetail>, ApiError> {
@@ -492,7 +508,7 @@ pub async fn update(
         overlap: body.overlap,
         enabled: body.enabled,
     };
-    let updated = use_case::update_schedule(&**schedules, &*state.store, &state.tasks, &name, request).await?;
+    let updated = use_case::update_schedule(&**schedules, &*state.store, &state.tasks, &caller, &name, request).await?;
     Ok(Json(detail(updated)))
 }
 
@@ -502,12 +518,17 @@ pub async fn update(
     params(("name" = String, Path, description = "schedule name")),
     responses(
         (status = 204, description = "deleted"),
+        (status = 403, description = "the schedule belongs to another caller (only its creator or an admin may delete it); nothing changed", body = ErrorBody),
         (status = 404, description = "no such schedule", body = ErrorBody),
         (status = 503, description = "scheduler unavailable or not configured; retry", body = ErrorBody,
          headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     )
 )]
-pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    use_case::delete_schedule(&**store(&state)?, &*state.store, &name).await?;
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    use_case::delete_schedule(&**store(&state)?, &*state.store, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -125,10 +125,30 @@ async fn input_that_is_not_an_object_or_null_is_400() {
 }
 
 #[tokio::test]
-async fn curl_form_content_type_with_json_body_is_accepted() {
+async fn json_under_a_form_or_no_content_type_is_415_and_nothing_is_queued() {
     let h = harness();
     let body = r#"{"task":"sleep","input":{"ms":1}}"#;
-    let (status, _, _) = call(&h.app, post("/jobs", Some("application/x-www-form-urlencoded"), body)).await;
+    // What `curl -d` and a page's `no-cors` fetch send (a form's type, text/plain, or none).
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain;charset=UTF-8"),
+        None,
+    ] {
+        let (status, _, reply) = call(&h.app, post("/jobs", content_type, body)).await;
+        assert_error(
+            status,
+            &reply,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("curl --json"),
+            "the message says how to send JSON: {message}"
+        );
+    }
+    assert!(h.queue.bodies().is_empty() && h.store.jobs().is_empty());
+    let (status, _, _) = call(&h.app, post("/jobs", Some("application/json; charset=utf-8"), body)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
 
@@ -243,7 +263,7 @@ async fn idempotency_key_returns_the_same_job_and_queues_once() {
 async fn idempotent_replay_after_a_taken_job_sends_nothing() {
     let h = harness();
     let request = r#"{"idempotencyKey":"k"}"#;
-    call(&h.app, post("/jobs", None, request)).await;
+    call(&h.app, post("/jobs", Some("application/json"), request)).await;
     // Simulate a worker taking the job.
     let job = h.store.jobs().pop().unwrap();
     let job_core::job::Claim::Start(change) = job.claim("w", chrono::Utc::now(), Duration::from_secs(30)) else {
@@ -251,7 +271,7 @@ async fn idempotent_replay_after_a_taken_job_sends_nothing() {
     };
     use job_core::store::JobStore;
     h.store.apply(&change).await.unwrap();
-    let (status, _, body) = call(&h.app, post("/jobs", None, request)).await;
+    let (status, _, body) = call(&h.app, post("/jobs", Some("application/json"), request)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(body["status"], "RUNNING");
     assert_eq!(h.queue.bodies().len(), 1, "no second message for a job already running");

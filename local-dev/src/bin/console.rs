@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use aws_config::BehaviorVersion;
-use local_dev::console::{Upstream, router};
+use local_dev::console::{Guard, Upstream, router};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -39,15 +39,38 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let addr = std::env::var("JOBS_CONSOLE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        eprintln!("error: JOBS_CONSOLE_ADDR={addr:?} is not an address like 127.0.0.1:8080");
+        return ExitCode::from(2);
+    };
+    if let Err(err) = Guard::with_secret(addr, String::new()) {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(err) => {
             eprintln!("error: cannot listen on {addr}: {err} (set JOBS_CONSOLE_ADDR)");
             return ExitCode::from(2);
         }
     };
-    println!("console: http://{addr}/ -> {api} (signed with your AWS credentials; Ctrl-C stops)");
-    let serve = axum::serve(listener, router(upstream)).with_graceful_shutdown(async {
+    // The port may have been 0: the guard knows the address actually bound.
+    let guard = match listener
+        .local_addr()
+        .map_err(|e| e.to_string())
+        .and_then(|a| Guard::new(a).map_err(|e| e.to_string()))
+    {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "console: {} -> {api}\n  (signed with your AWS credentials; the URL carries this run's secret: open it, share it with no one; Ctrl-C stops)",
+        guard.url()
+    );
+    let serve = axum::serve(listener, router(upstream, guard)).with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
     });
     match serve.await {

@@ -123,7 +123,7 @@ async fn first_claim_of_a_handed_back_job_applies_again_and_of_a_cancelled_one_d
     let other = Job::new(Uuid::now_v7(), "sleep", json!({}), 3, JobSource::Api, None, Utc::now());
     env.store.apply(&other.register()).await.unwrap();
     let registered = env.store.get(other.job_id).await.unwrap().unwrap();
-    let job_core::job::CancelOutcome::Apply(cancel) = registered.cancel(Utc::now()) else {
+    let job_core::job::CancelOutcome::Apply(cancel) = registered.cancel("caller", Utc::now()) else {
         panic!("a QUEUED job is cancelled at once");
     };
     env.store.apply(&cancel).await.unwrap();

@@ -52,6 +52,7 @@ fn at(text: &str) -> DateTime<Utc> {
 async fn fired_twice(queue: &Arc<MemoryQueue>) -> Fired {
     let schedules = Arc::new(MemoryScheduleStore::new());
     let schedule = Schedule {
+        created_by: None,
         name: "nightly".into(),
         cron: "0 2 * * *".into(),
         expression: "cron(0 2 * * ? *)".into(),
@@ -297,7 +298,10 @@ async fn submitted(store: &dyn JobStore, queue: &MemoryQueue, task: &str, input:
         input,
         idempotency_key: None,
     };
-    submit(store, queue, &catalog(), 3, request).await.unwrap().job_id
+    submit(store, queue, &catalog(), 3, &job_core::Caller::new("test"), request)
+        .await
+        .unwrap()
+        .job_id
 }
 
 #[tokio::test]
@@ -482,6 +486,7 @@ fn plain_worker(store: Arc<dyn JobStore>, queue: Arc<MemoryQueue>) -> Worker {
 async fn a_scheduler_retry_of_a_run_is_the_same_job_and_a_recreated_schedule_is_not() {
     let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
     let schedule = Schedule {
+        created_by: None,
         name: "nightly".into(),
         cron: "0 2 * * *".into(),
         expression: "cron(0 2 * * ? *)".into(),

@@ -342,24 +342,40 @@ async fn a_listed_page_costs_one_query_per_shard() {
         .interceptor(counter.clone())
         .build();
     let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), &env.made.table_name, 3);
-    let query = |status, task: Option<&str>| ListQuery {
+    let query = |status, task: Option<&str>, submitter: Option<&str>| ListQuery {
         status,
         task: task.map(str::to_owned),
         source: None,
+        submitted_by: submitter.map(str::to_owned),
         limit: 10,
         before: None,
     };
     for (name, q) in [
-        ("unfiltered", query(None, None)),
-        ("status", query(Some(job_core::JobStatus::Queued), None)),
-        ("task", query(None, Some("sleep"))),
+        ("unfiltered", query(None, None, None)),
+        ("status", query(Some(job_core::JobStatus::Queued), None, None)),
+        ("task", query(None, Some("sleep"), None)),
+        // Through the jobs-by-submitter index: the local API's callers are `local`.
+        ("submitter", query(None, None, Some("local"))),
+        (
+            "submitter and status",
+            query(Some(job_core::JobStatus::Queued), None, Some("local")),
+        ),
     ] {
         let before = counter.0.load(std::sync::atomic::Ordering::SeqCst);
         let page = store.list(&q).await.unwrap();
         let requests = counter.0.load(std::sync::atomic::Ordering::SeqCst) - before;
         assert_eq!(page.jobs.len(), 10, "{name}");
+        if q.submitted_by.is_some() {
+            assert!(
+                page.jobs.iter().all(|j| j.submitted_by.as_deref() == Some("local")),
+                "{name}"
+            );
+        }
         assert_eq!(requests, SHARDS as usize, "{name}: one Query per shard");
         eprintln!("listing cost: a page of 10 ({name}) took {requests} DynamoDB requests");
     }
+    // Another caller's partition holds none of these jobs.
+    let page = store.list(&query(None, None, Some("bob"))).await.unwrap();
+    assert!(page.jobs.is_empty() && page.next.is_none(), "{:?}", page.jobs);
     env.assert_invariants().await;
 }

@@ -25,6 +25,7 @@ use super::{Env, env, settings};
 fn hourly(overlap: Overlap, ms: u64) -> Schedule {
     let cron = "0 * * * *";
     Schedule {
+        created_by: None,
         name: "hourly".into(),
         cron: cron.into(),
         expression: ScheduleExpression::parse(cron).unwrap().expression().into(),

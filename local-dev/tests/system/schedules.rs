@@ -37,6 +37,7 @@ async fn held_by_scheduler(
 fn schedule(name: &str, cron: &str, timezone: &str) -> Schedule {
     let expression = ScheduleExpression::parse(cron).expect("a valid cron");
     Schedule {
+        created_by: None,
         name: name.to_owned(),
         cron: cron.to_owned(),
         expression: expression.expression().to_owned(),
@@ -224,6 +225,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         &store,
         &jobs,
         &tasks,
+        &job_core::Caller::new("test"),
         CreateScheduleRequest {
             cron: "0 7 * * MON".into(),
             task: Some("sleep".into()),
@@ -245,7 +247,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         enabled: Some(false),
         ..Default::default()
     };
-    let updated = update_schedule(&store, &jobs, &tasks, "weekly", change)
+    let updated = update_schedule(&store, &jobs, &tasks, &job_core::Caller::new("test"), "weekly", change)
         .await
         .expect("update");
     assert!(updated.next_runs.is_empty(), "paused");
@@ -287,6 +289,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         &store,
         &jobs,
         &tasks,
+        &job_core::Caller::new("test"),
         "weekly",
         UpdateScheduleRequest {
             enabled: Some(true),
@@ -312,6 +315,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         &store,
         &jobs,
         &tasks,
+        &job_core::Caller::new("test"),
         "absent",
         UpdateScheduleRequest {
             enabled: Some(false),
@@ -348,7 +352,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         enabled: Some(false),
         ..Default::default()
     };
-    let err = update_schedule(&store, &jobs, &tasks, "weekly", pause())
+    let err = update_schedule(&store, &jobs, &tasks, &job_core::Caller::new("test"), "weekly", pause())
         .await
         .expect_err("busy");
     assert!(matches!(err, CreateScheduleError::Busy(_)), "{err}");
@@ -358,7 +362,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         .await
         .expect("a give-back of no lease is a no-op");
     other_jobs.give_back_change_lease(&other).await.expect("give back");
-    update_schedule(&store, &jobs, &tasks, "weekly", pause())
+    update_schedule(&store, &jobs, &tasks, &job_core::Caller::new("test"), "weekly", pause())
         .await
         .expect("after the give-back");
     let crashed = ChangeLease::new("weekly", Utc::now() - CHANGE_LEASE - TimeDelta::seconds(1));
@@ -370,7 +374,7 @@ pub async fn update_pause_resume_against_emulator(sdk: &SdkConfig, prefix: &str)
         enabled: Some(true),
         ..Default::default()
     };
-    update_schedule(&store, &jobs, &tasks, "weekly", resume)
+    update_schedule(&store, &jobs, &tasks, &job_core::Caller::new("test"), "weekly", resume)
         .await
         .expect("a lease run out blocks nobody");
     let held = held_by_scheduler(&scheduler, &group, "weekly").await;
@@ -421,11 +425,11 @@ pub async fn paged_from_copies_against_emulator(sdk: &SdkConfig, prefix: &str) {
         overlap: None,
     };
     for name in ["a", "b", "c"] {
-        create_schedule(&store, &jobs, &tasks, request(name), 3)
+        create_schedule(&store, &jobs, &tasks, &job_core::Caller::new("test"), request(name), 3)
             .await
             .expect("create");
     }
-    let refused = create_schedule(&store, &jobs, &tasks, request("d"), 3).await;
+    let refused = create_schedule(&store, &jobs, &tasks, &job_core::Caller::new("test"), request("d"), 3).await;
     assert!(
         matches!(refused, Err(CreateScheduleError::LimitReached(3))),
         "{refused:?}"

@@ -17,6 +17,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 fn run(time: &str, overlap: Overlap) -> (JobMessage, ScheduleRef) {
     let schedule = ScheduleRef {
+        created_by: None,
         name: "nightly".into(),
         generation: Some("g-1".into()),
         overlap: Some(overlap),
