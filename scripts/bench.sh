@@ -18,7 +18,7 @@
 #   - a Lambda binary's cold start (release build, local Runtime API stand-in) and zip sizes;
 #   - the emulator's TransactWriteItems cost by table size (localstack/emulator_bench.py).
 # The schedule runner and the reconciler are not started: they cost nothing per job
-# (the README states the reconciler's idle cost).
+# (docs/deploy.md states the reconciler's idle cost).
 # Usage: scripts/bench.sh [SEQUENTIAL_JOBS] [BURST_JOBS]
 # Settings: BENCH_COUNTERS (stream, the default of make run and the CDK app, or inline),
 #           WORKER_CONCURRENCY (default 10), BENCH_ONCE_JOBS (default 20),
