@@ -23,6 +23,8 @@
 
 pub mod ceiling;
 pub mod clock;
+#[cfg(test)]
+mod config_doc_tests;
 pub mod console;
 pub mod emulator;
 pub mod fault_proxy;
