@@ -34,6 +34,7 @@ use chrono::Utc;
 use job_core::application::jobs::register_scheduled_run;
 use job_core::config::Config;
 use job_core::job::{Change, Claim, FirstClaim, FirstClaimed, Job, JobStatus};
+use job_core::log_lines::{ATTEMPT_STARTED_MESSAGE, JOB_FINISHED_MESSAGE, LAST_ATTEMPT_LOST_MESSAGE};
 use job_core::message::JobMessage;
 use job_core::queue::{JobQueue, MAX_BATCH, QueueError, Received};
 use job_core::retry::RetryPolicy;
@@ -507,14 +508,14 @@ impl Worker {
             heartbeat.held(lease.expires_at);
         }
         if job.status == JobStatus::Failed {
-            info!(%job_id, attempts = job.attempts, "job failed: its last attempt was lost");
+            info!(%job_id, attempts = job.attempts, "{LAST_ATTEMPT_LOST_MESSAGE}");
             return Ok(Next::Done((Outcome::Failed(job_id), Fate::Delete)));
         }
         if job.status == JobStatus::Cancelled {
             info!(%job_id, attempts = job.attempts, "job cancelled before its next attempt");
             return Ok(Next::Done((Outcome::Cancelled(job_id), Fate::Delete)));
         }
-        info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "attempt started");
+        info!(%job_id, task = %job.task, attempt = job.attempts, max_attempts = job.max_attempts, "{ATTEMPT_STARTED_MESSAGE}");
         self.attempt(&job, owner, heartbeat).await
     }
 
@@ -544,7 +545,7 @@ impl Worker {
         let job = change.job;
         match job.status {
             JobStatus::Succeeded | JobStatus::Failed => {
-                info!(job_id = %job.job_id, status = job.status.as_str(), attempts = job.attempts, "job finished");
+                info!(job_id = %job.job_id, status = job.status.as_str(), attempts = job.attempts, "{JOB_FINISHED_MESSAGE}");
                 let outcome = if job.status == JobStatus::Succeeded {
                     Outcome::Succeeded(job.job_id)
                 } else {

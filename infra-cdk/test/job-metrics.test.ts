@@ -30,8 +30,9 @@ describe('scheduled runs in the job metrics', () => {
   });
 
   test('the worker writes one such line per registration, with its outcome', () => {
+    const constants = readFileSync(join(PACKAGE_DIR, '..', 'job-core', 'src', 'log_lines.rs'), 'utf8');
+    expect(constants).toContain(`pub const SCHEDULED_REGISTERED_MESSAGE: &str = "${SCHEDULED_REGISTERED_MESSAGE}";`);
     const rust = readFileSync(join(PACKAGE_DIR, '..', 'job-core', 'src', 'application', 'scheduled_run.rs'), 'utf8');
-    expect(rust).toContain(`pub const SCHEDULED_REGISTERED_MESSAGE: &str = "${SCHEDULED_REGISTERED_MESSAGE}";`);
     // Both outcomes log the message; the skipped one with outcome "skipped".
     const lines = rust.match(/info!\([^;()]*"\{SCHEDULED_REGISTERED_MESSAGE\}"\)/g) ?? [];
     expect(lines).toHaveLength(2);

@@ -19,7 +19,7 @@ describe('missed scheduled runs', () => {
   });
 
   test('the message is the one the reconciler writes', () => {
-    const rust = readFileSync(join(PACKAGE_DIR, '..', 'job-core', 'src', 'application', 'schedules.rs'), 'utf8');
+    const rust = readFileSync(join(PACKAGE_DIR, '..', 'job-core', 'src', 'log_lines.rs'), 'utf8');
     expect(rust).toContain(`pub const MISSED_RUNS_MESSAGE: &str = "${MISSED_RUNS_MESSAGE}";`);
     const reconciler = readFileSync(join(PACKAGE_DIR, '..', 'lambdas', 'src', 'reconciler.rs'), 'utf8');
     expect(reconciler).toMatch(/missed = missed\.total,[\s\S]*"\{MISSED_RUNS_MESSAGE\}"/);

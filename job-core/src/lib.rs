@@ -11,6 +11,7 @@
 //!   (DynamoDB, SQS, EventBridge Scheduler) and an in-memory one for tests;
 //!   [`adapters::AwsAdapters`] builds the AWS ones from [`Config`], and [`shutdown`] is the
 //!   signal every long-running binary stops on.
+//! - [`log_lines`]: the log lines metric filters and alarms match, one constant each.
 //! - [`counting`] is the stream side of the counters: the records the counter aggregator
 //!   reads and the ledger it books them in.
 
@@ -23,6 +24,7 @@ pub mod counting;
 pub mod cron;
 pub mod job;
 pub mod listing;
+pub mod log_lines;
 pub mod message;
 pub mod queue;
 pub mod retry;

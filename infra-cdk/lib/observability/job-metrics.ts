@@ -12,11 +12,21 @@ import { Construct } from 'constructs';
 /** Namespace of the metrics. */
 export const METRIC_NAMESPACE = 'JobsApi';
 
+// The messages are job-core's `log_lines.rs` constants (test/log-lines.test.ts checks
+// every filter against that file).
 /**
  * The worker's line for every scheduled run it registers, QUEUED or SKIPPED (the
  * `submitted` counter counts both), with the outcome in `outcome`.
  */
 export const SCHEDULED_REGISTERED_MESSAGE = 'scheduled job registered';
+/** The API's line for every job it queues. */
+export const JOB_QUEUED_MESSAGE = 'job queued';
+/** The worker's line when an attempt starts, with its number in `attempt`. */
+export const ATTEMPT_STARTED_MESSAGE = 'attempt started';
+/** The worker's line when a job reaches its final state, with it in `status`. */
+export const JOB_FINISHED_MESSAGE = 'job finished';
+/** The worker's line when a job fails because its last attempt's worker was lost. */
+export const LAST_ATTEMPT_LOST_MESSAGE = 'job failed: its last attempt was lost';
 /** The `outcome` of a scheduled run recorded SKIPPED by its overlap policy. */
 export const SKIPPED_OUTCOME = 'skipped';
 
@@ -54,7 +64,7 @@ export class JobMetrics extends Construct {
     };
     const worker = (field: string) => `$.log_processed.fields.${field}`;
 
-    const apiSubmitted = filter('ApiSubmitted', props.jobsApiLogs, logs.FilterPattern.literal('{ $.fields.message = "job queued" }'), 'JobsSubmittedApi');
+    const apiSubmitted = filter('ApiSubmitted', props.jobsApiLogs, logs.FilterPattern.literal(`{ $.fields.message = "${JOB_QUEUED_MESSAGE}" }`), 'JobsSubmittedApi');
     // Every registered run, skipped ones too, as the `submitted` counter counts them.
     const scheduledSubmitted = filter(
       'ScheduledSubmitted',
@@ -78,14 +88,14 @@ export class JobMetrics extends Construct {
     this.succeeded = filter(
       'Succeeded',
       props.workerLogs,
-      logs.FilterPattern.literal(`{ ${worker('message')} = "job finished" && ${worker('status')} = "SUCCEEDED" }`),
+      logs.FilterPattern.literal(`{ ${worker('message')} = "${JOB_FINISHED_MESSAGE}" && ${worker('status')} = "SUCCEEDED" }`),
       'JobsSucceeded',
     );
     this.failed = filter(
       'Failed',
       props.workerLogs,
       logs.FilterPattern.literal(
-        `{ (${worker('message')} = "job finished" && ${worker('status')} = "FAILED") || ${worker('message')} = "job failed: its last attempt was lost" }`,
+        `{ (${worker('message')} = "${JOB_FINISHED_MESSAGE}" && ${worker('status')} = "FAILED") || ${worker('message')} = "${LAST_ATTEMPT_LOST_MESSAGE}" }`,
       ),
       'JobsFailed',
     );
@@ -93,7 +103,7 @@ export class JobMetrics extends Construct {
     this.retries = filter(
       'Retries',
       props.workerLogs,
-      logs.FilterPattern.literal(`{ ${worker('message')} = "attempt started" && ${worker('attempt')} > 1 }`),
+      logs.FilterPattern.literal(`{ ${worker('message')} = "${ATTEMPT_STARTED_MESSAGE}" && ${worker('attempt')} > 1 }`),
       'JobRetries',
     );
     // Lambda's REPORT line carries "Init Duration" only after a cold start.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 pub use super::scheduled_run::register_scheduled_run;
 use crate::caller::Caller;
 use crate::job::{Job, JobSource, JobStatus, id_for_idempotency_key};
+use crate::log_lines::JOB_QUEUED_MESSAGE;
 use crate::message::JobMessage;
 use crate::queue::{JobQueue, QueueError};
 use crate::store::{JobStore, StoreError};
@@ -143,7 +144,7 @@ async fn send_registered(
     };
     match queue.send(message).await {
         Ok(()) => {
-            info!(%job_id, task = %job.task, "job queued");
+            info!(%job_id, task = %job.task, "{JOB_QUEUED_MESSAGE}");
             Ok(accepted)
         }
         Err(QueueError::Unavailable(reason)) => {

@@ -25,9 +25,8 @@ use crate::store::{JobStore, StoreError};
 const MAX_ROUNDS: u32 = 8;
 
 /// The line logged for every registration of a scheduled run, QUEUED or SKIPPED (the
-/// `submitted` counter counts both), its `outcome` saying which; the CDK app's
-/// `JobsSubmittedScheduled` and `JobsSkippedScheduled` metric filters match it.
-pub const SCHEDULED_REGISTERED_MESSAGE: &str = "scheduled job registered";
+/// `submitted` counter counts both), its `outcome` saying which.
+pub use crate::log_lines::SCHEDULED_REGISTERED_MESSAGE;
 
 /// What registering a scheduled run did.
 #[derive(Debug, Clone, PartialEq, Eq)]

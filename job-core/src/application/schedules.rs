@@ -448,8 +448,8 @@ pub async fn history_of(
     })
 }
 
-/// The log message of the missed-runs count, which the CDK app's metric filter matches.
-pub const MISSED_RUNS_MESSAGE: &str = "missed scheduled runs";
+/// The log message of the missed-runs count.
+pub use crate::log_lines::MISSED_RUNS_MESSAGE;
 
 /// Runs flagged missed among each schedule's last [`HISTORY_RUNS`] expected runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
