@@ -1,10 +1,12 @@
 # The front door. `make run` runs the whole system on this machine; `make test` runs every test.
 
-.PHONY: run test chaos bench console lambdas cdk-synth image kind-up kind-down cdk8s-synth clean help
+.PHONY: run test check system-test chaos bench console lambdas cdk-synth image kind-up kind-down cdk8s-synth clean help
 
 help:
 	@echo "make run      run the API, workers and a local AWS emulator (Ctrl-C stops all)"
 	@echo "make test     run every test (starts and stops what the tests need)"
+	@echo "make check    the fast loop: format, lints, unit and in-memory tests (no emulator)"
+	@echo "make system-test  the Rust tests with the emulator suites (starts and stops the emulator)"
 	@echo "make chaos    jobs under SIGKILLs and network faults; checks every job ends (CHAOS_* settings)"
 	@echo "make bench    start the local system and print its performance figures"
 	@echo "make console API=https://...  the status page for a deployed API, calls signed with your AWS credentials"
@@ -21,6 +23,14 @@ run:
 
 test:
 	bash scripts/test.sh
+
+check:
+	cargo fmt --all --check
+	cargo clippy --quiet --workspace --all-targets -- -D warnings
+	cargo test --workspace
+
+system-test:
+	bash scripts/system-test.sh
 
 chaos:
 	bash scripts/chaos.sh

@@ -103,6 +103,7 @@ async fn run_jobs(env: &Env) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn stream_counting_converges_to_the_exact_counts_and_a_redelivery_counts_nothing_twice() {
     let env = env_counting(5, Duration::from_secs(30), Counting::Stream).await;
     run_jobs(&env).await;
@@ -158,6 +159,7 @@ async fn stream_counting_converges_to_the_exact_counts_and_a_redelivery_counts_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_booking_whose_answer_is_cut_is_counted_once() {
     let env = env_counting(5, Duration::from_secs(30), Counting::Stream).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
@@ -206,6 +208,7 @@ async fn a_booking_whose_answer_is_cut_is_counted_once() {
 /// Counting is the table's property: a process told to count otherwise refuses to start,
 /// naming both modes; one told nothing follows the table; `provision` will not change it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_process_counting_otherwise_than_its_table_refuses_to_start() {
     let env = env_counting(5, Duration::from_secs(5), Counting::Stream).await;
     let settings = |counters: Option<&str>| {

@@ -31,6 +31,7 @@ async fn raw_item(env: &super::Env, job_id: Uuid) -> HashMap<String, AttributeVa
 }
 
 #[tokio::test]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn first_claim_writes_what_the_read_then_put_claim_writes() {
     // The same job in two tables: claimed in one request in one, read then put in the other.
     let (one_request, read_then_put) = tokio::join!(env(10, LEASE), env(10, LEASE));
@@ -102,6 +103,7 @@ async fn first_claim_writes_what_the_read_then_put_claim_writes() {
 }
 
 #[tokio::test]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn first_claim_of_a_handed_back_job_applies_again_and_of_a_cancelled_one_does_not() {
     let env = env(10, LEASE).await;
     let job = Job::new(Uuid::now_v7(), "sleep", json!({}), 3, JobSource::Api, None, Utc::now());

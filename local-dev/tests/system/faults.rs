@@ -71,6 +71,7 @@ async fn post_job(app: &axum::Router, body: Value) -> (StatusCode, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn ambiguous_writes_and_sends_are_finished_not_stranded() {
     let env = env(10, Duration::from_secs(30)).await;
     let (proxy, app) = proxied(&env).await;
@@ -117,6 +118,7 @@ async fn ambiguous_writes_and_sends_are_finished_not_stranded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_black_holed_network_is_survived_stopped_in_and_recovered_from() {
     let env = env(10, Duration::from_secs(5)).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();

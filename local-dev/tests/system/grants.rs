@@ -131,6 +131,7 @@ fn granted(grants: &Value, action: &WireAction, resource: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn every_action_each_binary_makes_is_in_the_grant_table() {
     let grants = grants();
     let (sdk, prefix) = emulator().await;

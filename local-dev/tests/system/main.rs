@@ -2,8 +2,10 @@
 //!
 //! Here, against the local AWS emulator over HTTP (moto or LocalStack): the API router and
 //! the worker with the real DynamoDB and SQS adapters, and the real `data-processor`
-//! binary for crash and shutdown tests. `make test` starts the emulator and sets
-//! `AWS_ENDPOINT_URL`; each test provisions its own queue, dead-letter queue and table,
+//! binary for crash and shutdown tests. These are marked `#[ignore = "needs the local AWS
+//! emulator ..."]`, so plain `cargo test` lists them as ignored and passes; `make
+//! system-test` and `make test` start the emulator, set `AWS_ENDPOINT_URL` and run them
+//! (`-- --include-ignored`). Each provisions its own queue, dead-letter queue and table,
 //! and checks the stats invariants at its end.
 //!
 //! - [`schedules`]: the EventBridge Scheduler adapter and the local runner on the emulator.
@@ -72,7 +74,7 @@ async fn emulator() -> (SdkConfig, String) {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
     assert!(
         endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
-        "system tests need a local AWS emulator: run them with `make test`, which starts one and sets AWS_ENDPOINT_URL (got {endpoint:?})"
+        "system tests need a local AWS emulator: run them with `make system-test` or `make test`, which start one and set AWS_ENDPOINT_URL (got {endpoint:?})"
     );
     let prefix = format!("t{}", &Uuid::new_v4().simple().to_string()[..10]);
     (job_core::aws::sdk_config().await, prefix)
@@ -248,6 +250,7 @@ impl Env {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_job_succeeds_and_is_counted() {
     let env = env(5, Duration::from_secs(30)).await;
     let id = env.submit(json!({})).await;
@@ -274,6 +277,7 @@ async fn a_job_succeeds_and_is_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn flaky_job_succeeds_on_the_second_attempt() {
     let env = env(5, Duration::from_secs(30)).await;
     let id = env.submit(json!({"task": "flaky", "input": {"failAttempts": 1}})).await;
@@ -286,6 +290,7 @@ async fn flaky_job_succeeds_on_the_second_attempt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn failing_job_fails_after_three_attempts_with_growing_delays() {
     let env = env(5, Duration::from_secs(30)).await;
     let id = env.submit(json!({"task": "fail"})).await;
@@ -322,6 +327,7 @@ async fn failing_job_fails_after_three_attempts_with_growing_delays() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn permanent_error_fails_with_one_attempt() {
     let env = env(5, Duration::from_secs(30)).await;
     // Input the API would refuse (422), queued without the API's checks.
@@ -345,6 +351,7 @@ async fn permanent_error_fails_with_one_attempt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn panics_and_timeouts_are_failed_attempts() {
     let env = env(5, Duration::from_secs(30)).await;
     async fn explode(_: Value, _: TaskContext) -> Result<(), TaskError> {
@@ -382,6 +389,7 @@ async fn panics_and_timeouts_are_failed_attempts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn the_same_message_delivered_twice_is_counted_once() {
     let visibility = Duration::from_secs(3);
     let env = env(5, visibility).await;
@@ -418,6 +426,7 @@ async fn the_same_message_delivered_twice_is_counted_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn unparseable_message_ends_in_the_dead_letter_queue() {
     let env = env(2, Duration::from_secs(30)).await;
     env.queue.send("this is not a job").await.unwrap();
@@ -475,6 +484,7 @@ fn spawn_worker(env: &Env, visibility_secs: u64, args: &[&str]) -> Child {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_killed_worker_loses_no_job_and_the_next_continues_with_the_next_attempt() {
     let env = env(5, Duration::from_secs(3)).await;
     let id = env.submit(json!({"task": "sleep", "input": {"ms": 2500}})).await;
@@ -507,6 +517,7 @@ async fn a_killed_worker_loses_no_job_and_the_next_continues_with_the_next_attem
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn sigterm_gives_a_long_job_back_and_the_next_worker_finishes_it() {
     let env = env(5, Duration::from_secs(30)).await;
     let id = env.submit(json!({"task": "sleep", "input": {"ms": 4000}})).await;
@@ -535,6 +546,7 @@ async fn sigterm_gives_a_long_job_back_and_the_next_worker_finishes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn sigterm_in_loop_mode_gives_every_running_job_back_at_once() {
     let env = env(5, Duration::from_secs(30)).await;
     let ids = [
@@ -568,6 +580,7 @@ async fn sigterm_in_loop_mode_gives_every_running_job_back_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn once_mode_handles_one_message_and_exits_zero() {
     let env = env(5, Duration::from_secs(30)).await;
     let first = env.submit(json!({"task": "sleep", "input": {"ms": 10}})).await;
@@ -589,18 +602,21 @@ async fn once_mode_handles_one_message_and_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn schedules_are_created_listed_deleted_and_fired_locally() {
     let (sdk, prefix) = emulator().await;
     schedules::create_get_list_delete_against_emulator(&sdk, &prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn schedules_are_updated_paused_and_resumed_on_the_emulator() {
     let (sdk, prefix) = emulator().await;
     schedules::update_pause_resume_against_emulator(&sdk, &prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn schedules_are_paged_from_their_copies_on_the_emulator() {
     let (sdk, prefix) = emulator().await;
     schedules::paged_from_copies_against_emulator(&sdk, &prefix).await;

@@ -55,6 +55,7 @@ fn ids(rows: &[Value]) -> Vec<Uuid> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn listing_pages_newest_first_through_the_indexes_with_filters_and_no_gaps() {
     let env = env(5, Duration::from_secs(30)).await;
     let mut submitted = Vec::new();
@@ -126,6 +127,7 @@ async fn listing_pages_newest_first_through_the_indexes_with_filters_and_no_gaps
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn cancel_in_each_state() {
     let visibility = Duration::from_secs(3);
     let env = env(5, visibility).await;
@@ -215,6 +217,7 @@ async fn cancel_in_each_state() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_cancel_racing_the_end_of_an_attempt_ends_in_one_state_counted_once() {
     let visibility = Duration::from_secs(3);
     let env = env(5, visibility).await;
@@ -267,6 +270,7 @@ async fn a_cancel_racing_the_end_of_an_attempt_ends_in_one_state_counted_once() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_failed_or_cancelled_job_reruns_once_linked_both_ways() {
     let env = env(5, Duration::from_secs(30)).await;
     let source = env.submit(json!({"task": "sleep", "input": {"ms": 7}})).await;
@@ -330,6 +334,7 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_listed_page_costs_one_query_per_shard() {
     use job_core::listing::{ListQuery, SHARDS};
     use job_core::store::{DynamoDbStore, JobStore};

@@ -89,6 +89,7 @@ impl Env {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn forbid_skips_runs_while_one_runs_even_delivered_twice_then_runs_the_next() {
     let env = env(5, Duration::from_secs(6)).await;
     let worker = Arc::new(env.worker(registry(), settings(Duration::from_secs(6))));
@@ -129,6 +130,7 @@ async fn forbid_skips_runs_while_one_runs_even_delivered_twice_then_runs_the_nex
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_run_started_under_allow_is_the_previous_run_once_forbid_is_turned_on() {
     let env = env(5, Duration::from_secs(6)).await;
     let worker = Arc::new(env.worker(registry(), settings(Duration::from_secs(6))));
@@ -195,6 +197,7 @@ async fn a_run_started_under_allow_is_the_previous_run_once_forbid_is_turned_on(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn racing_runs_and_racing_duplicates_on_dynamodb_have_one_outcome_each() {
     let env = env(5, Duration::from_secs(30)).await;
     for round in 0..3 {
@@ -254,6 +257,7 @@ async fn racing_runs_and_racing_duplicates_on_dynamodb_have_one_outcome_each() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn replace_stops_the_running_run_and_runs_the_new_one() {
     let visibility = Duration::from_secs(6);
     let env = env(5, visibility).await;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{env, settings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn the_reconciler_sends_orphans_and_resolves_the_dead_letter_queue() {
     let env = env(10, Duration::from_secs(30)).await;
     let dlq = SqsQueue::new(aws_sdk_sqs::Client::new(&env.sdk), &env.made.dlq_url);

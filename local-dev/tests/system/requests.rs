@@ -48,6 +48,7 @@ fn requests(pairs: &[(&str, u64)]) -> std::collections::BTreeMap<String, u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn a_job_costs_six_requests_and_a_retry_two_more() {
     let env = env(10, Duration::from_secs(30)).await;
     let (api_proxy, api_store, api_queue) = through_proxy(&env).await;
@@ -142,6 +143,7 @@ async fn a_job_costs_six_requests_and_a_retry_two_more() {
 /// by the API and twice by the worker) instead of 13. The counter aggregator's bookings
 /// come on top, one transaction per stream batch (`local-dev/tests/system/aggregator.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn counting_from_the_stream_a_job_is_three_single_writes() {
     let env = env_counting(10, Duration::from_secs(30), Counting::Stream).await;
     let (api_proxy, api_store, api_queue) = through_proxy_counting(&env, Counting::Stream).await;
@@ -205,6 +207,7 @@ async fn succeeded(env: &Env, ids: &[uuid::Uuid]) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn loop_mode_costs_at_most_four_and_a_half_requests_a_job_and_idles_on_one_poll() {
     const JOBS: usize = 60;
     const CONCURRENCY: usize = 10;
@@ -306,6 +309,7 @@ async fn loop_mode_costs_at_most_four_and_a_half_requests_a_job_and_idles_on_one
 /// (nothing runs yet when its first message comes: no wait after that poll). Without the
 /// wait a poll returns as soon as one message is there: several polls a wave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn loop_mode_polls_share_the_jobs_submitted_while_others_run() {
     const WAVES: usize = 5;
     const WAVE: usize = 6;
@@ -375,6 +379,7 @@ async fn loop_mode_polls_share_the_jobs_submitted_while_others_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
 async fn the_ceiling_replay_makes_the_request_mix_of_a_job() {
     const JOBS: usize = 30;
     let env = env(10, Duration::from_secs(30)).await;
