@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::retry::AfterFailure;
+use crate::stats::Counts;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -349,13 +350,26 @@ impl Job {
         job
     }
 
-    fn change(&self, job: Job, expect: Expect, counters: CounterDelta, now: DateTime<Utc>) -> Change {
+    /// The change from this job to `job` under `expect`, with the counters it books:
+    /// [`Counts::delta`] of the two, so no transition writes its counters by hand.
+    fn change(&self, job: Job, expect: Expect, now: DateTime<Utc>) -> Change {
         Change {
+            counters: Counts::delta(Some(self), Some(&job)),
             job,
             expect,
             write: Write::Put,
-            counters,
             at: now,
+        }
+    }
+
+    /// The first write of `job` (this job, as registered): it enters the counters.
+    fn registration(&self, job: Job) -> Change {
+        Change {
+            counters: Counts::delta(None, Some(&job)),
+            job,
+            expect: Expect::Absent,
+            write: Write::Put,
+            at: self.created_at,
         }
     }
 
@@ -363,11 +377,7 @@ impl Job {
     pub fn register(&self) -> Change {
         let mut job = self.clone();
         job.version = 1;
-        let counters = CounterDelta {
-            submitted: 1,
-            ..CounterDelta::default()
-        };
-        self.change(job, Expect::Absent, counters, self.created_at)
+        self.registration(job)
     }
 
     /// Registers the job as SKIPPED (a scheduled run its overlap policy does not let run):
@@ -378,20 +388,11 @@ impl Job {
         job.status = JobStatus::Skipped;
         job.finished_at = Some(self.created_at);
         job.last_error = Some(why.to_owned());
-        let counters = CounterDelta {
-            submitted: 1,
-            skipped: 1,
-            ..CounterDelta::default()
-        };
-        self.change(job, Expect::Absent, counters, self.created_at)
+        self.registration(job)
     }
 
     /// Takes back a registration whose message could not be sent.
     pub fn withdraw(&self, now: DateTime<Utc>) -> Change {
-        let counters = CounterDelta {
-            submitted: -1,
-            ..CounterDelta::default()
-        };
         let expect = Expect::Free {
             version: self.version,
             now,
@@ -400,7 +401,7 @@ impl Job {
             job: self.clone(),
             expect,
             write: Write::Delete,
-            counters,
+            counters: Counts::delta(Some(self), None),
             at: self.created_at,
         }
     }
@@ -416,7 +417,7 @@ impl Job {
             version: self.version,
             now,
         };
-        self.change(job, expect, CounterDelta::default(), now)
+        self.change(job, expect, now)
     }
 
     /// Whether the job is open and made no progress for `stale_after`: no live lease,
@@ -444,15 +445,11 @@ impl Job {
             "attempt {} was lost and its message was dead-lettered after {receives} receives; no attempts are left",
             self.attempts
         ));
-        let counters = CounterDelta {
-            failed: 1,
-            ..CounterDelta::default()
-        };
         let expect = Expect::Free {
             version: self.version,
             now,
         };
-        self.change(job, expect, counters, now)
+        self.change(job, expect, now)
     }
 
     /// What worker `owner` may do with this job at `now`, leasing it for `lease_for`.
@@ -490,11 +487,7 @@ impl Job {
                 "attempt {} was lost (its worker stopped before recording an outcome) and no attempts are left",
                 self.attempts
             ));
-            let counters = CounterDelta {
-                failed: 1,
-                ..CounterDelta::default()
-            };
-            return Claim::Exhausted(self.change(job, expect, counters, now));
+            return Claim::Exhausted(self.change(job, expect, now));
         }
         let mut job = self.next(now);
         if self.status == JobStatus::Running && !mine {
@@ -511,11 +504,7 @@ impl Job {
             owner: owner.to_owned(),
             expires_at: now + lease_for,
         });
-        let counters = CounterDelta {
-            retries: i64::from(self.attempts > 0),
-            ..CounterDelta::default()
-        };
-        Claim::Start(self.change(job, expect, counters, now))
+        Claim::Start(self.change(job, expect, now))
     }
 
     /// The running attempt succeeded.
@@ -529,11 +518,7 @@ impl Job {
             version: self.version,
             owner: owner.to_owned(),
         };
-        let counters = CounterDelta {
-            succeeded: 1,
-            ..CounterDelta::default()
-        };
-        self.change(job, expect, counters, now)
+        self.change(job, expect, now)
     }
 
     /// The running attempt failed; `next` is the retry decision
@@ -550,18 +535,14 @@ impl Job {
             AfterFailure::RetryIn(delay) => {
                 job.status = JobStatus::Retrying;
                 job.next_attempt_at = Some(now + delay);
-                self.change(job, expect, CounterDelta::default(), now)
+                self.change(job, expect, now)
             }
             AfterFailure::Fail => {
                 job.status = JobStatus::Failed;
                 job.finished_at = Some(now);
                 job.lease = None;
                 job.next_attempt_at = None;
-                let counters = CounterDelta {
-                    failed: 1,
-                    ..CounterDelta::default()
-                };
-                self.change(job, expect, counters, now)
+                self.change(job, expect, now)
             }
         }
     }
@@ -574,11 +555,7 @@ impl Job {
         job.lease = None;
         job.next_attempt_at = None;
         job.last_error = Some(why.to_owned());
-        let counters = CounterDelta {
-            cancelled: 1,
-            ..CounterDelta::default()
-        };
-        self.change(job, expect, counters, now)
+        self.change(job, expect, now)
     }
 
     /// A cancel request by `by` at `now`: what it does depends on the state (see
@@ -603,7 +580,7 @@ impl Job {
                 }
                 let mut job = self.next(now);
                 job.cancel_requested_at = Some(now);
-                CancelOutcome::Apply(Box::new(self.change(job, expect, CounterDelta::default(), now)))
+                CancelOutcome::Apply(Box::new(self.change(job, expect, now)))
             }
             JobStatus::Running => CancelOutcome::Apply(Box::new(self.cancelled(
                 expect,
@@ -653,7 +630,7 @@ impl Job {
         let mut job = self.next(now);
         job.rerun_by = Some(rerun);
         let expect = Expect::Version { version: self.version };
-        self.change(job, expect, CounterDelta::default(), now)
+        self.change(job, expect, now)
     }
 
     /// Gives the job up (worker shutting down) so the next worker may take it at once.
@@ -667,10 +644,8 @@ impl Job {
         if let Some(lease) = job.lease.as_mut() {
             lease.expires_at = now;
         }
-        let mut counters = CounterDelta::default();
         if self.status == JobStatus::Running {
             job.attempts = self.attempts.saturating_sub(1);
-            counters.retries = -i64::from(self.attempts > 1);
             if job.attempts == 0 {
                 job.status = JobStatus::Queued;
                 job.started_at = None;
@@ -683,7 +658,7 @@ impl Job {
             version: self.version,
             owner: owner.to_owned(),
         };
-        self.change(job, expect, counters, now)
+        self.change(job, expect, now)
     }
 }
 
