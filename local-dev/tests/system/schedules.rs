@@ -2,6 +2,7 @@
 //! (create, read back, list, conflict, delete) and the local runner firing a due schedule
 //! into a real SQS queue once per scheduled time.
 
+use super::emulator;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -492,4 +493,25 @@ pub async fn paged_from_copies_against_emulator(sdk: &SdkConfig, prefix: &str) {
 
     let bad = list_schedules_page(&store, &jobs, 2, Some("not-a-token")).await;
     assert!(matches!(bad, Err(ScheduleError::BadToken(_))), "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
+async fn schedules_are_created_listed_deleted_and_fired_locally() {
+    let (sdk, prefix) = emulator().await;
+    create_get_list_delete_against_emulator(&sdk, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
+async fn schedules_are_updated_paused_and_resumed_on_the_emulator() {
+    let (sdk, prefix) = emulator().await;
+    update_pause_resume_against_emulator(&sdk, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the local AWS emulator: `make test` or `make system-test` starts one"]
+async fn schedules_are_paged_from_their_copies_on_the_emulator() {
+    let (sdk, prefix) = emulator().await;
+    paged_from_copies_against_emulator(&sdk, &prefix).await;
 }
