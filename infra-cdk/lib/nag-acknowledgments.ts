@@ -46,92 +46,99 @@ const KARPENTER_WILDCARDS: [string, string][] = [
   ['arn:<AWS::Partition>:ssm:<AWS::Region>::parameter/aws/service/*', 'reads only the public AWS parameters that publish AMI ids'],
 ];
 
-export const NAG_ACKNOWLEDGMENTS: NagAcknowledgment[] = [
-  // Lambdas
-  {
-    path: 'SchedulesApi/Role/DefaultPolicy/Resource',
-    id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'scheduler:ListSchedules supports no resource-level permissions, so "*" is the only resource IAM accepts for it; the code lists only the project group',
-  },
-  {
-    path: 'SchedulesApi/Role/DefaultPolicy/Resource',
-    id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/JobsApi/*]',
-    reason: 'schedule names are chosen by API callers at run time; the wildcard covers only schedules of the project schedule group',
-  },
-  {
-    path: 'Reconciler/Function/Role/DefaultPolicy/Resource',
-    id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'scheduler:ListSchedules (to count missed runs) supports no resource-level permissions, so "*" is the only resource IAM accepts for it; the code lists only the project group',
-  },
-  {
-    path: 'Reconciler/Function/Role/DefaultPolicy/Resource',
-    id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/JobsApi/*]',
-    reason: 'the reconciler reads every schedule of the project schedule group (GetSchedule) to count missed runs; their names are chosen by API callers',
-  },
-  // Queues
-  {
-    path: 'Queues/ScheduleDeadLetterQueue/Resource',
-    id: 'AwsSolutions-SQS3',
-    reason: 'this queue is itself a dead-letter queue: EventBridge Scheduler puts undeliverable schedule runs there (a Scheduler DLQ, not an SQS redrive, so cdk-nag cannot see it)',
-  },
-  {
-    path: 'Karpenter/InterruptionQueue/Resource',
-    id: 'AwsSolutions-SQS3',
-    reason: 'interruption notices are useful for minutes only (5-minute retention, as Karpenter recommends); a notice Karpenter cannot handle is superseded by the next one, so a DLQ would hold only stale events',
-  },
-  // EKS control plane and nodes
-  {
-    path: 'Cluster/Cluster/Role/Resource',
-    id: managed('AmazonEKSClusterPolicy'),
-    reason: 'the service role of an EKS cluster must carry AmazonEKSClusterPolicy; EKS documents no narrower replacement',
-  },
-  ...['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'].map((policy) => ({
-    path: 'Cluster/Cluster/NodegroupSystem/NodeGroupRole/Resource',
-    id: managed(policy),
-    reason: `system node group role (created by aws-cdk-lib): ${NODE_POLICIES}`,
-  })),
-  ...['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryPullOnly', 'AmazonSSMManagedInstanceCore'].map(
-    (policy) => ({
-      path: 'Karpenter/NodeRole/Resource',
+/**
+ * The acknowledgments of a jobs stack whose schedule group is `scheduleGroup` (the stack's
+ * name: the group's schedules are the wildcard resource of two Lambda policies).
+ */
+export function nagAcknowledgments(scheduleGroup: string): NagAcknowledgment[] {
+  const groupSchedules = `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${scheduleGroup}/*]`;
+  return [
+    // Lambdas
+    {
+      path: 'SchedulesApi/Role/DefaultPolicy/Resource',
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'scheduler:ListSchedules supports no resource-level permissions, so "*" is the only resource IAM accepts for it; the code lists only the project group',
+    },
+    {
+      path: 'SchedulesApi/Role/DefaultPolicy/Resource',
+      id: groupSchedules,
+      reason: 'schedule names are chosen by API callers at run time; the wildcard covers only schedules of the project schedule group',
+    },
+    {
+      path: 'Reconciler/Function/Role/DefaultPolicy/Resource',
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'scheduler:ListSchedules (to count missed runs) supports no resource-level permissions, so "*" is the only resource IAM accepts for it; the code lists only the project group',
+    },
+    {
+      path: 'Reconciler/Function/Role/DefaultPolicy/Resource',
+      id: groupSchedules,
+      reason: 'the reconciler reads every schedule of the project schedule group (GetSchedule) to count missed runs; their names are chosen by API callers',
+    },
+    // Queues
+    {
+      path: 'Queues/ScheduleDeadLetterQueue/Resource',
+      id: 'AwsSolutions-SQS3',
+      reason: 'this queue is itself a dead-letter queue: EventBridge Scheduler puts undeliverable schedule runs there (a Scheduler DLQ, not an SQS redrive, so cdk-nag cannot see it)',
+    },
+    {
+      path: 'Karpenter/InterruptionQueue/Resource',
+      id: 'AwsSolutions-SQS3',
+      reason: 'interruption notices are useful for minutes only (5-minute retention, as Karpenter recommends); a notice Karpenter cannot handle is superseded by the next one, so a DLQ would hold only stale events',
+    },
+    // EKS control plane and nodes
+    {
+      path: 'Cluster/Cluster/Role/Resource',
+      id: managed('AmazonEKSClusterPolicy'),
+      reason: 'the service role of an EKS cluster must carry AmazonEKSClusterPolicy; EKS documents no narrower replacement',
+    },
+    ...['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'].map((policy) => ({
+      path: 'Cluster/Cluster/NodegroupSystem/NodeGroupRole/Resource',
       id: managed(policy),
-      reason: `Karpenter node role, exactly Karpenter's reference node role: ${NODE_POLICIES} (pull only); SSM for the Bottlerocket control container`,
-    }),
-  ),
-  {
-    path: 'Cluster/CloudWatchAgentIdentity/Role/Resource',
-    id: managed('CloudWatchAgentServerPolicy'),
-    reason: 'the policy AWS documents for the amazon-cloudwatch-observability add-on (CloudWatch agent and Fluent Bit put metrics and log events)',
-  },
-  ...KARPENTER_WILDCARDS.map(([resource, reason]) => ({
-    path: 'Karpenter/ControllerPolicy/Resource',
-    id: `AwsSolutions-IAM5[Resource::${resource}]`,
-    reason: `Karpenter's reference controller policy: ${reason}`,
-  })),
-  // aws-cdk-lib's kubectl provider
-  { path: 'Cluster/Cluster/KubectlProvider/Handler/Resource', id: 'AwsSolutions-L1', reason: `${KUBECTL_PROVIDER}` },
-  ...[
-    managed('service-role/AWSLambdaBasicExecutionRole'),
-    managed('service-role/AWSLambdaVPCAccessExecutionRole'),
-    managed('AmazonEC2ContainerRegistryReadOnly'),
-    'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic6FE395CA",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]',
-  ].map((id) => ({ path: 'Cluster/Cluster/KubectlProvider/Handler/ServiceRole/Resource', id, reason: KUBECTL_PROVIDER })),
-  ...[managed('service-role/AWSLambdaBasicExecutionRole'), managed('service-role/AWSLambdaVPCAccessExecutionRole')].map((id) => ({
-    path: 'Cluster/Cluster/KubectlProvider/Provider/framework-onEvent/ServiceRole/Resource',
-    id,
-    reason: KUBECTL_PROVIDER,
-  })),
-  {
-    path: 'Cluster/Cluster/KubectlProvider/Provider/framework-onEvent/ServiceRole/DefaultPolicy/Resource',
-    id: 'AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler93C0312D.Arn>:*]',
-    reason: `${KUBECTL_PROVIDER}: the provider framework may invoke any version of the kubectl handler function, nothing else`,
-  },
-  // CloudFormation validation (a warning)
-  {
-    path: 'Cluster/Cluster/Resource',
-    id: 'CloudFormation-Validate::W9009',
-    reason: 'aws-cdk-lib writes EncryptionConfig.Resources = ["secrets"] for envelope encryption of Kubernetes secrets; the property is still what EKS reads',
-  },
-];
+      reason: `system node group role (created by aws-cdk-lib): ${NODE_POLICIES}`,
+    })),
+    ...['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryPullOnly', 'AmazonSSMManagedInstanceCore'].map(
+      (policy) => ({
+        path: 'Karpenter/NodeRole/Resource',
+        id: managed(policy),
+        reason: `Karpenter node role, exactly Karpenter's reference node role: ${NODE_POLICIES} (pull only); SSM for the Bottlerocket control container`,
+      }),
+    ),
+    {
+      path: 'Cluster/CloudWatchAgentIdentity/Role/Resource',
+      id: managed('CloudWatchAgentServerPolicy'),
+      reason: 'the policy AWS documents for the amazon-cloudwatch-observability add-on (CloudWatch agent and Fluent Bit put metrics and log events)',
+    },
+    ...KARPENTER_WILDCARDS.map(([resource, reason]) => ({
+      path: 'Karpenter/ControllerPolicy/Resource',
+      id: `AwsSolutions-IAM5[Resource::${resource}]`,
+      reason: `Karpenter's reference controller policy: ${reason}`,
+    })),
+    // aws-cdk-lib's kubectl provider
+    { path: 'Cluster/Cluster/KubectlProvider/Handler/Resource', id: 'AwsSolutions-L1', reason: `${KUBECTL_PROVIDER}` },
+    ...[
+      managed('service-role/AWSLambdaBasicExecutionRole'),
+      managed('service-role/AWSLambdaVPCAccessExecutionRole'),
+      managed('AmazonEC2ContainerRegistryReadOnly'),
+      'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic6FE395CA",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]',
+    ].map((id) => ({ path: 'Cluster/Cluster/KubectlProvider/Handler/ServiceRole/Resource', id, reason: KUBECTL_PROVIDER })),
+    ...[managed('service-role/AWSLambdaBasicExecutionRole'), managed('service-role/AWSLambdaVPCAccessExecutionRole')].map((id) => ({
+      path: 'Cluster/Cluster/KubectlProvider/Provider/framework-onEvent/ServiceRole/Resource',
+      id,
+      reason: KUBECTL_PROVIDER,
+    })),
+    {
+      path: 'Cluster/Cluster/KubectlProvider/Provider/framework-onEvent/ServiceRole/DefaultPolicy/Resource',
+      id: 'AwsSolutions-IAM5[Resource::<ClusterKubectlProviderHandler93C0312D.Arn>:*]',
+      reason: `${KUBECTL_PROVIDER}: the provider framework may invoke any version of the kubectl handler function, nothing else`,
+    },
+    // CloudFormation validation (a warning)
+    {
+      path: 'Cluster/Cluster/Resource',
+      id: 'CloudFormation-Validate::W9009',
+      reason: 'aws-cdk-lib writes EncryptionConfig.Resources = ["secrets"] for envelope encryption of Kubernetes secrets; the property is still what EKS reads',
+    },
+  ];
+}
 
 /**
  * Why the API's public routes need no authorizer (they exist only under the JWT
@@ -149,7 +156,7 @@ export function acknowledgePublicRoutes(routes: IConstruct[]): void {
 }
 
 /** Records every acknowledgment on its construct; fails if a path no longer exists. */
-export function acknowledgeFindings(stack: Stack, acknowledgments: NagAcknowledgment[] = NAG_ACKNOWLEDGMENTS): void {
+export function acknowledgeFindings(stack: Stack, acknowledgments: NagAcknowledgment[] = nagAcknowledgments(stack.stackName)): void {
   for (const ack of acknowledgments) {
     const target = findPath(stack, ack.path);
     if (!target) {

@@ -12,10 +12,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { readAppConfig } from '../lib/app-config';
 import { JobsStack } from '../lib/jobs-stack';
-import { acknowledgeFindings, NAG_ACKNOWLEDGMENTS, PUBLIC_ROUTE_REASON } from '../lib/nag-acknowledgments';
+import { acknowledgeFindings, nagAcknowledgments, PUBLIC_ROUTE_REASON } from '../lib/nag-acknowledgments';
 import { loadPermissionSettings } from '../lib/permission-settings';
 import { CDK_OUT, SYNTH_DIR } from './support/paths';
 import { BASE_CONTEXT } from './support/stack';
+
+const NAG_ACKNOWLEDGMENTS = nagAcknowledgments('JobsApi');
 
 test('an unacknowledged finding fails synth', () => {
   const app = new App({ outdir: join(SYNTH_DIR, 'nag-probe') });
@@ -56,7 +58,6 @@ test('under the JWT authorizer the app passes the checks: the public routes, and
   const context = { ...BASE_CONTEXT, apiAuth: 'jwt', jwtIssuer: 'https://id.example.com', jwtAudience: 'jobs' };
   const outdir = join(SYNTH_DIR, 'nag-jwt');
   const app = new App({ outdir, context });
-  // The stack name the acknowledgments' schedule group ARNs name.
   new JobsStack(app, 'JobsApi', readAppConfig(app.node).props);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   app.synth();
@@ -76,4 +77,12 @@ test('under the JWT authorizer the app passes the checks: the public routes, and
     .sort();
   expect(publicRoutes.length).toBeGreaterThan(0);
   expect(open).toEqual(publicRoutes);
+});
+
+test('a stack of another name passes the checks too: the acknowledgments follow its schedule group', () => {
+  const app = new App({ outdir: join(SYNTH_DIR, 'nag-named'), context: { ...BASE_CONTEXT } });
+  const stack = new JobsStack(app, 'TeamJobs', readAppConfig(app.node).props);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  expect(() => app.synth()).not.toThrow();
+  expect(nagAcknowledgments(stack.stackName).some((a) => a.id.includes('schedule/TeamJobs/*'))).toBe(true);
 });
